@@ -1,0 +1,196 @@
+"""The online loop: collect -> store -> update -> evaluate -> log -> checkpoint.
+
+A function handed its parts (envs, agent, replay, run folder, logger); scripts only assemble them.
+Environments are `gymnasium.vector` envs (one or many) in NEXT_STEP autoreset mode: the step after
+an episode ends returns the first frame of the next one (reward 0, action ignored).
+
+Steps are counted in environment steps: agent steps x action_repeat x live envs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from agents.base import Agent
+from agents.random import RandomAgent
+from agents.runs import MetricsLogger, RunDir
+from worldmodel.actions import ActionSpec
+from worldmodel.checkpoint import CheckpointError
+from worldmodel.config import Config
+from worldmodel.replay import SequenceReplay
+
+
+@dataclass
+class Counters:
+    env_steps: int = 0
+    agent_steps: int = 0
+    episodes: int = 0
+    updates: int = 0
+    update_credit: float = 0.0
+    restarts: int = 0
+
+
+def _obs_tensor(obs: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(obs))
+
+
+def _state(info: dict, n: int) -> np.ndarray | None:
+    state = info.get("state")
+    return None if state is None else np.asarray(state, dtype=np.float32).reshape(n, -1)
+
+
+def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int) -> np.ndarray:
+    """Returns of `episodes` full episodes with exploration off: `(episodes,)` float."""
+    n = envs.num_envs
+    obs, _ = envs.reset(seed=seed)
+    agent.reset(torch.ones(n, dtype=torch.bool))
+    returns, running = [], np.zeros(n)
+    reset_next = np.zeros(n, dtype=bool)
+    while len(returns) < episodes:
+        action = agent.act(_obs_tensor(obs), eval=True)
+        obs, reward, terminated, truncated, _ = envs.step(spec.to_env(action))
+        running += np.where(reset_next, 0.0, reward)
+        done = np.logical_or(terminated, truncated) & ~reset_next
+        returns.extend(running[done])
+        running[done] = 0.0
+        if done.any():
+            # The next step resets these envs; drop their agent memory now.
+            agent.reset(torch.as_tensor(done))
+        reset_next = done
+    return np.asarray(returns[:episodes])
+
+
+def _checkpoint(run: RunDir, cfg: Config, counters: Counters, agent: Agent, explorer: RandomAgent,
+                replay: SequenceReplay, np_rng: np.random.Generator) -> None:
+    state = {
+        "config": cfg.to_dict(),
+        "env": cfg.env,
+        "counters": dataclasses.asdict(counters),
+        "agent": agent.state_dict(),
+        "explorer": explorer.state_dict(),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "numpy": np_rng.bit_generator.state,
+            "python": list(random.getstate()[1]),
+        },
+    }
+    run.save_checkpoint(counters.env_steps, state, extra=lambda d: replay.save(d / "replay"),
+                        keep=cfg.keep_checkpoints)
+
+
+def restore(run: RunDir, cfg: Config, agent: Agent, explorer: RandomAgent, replay: SequenceReplay,
+            np_rng: np.random.Generator) -> Counters:
+    """Load the latest checkpoint of `run` into the parts; returns the counters to continue from."""
+    folder, state = run.load_latest()
+    if state["env"] != cfg.env:
+        raise CheckpointError(
+            f"Checkpoint {folder} was trained on {state['env']!r}, this run is for {cfg.env!r}: "
+            "pass the matching env= or another run_dir."
+        )
+    agent.load_state_dict(state["agent"])
+    explorer.load_state_dict(state["explorer"])
+    replay.load(folder / "replay")
+    replay.end_episodes()
+    torch.set_rng_state(state["rng"]["torch"])
+    np_rng.bit_generator.state = state["rng"]["numpy"]
+    random.setstate((3, tuple(state["rng"]["python"]), None))
+    counters = Counters(**state["counters"])
+    counters.restarts += 1
+    return counters
+
+
+def train(
+    cfg: Config,
+    *,
+    agent: Agent,
+    envs,
+    eval_envs,
+    replay: SequenceReplay,
+    run: RunDir,
+    logger: MetricsLogger,
+    spec: ActionSpec,
+    counters: Counters | None = None,
+    np_rng: np.random.Generator | None = None,
+    explorer: RandomAgent | None = None,
+) -> Counters:
+    """Run the loop until `cfg.steps` environment steps; returns the final counters."""
+    c = counters or Counters()
+    np_rng = np_rng or np.random.default_rng(cfg.seed)
+    explorer = explorer or RandomAgent(spec, seed=cfg.seed)
+    n = envs.num_envs
+    steps_per_agent_step = cfg.action_repeat
+
+    # Each (re)start resets the envs with fresh seeds: episodes in flight at a kill are not resumable.
+    obs, info = envs.reset(seed=cfg.seed + 10_007 * c.restarts)
+    replay.add(obs, np.zeros((n, spec.dim)), np.zeros(n), np.zeros(n), np.zeros(n), np.ones(n), _state(info, n))
+    agent.reset(torch.ones(n, dtype=torch.bool))
+    returns, lengths = np.zeros(n), np.zeros(n, dtype=int)
+    reset_next = np.zeros(n, dtype=bool)  # envs that return a reset frame on the next step
+    pending: dict[str, list[float]] = {}
+    log_clock, log_steps = time.time(), c.env_steps
+
+    bar = tqdm(total=cfg.steps, initial=min(c.env_steps, cfg.steps), unit="step", dynamic_ncols=True,
+               disable=None, desc=f"{cfg.env} {cfg.exp}")
+    while c.env_steps < cfg.steps:
+        policy = explorer if c.env_steps < cfg.seed_steps else agent
+        action = policy.act(_obs_tensor(obs), eval=False)
+        obs, reward, terminated, truncated, info = envs.step(spec.to_env(action))
+        is_first = reset_next
+        replay.add(obs, action, reward, terminated, truncated, is_first, _state(info, n))
+
+        live = ~is_first
+        before = c.env_steps
+        c.env_steps += int(live.sum()) * steps_per_agent_step
+        c.agent_steps += 1
+        bar.update(c.env_steps - before)
+        returns += np.where(live, reward, 0.0)
+        lengths += live
+        done = np.logical_or(terminated, truncated) & live
+        for i in np.flatnonzero(done):
+            c.episodes += 1
+            logger.log(c.env_steps, {"train/episode_return": returns[i],
+                                     "train/episode_length": lengths[i] * steps_per_agent_step})
+            returns[i], lengths[i] = 0.0, 0
+        if done.any():
+            agent.reset(torch.as_tensor(done))
+        reset_next = done
+
+        if c.env_steps >= cfg.seed_steps and replay.can_sample():
+            c.update_credit += cfg.updates_per_step * int(live.sum())
+            while c.update_credit >= 1.0:
+                metrics = agent.update(replay.sample(cfg.batch_size))
+                c.updates += 1
+                c.update_credit -= 1.0
+                for k, v in metrics.items():
+                    pending.setdefault(k, []).append(v)
+
+        if c.env_steps // cfg.log_every > before // cfg.log_every:
+            record = {k: float(np.mean(v)) for k, v in pending.items()}
+            now = time.time()
+            record.update({"train/updates": c.updates, "train/episodes": c.episodes,
+                           "train/steps_per_second": (c.env_steps - log_steps) / max(now - log_clock, 1e-9)})
+            logger.log(c.env_steps, record)
+            pending.clear()
+            log_clock, log_steps = now, c.env_steps
+        if c.env_steps // cfg.eval_every > before // cfg.eval_every or c.env_steps >= cfg.steps:
+            scores = evaluate(agent, eval_envs, spec, cfg.eval_episodes, seed=cfg.seed + 1_000_003 + c.env_steps)
+            logger.log(c.env_steps, {"eval/return": scores.mean(), "eval/return_std": scores.std()})
+            bar.set_postfix(eval_return=f"{scores.mean():.1f}")
+        if c.env_steps // cfg.checkpoint_every > before // cfg.checkpoint_every or c.env_steps >= cfg.steps:
+            _checkpoint(run, cfg, c, agent, explorer, replay, np_rng)
+    bar.close()
+    return c
+
+
+def checkpoint_step(run_dir: str | Path) -> int | None:
+    """Environment steps of a run folder's latest checkpoint (None when it has none)."""
+    folder = RunDir(run_dir).latest_checkpoint()
+    return None if folder is None else int(folder.name.split("_")[1])
+

@@ -1,0 +1,35 @@
+"""Pixel environments: any Gymnasium id that renders `rgb_array`, as uint8 channels-first frames.
+
+Imports nothing else of this project.
+"""
+
+import os
+
+# Classic control draws with pygame; without these it looks for a display and a sound card.
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+from envs.errors import (  # noqa: E402
+    EnvError,
+    MissingExtraError,
+    NotRenderableError,
+    UnknownEnvError,
+    UnsupportedActionSpaceError,
+)
+from envs.make import make_env, make_vector_env, resolve_id  # noqa: E402
+from envs.wrappers import ActionRepeat, FrameStack, PixelObservation, flatten_state  # noqa: E402
+
+__all__ = [
+    "make_env",
+    "make_vector_env",
+    "resolve_id",
+    "ActionRepeat",
+    "FrameStack",
+    "PixelObservation",
+    "flatten_state",
+    "EnvError",
+    "MissingExtraError",
+    "NotRenderableError",
+    "UnknownEnvError",
+    "UnsupportedActionSpaceError",
+]

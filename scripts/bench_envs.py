@@ -1,0 +1,68 @@
+"""Pixel environment throughput: steps/s for a few ids, single and vectorised.
+
+    python scripts/bench_envs.py [seconds=3] [ids=Pendulum-v1,CartPole-v1,...] [workers=1,2,4]
+
+Each figure is agent steps/s (action_repeat=1, 64x64 frames, random actions, autoreset
+included), counted over `seconds` after a warm-up. Writes docs/results/bench_envs.json and
+refreshes the README table. Run it alone: other jobs on the same cores distort it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from envs import make_env, make_vector_env
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+import results  # noqa: E402
+
+
+def rate_single(env_id: str, seconds: float) -> float:
+    env = make_env(env_id, image_size=64, seed=0)
+    env.reset(seed=0)
+    for _ in range(20):
+        env.step(env.action_space.sample())
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+        steps += 1
+    env.close()
+    return steps / (time.perf_counter() - start)
+
+
+def rate_vector(env_id: str, workers: int, seconds: float) -> float:
+    vec = make_vector_env(env_id, workers, seed=0, asynchronous=True, image_size=64)
+    for _ in range(20):
+        vec.step(vec.action_space.sample())
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        vec.step(vec.action_space.sample())
+        steps += workers
+    vec.close()
+    return steps / (time.perf_counter() - start)
+
+
+def main(argv: list[str]) -> None:
+    args = dict(a.split("=", 1) for a in argv)
+    seconds = float(args.get("seconds", 3))
+    ids = args.get("ids", "Pendulum-v1,CartPole-v1,Acrobot-v1,MountainCarContinuous-v0").split(",")
+    workers = [int(w) for w in args.get("workers", "1,2,4").split(",")]
+    raw = {}
+    for env_id in ids:
+        raw[env_id] = {"single": rate_single(env_id, seconds)}
+        for w in workers:
+            if w > 1:
+                raw[env_id][f"async_{w}"] = rate_vector(env_id, w, seconds)
+        print(env_id, {k: round(v) for k, v in raw[env_id].items()}, flush=True)
+    cols = ["env (64x64)", "single env"] + [f"async x{w}" for w in workers if w > 1]
+    rows = [[env_id] + [f"{v:,.0f}" for v in raw[env_id].values()] for env_id in ids]
+    results.save("bench_envs", {"columns": cols, "rows": rows}, raw, results.command_line())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,81 @@
+"""Benchmark results: each bench script saves JSON under docs/results/, and the README's tables
+are rebuilt from whatever JSON exists (so a long benchmark can fill them in piece by piece).
+
+    python scripts/results.py          # rebuild the README tables from docs/results/*.json
+
+A README table lives between `<!-- results:NAME -->` and `<!-- /results:NAME -->`; NAME is the
+JSON file's stem, and the table is rendered from that file's "table" entry (columns + rows).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+
+
+def machine() -> dict:
+    """Where a figure was measured: CPU model, cores, torch version, GPU if any."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def save(name: str, table: dict, raw: dict, command: str) -> Path:
+    """Write docs/results/{name}.json and refresh the README tables."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"command": command, "machine": machine(), "table": table, "raw": raw}, indent=2))
+    update_readme()
+    print(f"wrote {path.relative_to(ROOT)}")
+    return path
+
+
+def render(result: dict) -> str:
+    table = result["table"]
+    cols = table["columns"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table["rows"]]
+    m = result["machine"]
+    where = m.get("gpu") or f"{m['cpu']}, {m['threads']} threads"
+    lines.append("")
+    lines.append(f"<sub>`{result['command']}` on {where}, torch {m['torch']}, {m['date']}.</sub>")
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path = ROOT / "README.md") -> None:
+    text = readme.read_text()
+    for path in sorted(RESULTS.glob("*.json")):
+        name = path.stem
+        pattern = re.compile(rf"(<!-- results:{re.escape(name)} -->\n).*?(<!-- /results:{re.escape(name)} -->)", re.S)
+        if pattern.search(text):
+            table = render(json.loads(path.read_text()))
+            text = pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), text)
+    readme.write_text(text)
+
+
+def command_line() -> str:
+    return "python " + " ".join([str(Path(sys.argv[0]).relative_to(ROOT)) if Path(sys.argv[0]).is_absolute() else sys.argv[0], *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    update_readme()

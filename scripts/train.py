@@ -1,0 +1,94 @@
+"""Train an agent online from pixels and leave a run folder.
+
+    python scripts/train.py                                   # cpu preset, pixel Pendulum-v1
+    python scripts/train.py preset=debug env=CartPole-v1 seed=3 run_dir=runs/x
+    python scripts/train.py run_dir=runs/x resume=true         # continue a stopped run
+    python scripts/train.py help                               # every key, with its doc
+
+Until the planning agent lands (issue 4) the policy is uniformly random: the loop, replay,
+evaluation, logging, checkpointing and resume are the real ones.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import torch
+
+from agents.loop import Counters, restore, train
+from agents.random import RandomAgent
+from agents.runs import MetricsLogger, RunDir
+from envs import EnvError, make_vector_env
+from worldmodel.actions import ActionSpec
+from worldmodel.checkpoint import CheckpointError
+from worldmodel.config import Config, ConfigError, parse_cli, split_pairs
+from worldmodel.replay import ReplayError, SequenceReplay
+
+
+def resolve_config(argv: list[str]) -> Config:
+    """The config to run: from the command line, or for `resume=true` the run's saved one with
+    the command line's explicit keys on top (e.g. a larger `steps=` to extend a run)."""
+    cfg = parse_cli(argv)
+    if not cfg.resume:
+        return cfg
+    saved = RunDir.open(cfg.run_dir).config()
+    given = split_pairs(argv)
+    if "env" in given and given["env"] != saved.env:
+        raise CheckpointError(
+            f"{cfg.run_dir} was trained on {saved.env!r}, not {given['env']!r}: drop env= or choose another run_dir."
+        )
+    given.pop("preset", None)
+    return saved.replace(**given)
+
+
+def build_envs(cfg: Config, seed: int, num_envs: int):
+    return make_vector_env(
+        cfg.env, num_envs, seed=seed, asynchronous=num_envs > 1,
+        image_size=cfg.image_size, frame_stack=cfg.frame_stack, action_repeat=cfg.action_repeat,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        cfg = resolve_config(argv)
+        torch.manual_seed(cfg.seed)
+        envs = build_envs(cfg, cfg.seed, cfg.num_envs)  # fails before any folder is written
+        eval_envs = build_envs(cfg, cfg.seed + 1, 1)
+        spec = ActionSpec.from_space(envs.single_action_space)
+        _, info = envs.reset(seed=cfg.seed)
+        state = info.get("state")
+        state_dim = 0 if state is None else int(np.asarray(state).reshape(cfg.num_envs, -1).shape[1])
+
+        run = RunDir.open(cfg.run_dir) if cfg.resume else RunDir.create(cfg)
+        replay = SequenceReplay(
+            cfg.buffer_size, cfg.seq_len, (3, cfg.image_size, cfg.image_size), spec.dim,
+            num_envs=cfg.num_envs, state_dim=state_dim,
+            scratch_dir=run.path / "replay" if cfg.buffer_on_disk else None,
+        )
+        agent = RandomAgent(spec, seed=cfg.seed + 1)
+        explorer = RandomAgent(spec, seed=cfg.seed)
+        np_rng = np.random.default_rng(cfg.seed)
+        counters = Counters()
+        if cfg.resume:
+            counters = restore(run, cfg, agent, explorer, replay, np_rng)
+        logger = MetricsLogger(run, tensorboard=cfg.tensorboard,
+                               resume_step=counters.env_steps if cfg.resume else None)
+        print(f"run folder: {run.path}", file=sys.stderr)
+        try:
+            counters = train(cfg, agent=agent, envs=envs, eval_envs=eval_envs, replay=replay, run=run,
+                             logger=logger, spec=spec, counters=counters, np_rng=np_rng, explorer=explorer)
+        finally:
+            logger.close()
+            envs.close()
+            eval_envs.close()
+    except (ConfigError, EnvError, CheckpointError, ReplayError) as e:
+        print(f"{sys.argv[0] if argv is None else 'train.py'}: error: {e}", file=sys.stderr)
+        return 2
+    print(f"done: {counters.env_steps} environment steps, {counters.episodes} episodes -> {run.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
