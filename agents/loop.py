@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from agents.base import Agent
+from agents.collect import Collector
 from agents.random import RandomAgent
 from agents.runs import MetricsLogger, RunDir
 from worldmodel.actions import ActionSpec
@@ -39,11 +40,6 @@ class Counters:
 
 def _obs_tensor(obs: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(obs))
-
-
-def _state(info: dict, n: int) -> np.ndarray | None:
-    state = info.get("state")
-    return None if state is None else np.asarray(state, dtype=np.float32).reshape(n, -1)
 
 
 def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int) -> np.ndarray:
@@ -124,15 +120,9 @@ def train(
     c = counters or Counters()
     np_rng = np_rng or np.random.default_rng(cfg.seed)
     explorer = explorer or RandomAgent(spec, seed=cfg.seed)
-    n = envs.num_envs
-    steps_per_agent_step = cfg.action_repeat
-
     # Each (re)start resets the envs with fresh seeds: episodes in flight at a kill are not resumable.
-    obs, info = envs.reset(seed=cfg.seed + 10_007 * c.restarts)
-    replay.add(obs, np.zeros((n, spec.dim)), np.zeros(n), np.zeros(n), np.zeros(n), np.ones(n), _state(info, n))
-    agent.reset(torch.ones(n, dtype=torch.bool))
-    returns, lengths = np.zeros(n), np.zeros(n, dtype=int)
-    reset_next = np.zeros(n, dtype=bool)  # envs that return a reset frame on the next step
+    collector = Collector(envs, spec, replay, cfg.action_repeat, seed=cfg.seed + 10_007 * c.restarts)
+    agent.reset(torch.ones(envs.num_envs, dtype=torch.bool))
     pending: dict[str, list[float]] = {}
     log_clock, log_steps = time.time(), c.env_steps
 
@@ -140,30 +130,19 @@ def train(
                disable=None, desc=f"{cfg.env} {cfg.exp}")
     while c.env_steps < cfg.steps:
         policy = explorer if c.env_steps < cfg.seed_steps else agent
-        action = policy.act(_obs_tensor(obs), eval=False)
-        obs, reward, terminated, truncated, info = envs.step(spec.to_env(action))
-        is_first = reset_next
-        replay.add(obs, action, reward, terminated, truncated, is_first, _state(info, n))
-
-        live = ~is_first
+        result = collector.step(policy.act(collector.observation(), eval=False))
         before = c.env_steps
-        c.env_steps += int(live.sum()) * steps_per_agent_step
+        c.env_steps += result.env_steps
         c.agent_steps += 1
-        bar.update(c.env_steps - before)
-        returns += np.where(live, reward, 0.0)
-        lengths += live
-        done = np.logical_or(terminated, truncated) & live
-        for i in np.flatnonzero(done):
+        bar.update(result.env_steps)
+        for episode_return, length in result.episodes:
             c.episodes += 1
-            logger.log(c.env_steps, {"train/episode_return": returns[i],
-                                     "train/episode_length": lengths[i] * steps_per_agent_step})
-            returns[i], lengths[i] = 0.0, 0
-        if done.any():
-            agent.reset(torch.as_tensor(done))
-        reset_next = done
+            logger.log(c.env_steps, {"train/episode_return": episode_return, "train/episode_length": length})
+        if result.done.any():
+            agent.reset(result.done)
 
         if c.env_steps >= cfg.seed_steps and replay.can_sample():
-            c.update_credit += cfg.updates_per_step * int(live.sum())
+            c.update_credit += cfg.updates_per_step * result.env_steps / cfg.action_repeat
             while c.update_credit >= 1.0:
                 metrics = agent.update(replay.sample(cfg.batch_size))
                 c.updates += 1

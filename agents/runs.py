@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from worldmodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from worldmodel.config import Config
+from worldmodel.config import Config, parse_cli, split_pairs
 
 
 def default_run_dir(cfg: Config, root: str | Path = "runs") -> Path:
@@ -104,6 +104,23 @@ class RunDir:
         if folder is None:
             raise CheckpointError(f"{self.path} has no complete checkpoint to resume from.")
         return folder, load_checkpoint(folder / "state.pt", kind="train_state")
+
+
+def config_from_cli(argv: list[str]) -> Config:
+    """The config a script runs with: from the command line or, for `resume=true`, the run's saved
+    config with the command line's explicit keys on top (e.g. a larger `steps=` to extend a run).
+    Resuming with another environment is refused."""
+    cfg = parse_cli(argv)
+    if not cfg.resume:
+        return cfg
+    saved = RunDir.open(cfg.run_dir).config()
+    given = split_pairs(argv)
+    if "env" in given and given["env"] != saved.env:
+        raise CheckpointError(
+            f"{cfg.run_dir} was trained on {saved.env!r}, not {given['env']!r}: drop env= or choose another run_dir."
+        )
+    given.pop("preset", None)
+    return saved.replace(**given)
 
 
 class MetricsLogger:

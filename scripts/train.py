@@ -18,28 +18,12 @@ import torch
 
 from agents.loop import Counters, restore, train
 from agents.random import RandomAgent
-from agents.runs import MetricsLogger, RunDir
+from agents.runs import MetricsLogger, RunDir, config_from_cli
 from envs import EnvError, make_vector_env
 from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError
-from worldmodel.config import Config, ConfigError, parse_cli, split_pairs
+from worldmodel.config import Config, ConfigError
 from worldmodel.replay import ReplayError, SequenceReplay
-
-
-def resolve_config(argv: list[str]) -> Config:
-    """The config to run: from the command line, or for `resume=true` the run's saved one with
-    the command line's explicit keys on top (e.g. a larger `steps=` to extend a run)."""
-    cfg = parse_cli(argv)
-    if not cfg.resume:
-        return cfg
-    saved = RunDir.open(cfg.run_dir).config()
-    given = split_pairs(argv)
-    if "env" in given and given["env"] != saved.env:
-        raise CheckpointError(
-            f"{cfg.run_dir} was trained on {saved.env!r}, not {given['env']!r}: drop env= or choose another run_dir."
-        )
-    given.pop("preset", None)
-    return saved.replace(**given)
 
 
 def build_envs(cfg: Config, seed: int, num_envs: int):
@@ -52,7 +36,7 @@ def build_envs(cfg: Config, seed: int, num_envs: int):
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        cfg = resolve_config(argv)
+        cfg = config_from_cli(argv)
         torch.manual_seed(cfg.seed)
         envs = build_envs(cfg, cfg.seed, cfg.num_envs)  # fails before any folder is written
         eval_envs = build_envs(cfg, cfg.seed + 1, 1)
@@ -63,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
         run = RunDir.open(cfg.run_dir) if cfg.resume else RunDir.create(cfg)
         replay = SequenceReplay(
-            cfg.buffer_size, cfg.seq_len, (3, cfg.image_size, cfg.image_size), spec.dim,
+            cfg.buffer_size, cfg.sample_len, (3, cfg.image_size, cfg.image_size), spec.dim,
             num_envs=cfg.num_envs, state_dim=state_dim,
             scratch_dir=run.path / "replay" if cfg.buffer_on_disk else None,
         )

@@ -85,7 +85,81 @@ class Config:
     batch_size: int = 16
     """Sequences per update batch."""
     seq_len: int = 16
-    """Steps per sampled sequence."""
+    """Steps per training sequence T (the replay samples T + history - 1 frames, for the stacks)."""
+
+    # --- world model ----------------------------------------------------------------------
+    objective: Literal["masked", "contrastive", "both"] = "both"
+    """Self-supervised objective(s); reward, termination and latent consistency always ride on top."""
+    encoder: Literal["conv", "patch"] = "conv"
+    """Frame encoder: strided convolutions, or a small ViT (patch tokens, mask tokens for hidden patches)."""
+    history: int = 3
+    """Frames the encoder sees per step, stacked by the model (velocities are not visible in one frame)."""
+    latent_dim: int = 64
+    """Size D of the latent state z."""
+    hidden_dim: int = 256
+    """Width of the dynamics, fusion and head MLPs."""
+    enc_channels: int = 32
+    """Width of every conv layer of the encoder and decoder."""
+    enc_depth: int = 2
+    """Stride-2 conv layers in the encoder after the stem (and transposed ones in the decoder)."""
+    enc_stem: int = 4
+    """Stride of the encoder's first, patchifying conv (1: none); ~4x cheaper on CPU at 64x64."""
+    patch_size: int = 8
+    """Patch side in pixels, for tube masking and the patch encoder."""
+    vit_width: int = 128
+    """Token width of the patch encoder."""
+    vit_depth: int = 2
+    """Transformer blocks of the patch encoder."""
+    model_horizon: int = 5
+    """K: open-loop steps trained through the dynamics (consistency, reward, InfoNCE k = 1..K)."""
+    lr: float = 3e-4
+    """Adam learning rate of the world model."""
+    grad_clip: float = 10.0
+    """Gradient-norm clip (after unscaling, for fp16)."""
+    target_momentum: float = 0.99
+    """EMA momentum of the target encoder (and target projector): target <- m * target + (1 - m) * online."""
+
+    # --- masked-frame prediction ----------------------------------------------------------
+    mask_type: Literal["frame", "tube", "both"] = "both"
+    """Hide whole frames, space-time patch tubes, or both."""
+    frame_mask_ratio: float = 0.3
+    """Fraction of the frames of a sequence hidden whole."""
+    mask_ratio: float = 0.5
+    """Fraction of the patches of each frame hidden by tube masking."""
+    tube_len: int = 4
+    """Consecutive frames sharing one set of hidden patches."""
+    mask_target: Literal["pixel", "latent"] = "pixel"
+    """Predict hidden pixels or target-encoder latents (MLR-style)."""
+    norm_pix: bool = True
+    """Pixel targets normalised per patch (MAE); false predicts raw pixels, viewable as they are."""
+
+    # --- contrastive next-state prediction ------------------------------------------------
+    proj_dim: int = 64
+    """Size of the projection in which InfoNCE compares latents."""
+    temperature: float = 0.1
+    """InfoNCE temperature (initial value when learned)."""
+    learn_temperature: bool = True
+    """Learn the temperature (as a log-parameter) instead of fixing it."""
+
+    # --- loss weights ---------------------------------------------------------------------
+    masked_coef: float = 1.0
+    """Weight of the masked-prediction loss."""
+    contrastive_coef: float = 1.0
+    """Weight of the InfoNCE loss."""
+    consistency_coef: float = 1.0
+    """Weight of open-loop latent consistency (imagined vs target-encoded future latents)."""
+    reward_coef: float = 1.0
+    """Weight of reward prediction (symlog MSE)."""
+    termination_coef: float = 0.1
+    """Weight of termination prediction (binary cross-entropy)."""
+
+    # --- offline pretraining (scripts/pretrain.py) ----------------------------------------
+    collect_steps: int = 10_000
+    """Environment steps of random actions collected for pretraining."""
+    replay_from: str = ""
+    """Pretrain from a saved replay (a checkpoint's replay/ folder) instead of collecting."""
+    probe_episodes: int = 8
+    """Episodes recorded for the linear probe: 3/4 fit the ridge regression, 1/4 score it."""
 
     @classmethod
     def from_preset(cls, preset: str = "cpu", **overrides: Any) -> "Config":
@@ -119,6 +193,11 @@ class Config:
     def __post_init__(self) -> None:
         _validate(self)
 
+    @property
+    def sample_len(self) -> int:
+        """Frames per replay sequence: T steps plus the history - 1 frames before the first one."""
+        return self.seq_len + self.history - 1
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     "debug": dict(
@@ -132,6 +211,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_size=4,
         seq_len=8,
         updates_per_step=0.25,
+        history=2,
+        latent_dim=32,
+        hidden_dim=64,
+        enc_channels=16,
+        vit_width=32,
+        vit_depth=1,
+        model_horizon=3,
+        proj_dim=32,
+        collect_steps=600,
+        probe_episodes=4,
     ),
     "cpu": dict(),
     "gpu": dict(
@@ -148,6 +237,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_size=64,
         seq_len=32,
         updates_per_step=1.0,
+        latent_dim=256,
+        hidden_dim=512,
+        enc_channels=64,
+        vit_width=256,
+        vit_depth=4,
+        proj_dim=128,
+        collect_steps=100_000,
+        probe_episodes=20,
     ),
 }
 
@@ -212,17 +309,34 @@ def _coerce(key: str, value: Any) -> Any:
 
 
 _POSITIVE = ("image_size", "frame_stack", "action_repeat", "num_envs", "steps", "eval_every", "eval_episodes",
-             "checkpoint_every", "keep_checkpoints", "log_every", "buffer_size", "batch_size", "seq_len")
+             "checkpoint_every", "keep_checkpoints", "log_every", "buffer_size", "batch_size", "seq_len",
+             "history", "latent_dim", "hidden_dim", "enc_channels", "enc_stem", "patch_size", "vit_width",
+             "vit_depth", "model_horizon", "tube_len", "proj_dim", "probe_episodes")
 
 
 def _validate(cfg: Config) -> None:
     for key in _POSITIVE:
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be at least 1.")
+    for key in ("lr", "temperature", "grad_clip"):
+        if not getattr(cfg, key) > 0:
+            raise ConfigError(f"{key}={getattr(cfg, key)} must be positive.")
     if cfg.seed_steps < 0 or cfg.updates_per_step < 0:
         raise ConfigError("seed_steps and updates_per_step must be non-negative.")
     if cfg.seq_len < 2:
         raise ConfigError(f"seq_len={cfg.seq_len} must be at least 2: the model learns from transitions.")
+    if cfg.model_horizon >= cfg.seq_len:
+        raise ConfigError(f"model_horizon={cfg.model_horizon} must be below seq_len={cfg.seq_len}.")
+    for key in ("frame_mask_ratio", "mask_ratio", "target_momentum"):
+        if not 0.0 <= getattr(cfg, key) < 1.0:
+            raise ConfigError(f"{key}={getattr(cfg, key)} must be in [0, 1).")
+    if cfg.image_size % cfg.patch_size or cfg.image_size % (cfg.enc_stem * 2**cfg.enc_depth):
+        raise ConfigError(
+            f"image_size={cfg.image_size} must be a multiple of patch_size={cfg.patch_size} "
+            f"and of enc_stem * 2**enc_depth={cfg.enc_stem * 2 ** cfg.enc_depth}."
+        )
+    if cfg.probe_episodes < 2:
+        raise ConfigError("probe_episodes must be at least 2 (some to fit the probe, some to score it).")
     if cfg.buffer_size < cfg.seq_len * cfg.num_envs:
         raise ConfigError(f"buffer_size={cfg.buffer_size} cannot hold one sequence per env (seq_len={cfg.seq_len}).")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", cfg.device):

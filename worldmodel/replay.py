@@ -218,7 +218,6 @@ class SequenceReplay:
             raise ReplayError(f"{path} is not a saved replay ({e}).") from None
         mine = {
             "capacity": self.capacity,
-            "seq_len": self.seq_len,
             "obs_shape": list(self.obs_shape),
             "action_dim": self.action_dim,
             "num_envs": self.num_envs,
@@ -234,6 +233,19 @@ class SequenceReplay:
         self._step = torch.tensor(meta["step"], dtype=torch.long)
         self._next_episode = meta["next_episode"]
         self._longest = meta["longest"]
+
+    @classmethod
+    def from_saved(cls, path: str | Path, seq_len: int) -> "SequenceReplay":
+        """A replay rebuilt from what `save` wrote, sampling sequences of `seq_len` (may differ from the saved one)."""
+        path = Path(path)
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+        except (OSError, ValueError) as e:
+            raise ReplayError(f"{path} is not a saved replay ({e}): pass a checkpoint's replay/ folder.") from None
+        replay = cls(meta["capacity"], seq_len, tuple(meta["obs_shape"]), meta["action_dim"],
+                     num_envs=meta["num_envs"], state_dim=meta["state_dim"])
+        replay.load(path)
+        return replay
 
     def end_episodes(self) -> None:
         """Forget the episodes in progress: the next row of every env starts a new episode.

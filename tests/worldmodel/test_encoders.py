@@ -1,0 +1,114 @@
+"""Encoders and decoder: shapes, gradients, masking, and bf16 autocast on CPU."""
+
+import pytest
+import torch
+from einops import rearrange
+
+from worldmodel.decoders import ConvDecoder
+from worldmodel.encoders import ConvEncoder, PatchEncoder, preprocess
+from worldmodel.masking import tube_mask
+from worldmodel.precision import autocast
+
+CPU = torch.device("cpu")
+LATENT = 32
+
+
+def images(n: int, size: int, seed: int = 0) -> torch.Tensor:
+    pixels = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    return preprocess(pixels)
+
+
+def small_encoders(size: int) -> list[torch.nn.Module]:
+    torch.manual_seed(0)
+    return [
+        ConvEncoder(3, size, LATENT, channels=8),
+        PatchEncoder(3, size, patch=8, latent_dim=LATENT, width=32, depth=1, heads=2),
+    ]
+
+
+def relative_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
+    return float((approx.detach().float() - exact.detach()).norm() / exact.detach().norm())
+
+
+def test_preprocess_range_and_dtype():
+    out = preprocess(torch.tensor([0, 255], dtype=torch.uint8))
+    assert out.dtype == torch.float32 and out.tolist() == [-0.5, 0.5]
+    with pytest.raises(ValueError, match="uint8"):
+        preprocess(torch.zeros(2))
+
+
+@pytest.mark.parametrize("size", [64, 32])
+def test_encoders_output_shape_and_gradients(size):
+    for encoder in small_encoders(size):
+        x = images(3, size).requires_grad_()
+        z = encoder(x)
+        assert z.shape == (3, LATENT) and encoder.latent_dim == LATENT
+        z.square().sum().backward()
+        assert x.grad.abs().sum() > 0
+        assert all(p.grad is not None for p in encoder.parameters() if p is not getattr(encoder, "mask_token", None))
+
+
+@pytest.mark.parametrize("size", [64, 32])
+def test_decoder_output_shape_and_gradients(size):
+    torch.manual_seed(0)
+    decoder = ConvDecoder(LATENT, 3, size, channels=8)
+    z = torch.randn(3, LATENT, requires_grad=True)
+    out = decoder(z)
+    assert out.shape == (3, 3, size, size) and out.dtype == torch.float32
+    out.square().mean().backward()
+    assert z.grad.abs().sum() > 0 and all(p.grad is not None for p in decoder.parameters())
+
+
+def test_encode_decode_a_sequence_folded_into_the_batch():
+    encoder, decoder = ConvEncoder(3, 32, LATENT, channels=8), ConvDecoder(LATENT, 3, 32, channels=8)
+    frames = rearrange(images(6, 32), "(b t) c h w -> b t c h w", b=2)
+    z = encoder(rearrange(frames, "b t c h w -> (b t) c h w"))
+    recon = rearrange(decoder(z), "(b t) c h w -> b t c h w", b=2)
+    assert recon.shape == frames.shape
+
+
+def test_patch_encoder_mask_changes_the_output_and_trains_the_mask_token():
+    _, encoder = small_encoders(32)
+    assert encoder.grid == 4
+    x = images(2, 32)
+    mask = tube_mask(2, 1, grid=encoder.grid, ratio=0.5, tube=1, generator=torch.Generator().manual_seed(0))[:, 0]
+    masked = encoder(x, mask)
+    assert not torch.allclose(masked, encoder(x), atol=1e-4)
+    assert torch.allclose(encoder(x, torch.zeros_like(mask)), encoder(x), atol=1e-6)
+    masked.square().sum().backward()
+    assert encoder.mask_token.grad.abs().sum() > 0
+
+
+def test_patch_encoder_refuses_a_misshapen_mask():
+    _, encoder = small_encoders(32)
+    with pytest.raises(ValueError, match="patch_mask"):
+        encoder(images(2, 32), torch.zeros(2, 5, dtype=torch.bool))
+
+
+def test_encoders_refuse_wrong_inputs():
+    encoder = ConvEncoder(3, 32, LATENT, channels=8)
+    with pytest.raises(ValueError, match="fold time"):
+        encoder(torch.zeros(2, 2, 3, 32, 32))
+    with pytest.raises(ValueError, match="preprocess"):
+        encoder(torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="multiple of"):
+        ConvEncoder(3, 40, LATENT, depth=4)
+
+
+@pytest.mark.parametrize("size", [64, 32])
+def test_bf16_autocast_forward_is_finite_and_close_to_fp32(size):
+    x = images(4, size)
+    torch.manual_seed(0)
+    decoder = ConvDecoder(LATENT, 3, size, channels=8)
+    for encoder in small_encoders(size):
+        exact = encoder(x)
+        with autocast(CPU, "bf16"):
+            approx = encoder(x)
+        assert torch.isfinite(approx).all()
+        assert relative_error(approx, exact) < 5e-2
+    z = torch.randn(4, LATENT)
+    exact = decoder(z)
+    with autocast(CPU, "bf16"):
+        approx = decoder(z)
+    assert approx.dtype == torch.bfloat16 and torch.isfinite(approx).all()
+    assert relative_error(approx, exact) < 5e-2

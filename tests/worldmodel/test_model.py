@@ -1,0 +1,232 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from worldmodel.checkpoint import CheckpointError
+from worldmodel.config import Config
+from worldmodel.history import FrameHistory, stack_history, window_batch
+from worldmodel.model import WorldModel
+from worldmodel.objectives import info_nce, weigh
+from worldmodel.precision import NonFiniteLossError, autocast
+from worldmodel.replay import SequenceReplay
+from worldmodel.trainer import WorldModelTrainer
+
+SIZE = 32
+
+
+def small_cfg(**overrides) -> Config:
+    base = dict(image_size=SIZE, enc_stem=2, enc_depth=2, patch_size=8, batch_size=4, seq_len=6, model_horizon=3)
+    return Config.from_preset("debug", **{**base, **overrides})
+
+
+def batch_for(cfg: Config, action_dim: int = 1, discrete: bool = False, seed: int = 0):
+    """A replay batch of smooth random-walk frames (not pure noise, so losses are meaningful)."""
+    rng = np.random.default_rng(seed)
+    rb = SequenceReplay(500, cfg.sample_len, (3, SIZE, SIZE), action_dim, state_dim=2)
+    pos = np.zeros(2)
+    for t in range(120):
+        pos = np.clip(pos + rng.normal(0, 2, 2), 4, SIZE - 5)
+        frame = np.zeros((1, 3, SIZE, SIZE), np.uint8)
+        frame[0, :, int(pos[0]) - 3:int(pos[0]) + 3, int(pos[1]) - 3:int(pos[1]) + 3] = 200
+        if discrete:
+            action = np.eye(action_dim)[rng.integers(action_dim)][None]
+        else:
+            action = rng.uniform(-1, 1, (1, action_dim))
+        rb.add(frame, action, rng.normal(size=1), np.zeros(1), np.zeros(1), np.array([t % 40 == 0]), pos[None])
+    torch.manual_seed(seed)
+    return rb.sample(cfg.batch_size)
+
+
+@pytest.mark.parametrize("objective", ["masked", "contrastive", "both"])
+@pytest.mark.parametrize("encoder", ["conv", "patch"])
+def test_loss_terms_match_declared_weights(objective, encoder):
+    cfg = small_cfg(objective=objective, encoder=encoder)
+    model = WorldModel(cfg, action_dim=1)
+    terms, metrics = model.loss(batch_for(cfg))
+    assert set(terms) == set(model.loss_weights())
+    assert {"consistency", "reward", "termination"} <= set(terms)
+    assert ("masked" in terms) == (objective != "contrastive")
+    assert ("contrastive" in terms) == (objective != "masked")
+    total = weigh(terms, model.loss_weights())
+    assert torch.isfinite(total) and total.ndim == 0
+    total.backward()
+
+
+@pytest.mark.parametrize("mask_target,norm_pix", [("pixel", True), ("pixel", False), ("latent", True)])
+@pytest.mark.parametrize("mask_type", ["frame", "tube", "both"])
+def test_masked_variants_run(mask_target, norm_pix, mask_type):
+    cfg = small_cfg(objective="masked", mask_target=mask_target, norm_pix=norm_pix, mask_type=mask_type)
+    model = WorldModel(cfg, action_dim=1)
+    terms, metrics = model.loss(batch_for(cfg))
+    assert torch.isfinite(terms["masked"]) and 0 < metrics["masked_fraction"] < 1
+    assert model.has_decoder == (mask_target == "pixel")
+
+
+def test_weigh_refuses_missing_or_unweighted_terms():
+    terms = {"a": torch.tensor(1.0), "b": torch.tensor(2.0)}
+    assert weigh(terms, {"a": 1.0, "b": 0.5}) == 2.0
+    with pytest.raises(KeyError, match="unweighted"):
+        weigh(terms, {"a": 1.0})
+    with pytest.raises(KeyError, match="missing"):
+        weigh(terms, {"a": 1.0, "b": 1.0, "c": 1.0})
+
+
+def test_info_nce_is_lower_for_matched_than_shuffled_pairs():
+    torch.manual_seed(0)
+    keys = torch.randn(64, 16)
+    queries = keys + 0.1 * torch.randn(64, 16)
+    positives = torch.arange(64)
+    matched, accuracy = info_nce(queries, keys, positives, 0.1)
+    shuffled, _ = info_nce(queries[torch.randperm(64)], keys, positives, 0.1)
+    assert matched < 0.1 * shuffled and accuracy == 1.0
+    with autocast(torch.device("cpu"), "bf16"):
+        low, _ = info_nce(queries.bfloat16(), keys.bfloat16(), positives, 0.1)
+    assert low.dtype == torch.float32  # log-sum-exp in fp32 under autocast
+
+
+def test_no_gradient_reaches_the_target_encoder():
+    cfg = small_cfg(objective="both")
+    model = WorldModel(cfg, action_dim=1)
+    before = [p.clone() for p in model._target_encoder.parameters()]
+    terms, _ = model.loss(batch_for(cfg))
+    weigh(terms, model.loss_weights()).backward()
+    assert all(p.grad is None and not p.requires_grad for p in model._target_encoder.parameters())
+    assert all(p.grad is None for p in model._target_projector.parameters())
+    assert any(p.grad is not None for p in model._encoder.parameters())
+    # It moves only by the EMA step, toward the online encoder.
+    online = [p.detach().clone() for p in model._encoder.parameters()]
+    with torch.no_grad():
+        for p in model._encoder.parameters():
+            p.add_(1.0)
+    model.update_targets()
+    m = cfg.target_momentum
+    for old, new, o in zip(before, model._target_encoder.parameters(), online):
+        torch.testing.assert_close(new, m * old + (1 - m) * (o + 1.0))
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_imagine_shapes(discrete):
+    cfg = small_cfg()
+    action_dim = 3
+    model = WorldModel(cfg, action_dim=action_dim)
+    obs = torch.randint(0, 255, (5, 3 * cfg.history, SIZE, SIZE), dtype=torch.uint8)
+    z = model.encode(obs)
+    assert z.shape == (5, cfg.latent_dim)
+    if discrete:
+        actions = torch.nn.functional.one_hot(torch.randint(action_dim, (5, 7)), action_dim).float()
+    else:
+        actions = torch.rand(5, 7, action_dim) * 2 - 1
+    latents = model.imagine(z, actions)
+    assert latents.shape == (5, 7, cfg.latent_dim)
+    torch.testing.assert_close(latents[:, 0], model.step(z, actions[:, 0]))
+    assert model.reward(latents, actions).shape == (5, 7)
+    assert model.termination(latents).shape == (5, 7) and model.value(latents).shape == (5, 7)
+    with pytest.raises(ValueError, match="imagine expects"):
+        model.imagine(z, actions[..., :1])
+    with pytest.raises(ValueError, match="uint8 stacks"):
+        model.encode(obs[:, :3])
+
+
+def test_discrete_actions_train():
+    cfg = small_cfg()
+    model = WorldModel(cfg, action_dim=4)
+    trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", cfg.lr, cfg.grad_clip)
+    out = trainer.update(batch_for(cfg, action_dim=4, discrete=True))
+    assert np.isfinite(out["loss/total"])
+
+
+def test_bf16_is_finite_and_close_to_fp32_on_cpu():
+    cfg = small_cfg(objective="contrastive")
+    model = WorldModel(cfg, action_dim=1)
+    batch = batch_for(cfg)
+    terms32, _ = model.loss(batch)
+    with autocast(torch.device("cpu"), "bf16"):
+        terms16, _ = model.loss(batch)
+    for name in terms32:
+        assert torch.isfinite(terms16[name])
+        assert abs(float(terms16[name]) - float(terms32[name])) <= 0.05 * abs(float(terms32[name])) + 0.02, name
+
+
+def test_training_reduces_the_loss():
+    cfg = small_cfg(objective="both")
+    model = WorldModel(cfg, action_dim=1)
+    trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", 1e-3, cfg.grad_clip)
+    batch = batch_for(cfg)
+    first = trainer.update(batch)["loss/total"]
+    for _ in range(30):
+        last = trainer.update(batch)["loss/total"]
+    assert last < 0.7 * first
+
+
+def test_non_finite_loss_stops_with_the_step_number():
+    cfg = small_cfg()
+    model = WorldModel(cfg, action_dim=1)
+    trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", cfg.lr, cfg.grad_clip)
+    batch = batch_for(cfg)
+    trainer.update(batch)
+    batch["reward"][:] = float("nan")
+    with pytest.raises(NonFiniteLossError, match="step 1"):
+        trainer.update(batch)
+
+
+def test_frozen_encoder_stays_bit_identical():
+    cfg = small_cfg()
+    model = WorldModel(cfg, action_dim=1)
+    before = {k: v.clone() for k, v in model._encoder.state_dict().items()}
+    trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", cfg.lr, cfg.grad_clip, encoder_lr=0.0)
+    for _ in range(3):
+        trainer.update(batch_for(cfg))
+    for k, v in model._encoder.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_save_load_round_trip_of_model_and_encoder(tmp_path):
+    cfg = small_cfg(objective="both")
+    model = WorldModel(cfg, action_dim=2)
+    obs = torch.randint(0, 255, (3, 3 * cfg.history, SIZE, SIZE), dtype=torch.uint8)
+    model.save(tmp_path / "wm.pt")
+    loaded = WorldModel.load(tmp_path / "wm.pt")
+    torch.testing.assert_close(loaded.encode(obs), model.encode(obs))
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k]), k
+
+    model.save_encoder(tmp_path / "enc.pt")
+    fresh = WorldModel(cfg.replace(objective="contrastive"), action_dim=4)  # other heads, same encoder
+    fresh.load_encoder(tmp_path / "enc.pt")
+    torch.testing.assert_close(fresh.encode(obs), model.encode(obs))
+
+    other = WorldModel(cfg.replace(history=3), action_dim=2)
+    with pytest.raises(CheckpointError, match="history: file 2 vs model 3"):
+        other.load_encoder(tmp_path / "enc.pt")
+    with pytest.raises(CheckpointError, match="expected 'world_model'"):
+        WorldModel.load(tmp_path / "enc.pt")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_malicious_model_file_is_refused(tmp_path):
+    torch.save({"format_version": 1, "kind": "world_model", "config": {}, "x": _Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="could run code"):
+        WorldModel.load(tmp_path / "evil.pt")
+
+
+def test_history_helpers_agree():
+    frames = torch.arange(2 * 5 * 3 * 2 * 2, dtype=torch.float32).reshape(2, 5, 3, 2, 2)
+    stacked = stack_history(frames, 3)
+    assert stacked.shape == (2, 3, 9, 2, 2)
+    torch.testing.assert_close(stacked[1, 2], frames[1, 2:5].reshape(9, 2, 2))
+    torch.testing.assert_close(window_batch(frames, 3), stacked.reshape(6, 9, 2, 2))
+
+    history = FrameHistory(n=2, k=3)
+    f0 = torch.zeros(2, 3, 2, 2, dtype=torch.uint8)
+    out = history.push(f0, torch.ones(2, dtype=torch.bool))
+    assert out.shape == (2, 9, 2, 2)
+    f1 = torch.ones(2, 3, 2, 2, dtype=torch.uint8)
+    out = history.push(f1, torch.tensor([False, True]))
+    assert out[0, :6].sum() == 0 and out[0, 6:].min() == 1  # env 0: [f0, f0, f1]
+    assert out[1].min() == 1  # env 1 restarted: filled with its first frame

@@ -1,0 +1,171 @@
+"""Frame encoders: one image in, one latent vector out.
+
+    x = preprocess(frames)                      # (N, C, H, W) uint8 -> float in [-0.5, 0.5]
+    z = ConvEncoder(3, 64, latent_dim=512)(x)   # (N, 512)
+    z = PatchEncoder(3, 64, patch=8, latent_dim=512)(x, patch_mask)   # mask: (N, 64), True = hidden
+
+Both end in a LayerNorm, so latents have a fixed scale whatever the input statistics; that keeps
+latent-prediction losses comparable across environments and stops a latent from drifting in scale.
+Sequences are encoded frame by frame: fold time into the batch first,
+`rearrange(frames, 'b t c h w -> (b t) c h w')`.
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import nn
+
+
+def preprocess(frames: torch.Tensor) -> torch.Tensor:
+    """Scale raw pixels to the range the encoders expect.
+
+    Args:
+        frames: `(..., C, H, W)` uint8 in [0, 255].
+
+    Returns:
+        Same shape, float32 in [-0.5, 0.5].
+    """
+    if frames.dtype != torch.uint8:
+        raise ValueError(f"preprocess expects uint8 frames, got {frames.dtype}; they may be scaled already.")
+    return frames.float() / 255.0 - 0.5
+
+
+class ConvEncoder(nn.Module):
+    """An optional patchifying stem, stride-2 3x3 convolutions, then a projection to a normalised latent.
+
+    All conv layers have the same width, as in TD-MPC2's pixel encoder: doubling the width at each
+    layer (32, 64, 128, 256) costs about 3x the compute on CPU for little gain on control tasks.
+    With `stem > 1` the first layer is a `stem x stem` convolution of stride `stem` (a ViT-style
+    patch embedding): stride-2 layers at full resolution are where a conv encoder spends its time
+    on CPU, and at 64x64 a 4x4 stem cuts the cost ~4x (see the README's benchmark). Activations
+    are kept channels-last, which oneDNN convolutions run ~2x faster on CPU. No normalisation
+    inside the stack, for speed; the LayerNorm at the end fixes the scale.
+
+    Args:
+        in_channels: image channels C (3 for RGB, 3 * k for k stacked frames).
+        image_size: image side H = W, a multiple of `stem * 2 ** depth`.
+        latent_dim: output size.
+        channels: width of every conv layer.
+        depth: number of stride-2 conv layers after the stem.
+        stem: stride of the first, patchifying layer (1: no stem).
+
+    Shapes:
+        forward: `(N, C, H, W)` float in [-0.5, 0.5] -> `(N, latent_dim)` float.
+    """
+
+    def __init__(self, in_channels: int, image_size: int, latent_dim: int, channels: int = 32, depth: int = 4,
+                 stem: int = 1):
+        super().__init__()
+        _check_downsampling(image_size, depth, stem)
+        self.latent_dim = latent_dim
+        self.in_channels = in_channels
+        self.image_size = image_size
+        layers: list[nn.Module] = []
+        if stem > 1:
+            layers += [nn.Conv2d(in_channels, channels, stem, stride=stem), nn.SiLU()]
+        for layer in range(depth):
+            first = layer == 0 and stem == 1
+            layers += [nn.Conv2d(in_channels if first else channels, channels, 3, stride=2, padding=1), nn.SiLU()]
+        self.convs = nn.Sequential(*layers).to(memory_format=torch.channels_last)
+        side = image_size // (stem * 2**depth)
+        self.project = nn.Linear(channels * side * side, latent_dim)
+        self.norm = nn.LayerNorm(latent_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`(N, C, H, W)` float in [-0.5, 0.5] -> `(N, latent_dim)`."""
+        _check_image(x, self.in_channels, self.image_size)
+        features = self.convs(x.contiguous(memory_format=torch.channels_last))
+        return self.norm(self.project(rearrange(features, "n c h w -> n (c h w)")))
+
+
+class PatchEncoder(nn.Module):
+    """A small ViT whose hidden patches are replaced by a learned mask token (SimMIM-style).
+
+    Unlike MAE, hidden patches are not dropped: every image keeps all `grid * grid` tokens, so a
+    batch with a different number of hidden patches per image still stacks into one tensor, and
+    the encoder learns to fill in what is hidden. The mask token is placed before the positional
+    embedding is added, so the encoder knows *where* each hidden patch is.
+
+    Args:
+        in_channels: image channels C.
+        image_size: image side H = W, a multiple of `patch`.
+        patch: patch side in pixels; `grid = image_size // patch` patches per side.
+        latent_dim: output size.
+        width: token size.
+        depth: number of pre-norm transformer blocks.
+        heads: attention heads; must divide `width`.
+
+    Shapes:
+        forward: `(N, C, H, W)` float in [-0.5, 0.5], optional `(N, grid * grid)` bool mask
+        (True = hidden, patches numbered as by `worldmodel.masking.patchify`) -> `(N, latent_dim)`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: int,
+        patch: int,
+        latent_dim: int,
+        width: int = 128,
+        depth: int = 2,
+        heads: int = 4,
+    ):
+        super().__init__()
+        if image_size % patch:
+            raise ValueError(f"image_size={image_size} must be a multiple of patch={patch}.")
+        if width % heads:
+            raise ValueError(f"width={width} must be divisible by heads={heads}.")
+        self.latent_dim = latent_dim
+        self.in_channels = in_channels
+        self.image_size = image_size
+        self.grid = image_size // patch
+        self.embed = nn.Conv2d(in_channels, width, kernel_size=patch, stride=patch)
+        self.position = nn.Parameter(torch.zeros(1, self.grid * self.grid, width))
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
+        # Small random init, as in ViT/MAE: zeros would make every position and the mask token alike.
+        nn.init.trunc_normal_(self.position, std=0.02)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        self.blocks = nn.Sequential(
+            *(
+                nn.TransformerEncoderLayer(
+                    width, heads, dim_feedforward=4 * width, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+                )
+                for _ in range(depth)
+            )
+        )
+        self.final_norm = nn.LayerNorm(width)  # pre-norm blocks leave the residual stream unnormalised
+        self.project = nn.Linear(width, latent_dim)
+        self.norm = nn.LayerNorm(latent_dim)
+
+    def forward(self, x: torch.Tensor, patch_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`(N, C, H, W)` float, optional `(N, L)` bool mask (True = hidden) -> `(N, latent_dim)`."""
+        _check_image(x, self.in_channels, self.image_size)
+        tokens = rearrange(self.embed(x), "n d h w -> n (h w) d")
+        if patch_mask is not None:
+            if patch_mask.shape != tokens.shape[:2] or patch_mask.dtype != torch.bool:
+                raise ValueError(
+                    f"patch_mask must be bool {tuple(tokens.shape[:2])} (True = hidden), "
+                    f"got {patch_mask.dtype} {tuple(patch_mask.shape)}."
+                )
+            hidden = rearrange(patch_mask, "n l -> n l 1")
+            tokens = torch.where(hidden, self.mask_token.to(tokens.dtype), tokens)
+        tokens = self.final_norm(self.blocks(tokens + self.position))
+        return self.norm(self.project(tokens.mean(dim=1)))
+
+
+def _check_downsampling(image_size: int, depth: int, stem: int = 1) -> None:
+    factor = stem * 2**depth
+    if depth < 0 or stem < 1 or (depth == 0 and stem == 1) or image_size % factor:
+        raise ValueError(f"image_size={image_size} must be a multiple of stem * 2 ** depth = {factor} "
+                         f"(stem={stem}, depth={depth}), with at least one downsampling layer.")
+
+
+def _check_image(x: torch.Tensor, channels: int, size: int) -> None:
+    if x.ndim != 4 or x.shape[1:] != (channels, size, size):
+        raise ValueError(
+            f"expected images (N, {channels}, {size}, {size}), got {tuple(x.shape)}; "
+            "fold time into the batch with rearrange(x, 'b t c h w -> (b t) c h w')."
+        )
+    if not x.is_floating_point():
+        raise ValueError(f"expected float images in [-0.5, 0.5], got {x.dtype}: call preprocess() first.")

@@ -1,0 +1,310 @@
+"""The world model: encoder, latent dynamics, heads and self-supervised objectives.
+
+    model = WorldModel(cfg, action_dim=1)
+    z = model.encode(obs)                       # (N, 3k, H, W) uint8 -> (N, D)
+    latents = model.imagine(z, actions)         # (N, H, A) -> (N, H, D)
+    r = model.reward(z, actions[:, 0])          # (N,)
+    terms, metrics = model.loss(batch)          # batch: replay TensorDict (B, T + k - 1)
+
+Public methods are verbs; submodules are private. Outside code never touches them, so the
+encoder, the dynamics or a head can change without the planner or the agent noticing.
+
+The losses (`objective=masked|contrastive|both`, weights from the config):
+
+- **masked**: hide whole frames and/or space-time tubes of patches of the observation sequence;
+  encode the masked frames, run a filter through the latent dynamics
+  (h_t = fuse(z~_t, dynamics(h_{t-1}, a_t))), so hidden frames are inferred from visible context
+  and actions; predict the hidden pixels (normalised per patch, MAE) or the target encoder's latents
+  (cosine, MLR). Only hidden parts count.
+- **contrastive**: roll the dynamics open loop K steps from every z_t with the actions taken;
+  InfoNCE between the projected predictions z^_{t+k} and the EMA target encoder's embeddings of the
+  real frames t+k; every other (sequence, time) of the batch is a negative.
+- always: **consistency** (imagined vs target-encoded future latents, MSE), **reward** (symlog MSE,
+  from the imagined latent before each action) and **termination** (BCE on imagined latents).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from tensordict import TensorDict
+from torch import nn
+
+from worldmodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from worldmodel.config import Config
+from worldmodel.decoders import ConvDecoder
+from worldmodel.dynamics import LatentDynamics
+from worldmodel.encoders import ConvEncoder, PatchEncoder, preprocess
+from worldmodel.history import window_batch
+from worldmodel.layers import mlp
+from worldmodel.masking import (
+    apply_pixel_mask,
+    frame_mask,
+    masked_mse,
+    normalized_patch_targets,
+    patchify,
+    tube_mask,
+)
+from worldmodel.objectives import cosine_loss, info_nce, latent_mse, symexp, symlog
+
+# Config keys that define the encoder's input and architecture: an encoder file records them,
+# and loading it into a model that differs in any of them is refused.
+ENCODER_KEYS = ("encoder", "image_size", "history", "latent_dim", "enc_channels", "enc_depth", "enc_stem",
+                "patch_size", "vit_width", "vit_depth")
+
+
+class WorldModel(nn.Module):
+    def __init__(self, cfg: Config, action_dim: int):
+        super().__init__()
+        self.cfg, self.action_dim = cfg, int(action_dim)
+        d, k, size = cfg.latent_dim, cfg.history, cfg.image_size
+        self._encoder = _make_encoder(cfg)
+        self._target_encoder = _frozen_copy(self._encoder)
+        self._dynamics = LatentDynamics(d, self.action_dim, cfg.hidden_dim)
+        self._reward = mlp(d + self.action_dim, cfg.hidden_dim, 1)
+        self._termination = mlp(d, cfg.hidden_dim, 1)
+        self._value = mlp(d, cfg.hidden_dim, 1)  # trained by the agent, used at the planning horizon
+        self.uses_masked = cfg.objective in ("masked", "both")
+        self.uses_contrastive = cfg.objective in ("contrastive", "both")
+        if self.uses_masked:
+            self._fuse = mlp(2 * d, cfg.hidden_dim, d, layers=1, out_norm=True)
+            if cfg.mask_target == "pixel":
+                self._decoder = ConvDecoder(d, 3, size, cfg.enc_channels, cfg.enc_depth, cfg.enc_stem)
+            else:
+                self._mask_predictor = mlp(d, cfg.hidden_dim, d, layers=1)
+        if self.uses_contrastive:
+            self._projector = mlp(d, cfg.hidden_dim, cfg.proj_dim, layers=1)
+            self._target_projector = _frozen_copy(self._projector)
+            self._predictor = mlp(cfg.proj_dim, cfg.hidden_dim, cfg.proj_dim, layers=1)
+            self._log_temperature = nn.Parameter(torch.tensor(math.log(cfg.temperature)),
+                                                 requires_grad=cfg.learn_temperature)
+        self.history = k
+
+    # --- verbs ---------------------------------------------------------------------------
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs `(N, 3k, H, W)` uint8 (k = history stacked frames, oldest first) -> z `(N, D)`."""
+        expected = (3 * self.history, self.cfg.image_size, self.cfg.image_size)
+        if obs.dtype != torch.uint8 or obs.ndim != 4 or tuple(obs.shape[1:]) != expected:
+            raise ValueError(f"encode expects (N, {expected[0]}, {expected[1]}, {expected[2]}) uint8 stacks of "
+                             f"history={self.history} frames, got {tuple(obs.shape)} {obs.dtype}.")
+        return self._encoder(preprocess(obs))
+
+    def encode_sequence(self, frames: torch.Tensor, target: bool = False) -> torch.Tensor:
+        """frames `(B, S, 3, H, W)` uint8 -> z `(B, S - k + 1, D)`, one latent per full window of k frames.
+
+        `target=True` uses the EMA target encoder (no gradient).
+        """
+        return self._encode_windows(preprocess(frames), target=target)
+
+    def _encode_windows(self, x: torch.Tensor, target: bool = False, patch_mask: torch.Tensor | None = None
+                        ) -> torch.Tensor:
+        """x `(B, S, 3, H, W)` float (preprocessed) -> `(B, S - k + 1, D)`."""
+        b = x.shape[0]
+        windows = window_batch(x, self.history)
+        encoder = self._target_encoder if target else self._encoder
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not target):
+            if patch_mask is not None and isinstance(encoder, PatchEncoder):
+                z = encoder(windows, rearrange(patch_mask, "b t l -> (b t) l"))
+            else:
+                z = encoder(windows)
+        return rearrange(z, "(b t) d -> b t d", b=b)
+
+    def step(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """One latent step: z `(N, D)`, action `(N, A)` -> `(N, D)`."""
+        return self._dynamics(z, action)
+
+    def imagine(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Open-loop rollout: z0 `(B, D)`, actions `(B, H, A)` -> latents `(B, H, D)` (z_1 .. z_H)."""
+        return self._dynamics.imagine(z0, actions)
+
+    def reward(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Predicted reward for taking `action (..., A)` in `z (..., D)`: `(...)`, in env units."""
+        return symexp(self._reward(torch.cat([z, action.to(z.dtype)], dim=-1)).squeeze(-1).float())
+
+    def termination(self, z: torch.Tensor) -> torch.Tensor:
+        """Probability that latent `z (..., D)` is terminal: `(...)`."""
+        return torch.sigmoid(self._termination(z).squeeze(-1).float())
+
+    def value(self, z: torch.Tensor) -> torch.Tensor:
+        """State value `(...)` of `z (..., D)`, in env units (learned by the agent)."""
+        return symexp(self._value(z).squeeze(-1).float())
+
+    @property
+    def has_decoder(self) -> bool:
+        return hasattr(self, "_decoder")
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z `(N, D)` -> frames `(N, 3, H, W)` float: pixels in [-0.5, 0.5], or per-patch-normalised
+        pixels when trained with `norm_pix=true` (MAE's targets: structure, not absolute colour)."""
+        if not self.has_decoder:
+            raise ValueError("this model has no pixel decoder (objective without pixel targets); fit one on "
+                             "frozen latents instead.")
+        return self._decoder(z)
+
+    def parameters_of(self, part: str):
+        """Parameters of one part ('encoder' or 'rest'), e.g. for a separate encoder learning rate."""
+        encoder = set(id(p) for p in self._encoder.parameters())
+        for p in self.parameters():
+            if p.requires_grad and ((id(p) in encoder) == (part == "encoder")):
+                yield p
+
+    # --- training ------------------------------------------------------------------------
+    def loss(self, batch: TensorDict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Named loss terms and extra metrics from a replay batch of `(B, T + k - 1)` frames."""
+        cfg, k, horizon = self.cfg, self.history, self.cfg.model_horizon
+        frames = batch["obs"]
+        actions = batch["action"][:, k - 1:]  # action t led to window t's newest frame
+        rewards = batch["reward"][:, k - 1:]
+        terminated = batch["terminated"][:, k - 1:].float()
+        t_len = actions.shape[1]
+        if t_len <= horizon:
+            raise ValueError(f"sequences of {frames.shape[1]} frames give T={t_len} steps; need T > model_horizon={horizon}.")
+
+        x = preprocess(frames)  # once, shared by every encoder pass
+        z = self._encode_windows(x)  # (B, T, D)
+        y = self._encode_windows(x, target=True)  # (B, T, D), no gradient
+        terms: dict[str, torch.Tensor] = {}
+        metrics: dict[str, torch.Tensor] = {}
+
+        # Open-loop rollouts of K steps from every start s = 0 .. T-K-1, all at once.
+        starts = t_len - horizon
+        future = lambda x: rearrange(x[:, 1:].unfold(1, horizon, 1), "b s ... k -> b s k ...")  # noqa: E731
+        step_actions = future(actions)  # (B, S, K, A): the action taken on step k
+        latent, imagined = z[:, :starts], []
+        for j in range(horizon):
+            latent = self._dynamics(latent, step_actions[:, :, j])
+            imagined.append(latent)
+        imagined = torch.stack(imagined, dim=2)  # (B, S, K, D): z^_{s+1..s+K}
+        before = torch.cat([z[:, :starts, None], imagined[:, :, :-1]], dim=2)
+
+        terms["consistency"] = latent_mse(imagined, future(y))
+        predicted_reward = self._reward(torch.cat([before, step_actions.to(before.dtype)], dim=-1)).squeeze(-1)
+        terms["reward"] = F.mse_loss(predicted_reward.float(), symlog(future(rewards).float()))
+        terms["termination"] = F.binary_cross_entropy_with_logits(
+            self._termination(imagined).squeeze(-1).float(), future(terminated))
+
+        if self.uses_contrastive:
+            queries = self._predictor(self._projector(imagined))
+            with torch.no_grad():
+                keys = self._target_projector(y)
+            b = frames.shape[0]
+            # Query (b, s, k) is positive with key (b, s + k + 1) in the flattened (B*T) keys.
+            index = torch.arange(t_len, device=z.device)
+            positive = (torch.arange(b, device=z.device)[:, None, None] * t_len
+                        + index[None, :starts, None] + index[None, None, :horizon] + 1)
+            temperature = self._log_temperature.exp()
+            terms["contrastive"], metrics["contrastive_accuracy"] = info_nce(
+                rearrange(queries, "b s k p -> (b s k) p"), rearrange(keys, "b t p -> (b t) p"),
+                positive.reshape(-1), temperature)
+            metrics["temperature"] = temperature.detach()
+
+        if self.uses_masked:
+            terms["masked"], metrics["masked_fraction"] = self._masked_loss(x, actions, y)
+        return terms, metrics
+
+    def _masked_loss(self, x: torch.Tensor, actions: torch.Tensor, y: torch.Tensor):
+        """x `(B, S, 3, H, W)` preprocessed frames, actions `(B, T, A)`, targets y `(B, T, D)`."""
+        cfg, k = self.cfg, self.history
+        b, s = x.shape[:2]
+        grid = cfg.image_size // cfg.patch_size
+        device = x.device
+        mask = torch.zeros(b, s, grid * grid, dtype=torch.bool, device=device)  # (B, S, L), True = hidden
+        if cfg.mask_type in ("tube", "both"):
+            mask |= tube_mask(b, s, grid, cfg.mask_ratio, cfg.tube_len, device=device)
+        if cfg.mask_type in ("frame", "both"):
+            mask |= frame_mask(b, s, cfg.frame_mask_ratio, device=device)[..., None]
+        hidden = mask[:, k - 1:]  # (B, T, L): what is hidden of each window's newest frame
+        z_masked = self._encode_windows(apply_pixel_mask(x, mask, cfg.patch_size), patch_mask=hidden)
+
+        # Filter through the dynamics: context from the past and the actions fills what is hidden.
+        states, prior = [], z_masked[:, 0]
+        for t in range(z_masked.shape[1]):
+            if t > 0:
+                prior = self._dynamics(states[-1], actions[:, t])
+            states.append(self._fuse(torch.cat([z_masked[:, t], prior], dim=-1)))
+        h = torch.stack(states, dim=1)  # (B, T, D)
+
+        if cfg.mask_target == "pixel":
+            predicted = patchify(rearrange(self._decoder(rearrange(h, "b t d -> (b t) d")), "(b t) c hh ww -> b t c hh ww", b=b),
+                                 cfg.patch_size)
+            newest = x[:, k - 1:]
+            target = normalized_patch_targets(newest, cfg.patch_size) if cfg.norm_pix else patchify(newest, cfg.patch_size)
+            loss = masked_mse(predicted, target, hidden)
+        else:
+            weight = hidden.float().mean(dim=-1)  # fraction hidden; fully visible frames do not count
+            loss = cosine_loss(self._mask_predictor(h), y, weight)
+        return loss, hidden.float().mean().detach()
+
+    def loss_weights(self) -> dict[str, float]:
+        """Declared weight of every term `loss` returns for this objective."""
+        weights = {"consistency": self.cfg.consistency_coef, "reward": self.cfg.reward_coef,
+                   "termination": self.cfg.termination_coef}
+        if self.uses_contrastive:
+            weights["contrastive"] = self.cfg.contrastive_coef
+        if self.uses_masked:
+            weights["masked"] = self.cfg.masked_coef
+        return weights
+
+    @torch.no_grad()
+    def update_targets(self) -> None:
+        """EMA step of the target encoder (and projector): target <- m * target + (1 - m) * online."""
+        m = self.cfg.target_momentum
+        pairs = [(self._target_encoder, self._encoder)]
+        if self.uses_contrastive:
+            pairs.append((self._target_projector, self._projector))
+        for target, online in pairs:
+            for t, o in zip(target.parameters(), online.parameters()):
+                t.lerp_(o.detach(), 1.0 - m)
+
+    # --- files ---------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """The whole model, with the config that rebuilds it."""
+        return save_checkpoint({"config": self.cfg.to_dict(), "action_dim": self.action_dim,
+                                "state_dict": self.state_dict()}, path, kind="world_model")
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "WorldModel":
+        data = load_checkpoint(path, kind="world_model", map_location=map_location)
+        model = cls(Config(**data["config"]), data["action_dim"])
+        model.load_state_dict(data["state_dict"])
+        return model
+
+    def save_encoder(self, path: str | Path) -> Path:
+        """The encoder alone (online weights), with the keys that define its input and shape."""
+        spec = {key: getattr(self.cfg, key) for key in ENCODER_KEYS}
+        return save_checkpoint({"encoder_config": spec, "state_dict": self._encoder.state_dict()},
+                               path, kind="encoder")
+
+    def load_encoder(self, path: str | Path) -> None:
+        """Load an encoder file into this model (online and target encoders); refuses a mismatch."""
+        data = load_checkpoint(path, kind="encoder")
+        mine = {key: getattr(self.cfg, key) for key in ENCODER_KEYS}
+        diff = {key: (data["encoder_config"].get(key), mine[key]) for key in ENCODER_KEYS
+                if data["encoder_config"].get(key) != mine[key]}
+        if diff:
+            detail = ", ".join(f"{key}: file {a!r} vs model {b!r}" for key, (a, b) in diff.items())
+            raise CheckpointError(f"Encoder in {path} does not fit this model ({detail}). "
+                                  "Build the model with the same values for these keys.")
+        self._encoder.load_state_dict(data["state_dict"])
+        self._target_encoder.load_state_dict(data["state_dict"])
+
+
+def _make_encoder(cfg: Config) -> nn.Module:
+    channels = 3 * cfg.history
+    if cfg.encoder == "patch":
+        return PatchEncoder(channels, cfg.image_size, cfg.patch_size, cfg.latent_dim, cfg.vit_width, cfg.vit_depth)
+    return ConvEncoder(channels, cfg.image_size, cfg.latent_dim, cfg.enc_channels, cfg.enc_depth, cfg.enc_stem)
+
+
+def _frozen_copy(module: nn.Module) -> nn.Module:
+    target = copy.deepcopy(module)
+    target.requires_grad_(False)
+    return target
+
+
+__all__ = ["WorldModel", "ENCODER_KEYS"]

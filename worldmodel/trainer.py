@@ -1,0 +1,76 @@
+"""One optimisation step of the world model, with mixed precision done in one place (nanoGPT-style).
+
+An autocast context (a no-op for fp32), a gradient scaler that is only active for fp16 on CUDA,
+gradients unscaled before clipping, a non-finite loss stopping training with the step number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from tensordict import TensorDict
+
+from worldmodel.model import WorldModel
+from worldmodel.objectives import weigh
+from worldmodel.precision import autocast, check_finite, make_scaler
+
+
+class WorldModelTrainer:
+    """Owns the optimiser and scaler of a `WorldModel`; `update(batch)` is one step.
+
+    Args:
+        model: the world model (already on `device`).
+        device: where batches go.
+        precision: fp32 | bf16 | fp16.
+        lr, grad_clip: Adam learning rate and gradient-norm clip.
+        encoder_lr: a separate learning rate for the encoder (fine-tuning); 0 freezes it.
+    """
+
+    def __init__(self, model: WorldModel, device: torch.device, precision: str, lr: float, grad_clip: float,
+                 encoder_lr: float | None = None):
+        self.model, self.device, self.precision = model, device, precision
+        self.grad_clip = grad_clip
+        groups = [{"params": list(model.parameters_of("rest")), "lr": lr}]
+        encoder_lr = lr if encoder_lr is None else encoder_lr
+        if encoder_lr > 0:
+            groups.append({"params": list(model.parameters_of("encoder")), "lr": encoder_lr})
+        else:
+            for p in model.parameters_of("encoder"):
+                p.requires_grad_(False)
+        self.optimizer = torch.optim.Adam(groups)
+        self.scaler = make_scaler(device, precision)
+        self.steps = 0
+
+    def update(self, batch: TensorDict) -> dict[str, float]:
+        """One gradient step; returns `loss/<term>`, `loss/total`, `train/grad_norm` and model metrics."""
+        batch = batch.to(self.device, non_blocking=True)
+        self.model.train()
+        with autocast(self.device, self.precision):
+            terms, metrics = self.model.loss(batch)
+        total = weigh(terms, self.model.loss_weights())
+        check_finite(total, self.steps, terms)
+        self.scaler.scale(total).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            [p for group in self.optimizer.param_groups for p in group["params"]], self.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.model.update_targets()
+        self.steps += 1
+        out = {f"loss/{name}": float(value.detach()) for name, value in terms.items()}
+        out["loss/total"] = float(total.detach())
+        out["train/grad_norm"] = float(grad_norm)
+        out.update({f"model/{name}": float(value) for name, value in metrics.items()})
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(), "steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.steps = state["steps"]
