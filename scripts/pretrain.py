@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         model.save_encoder(run.path / "encoder.pt")
     except NonFiniteLossError as e:
         latest = run.latest_checkpoint()
-        print(f"pretrain.py: stopped: {e}. Last good checkpoint: {latest or 'none yet'}.", file=sys.stderr)
+        print(f"pretrain.py: stopped: {e} Last good checkpoint: {latest or 'none yet'}.", file=sys.stderr)
         return 3
     except (ConfigError, EnvError, CheckpointError, ReplayError, ValueError) as e:
         print(f"pretrain.py: error: {e}", file=sys.stderr)

@@ -164,7 +164,6 @@ def _dreamer_batch(batch_size: int, seq_len: int, action_dim: int, device: torch
     ``state``                ``(B, T, 30)``                  zeros (posterior primer)
     ``belief``               ``(B, T, 200)``                 zeros (GRU primer)
     ``action``               ``(B, T, action_dim)``          uniform in [-1, 1]
-    ``pixels``               ``(B, T, 3, 64, 64)``           uniform in [0, 1]
     ``("next", "pixels")``   ``(B, T, 3, 64, 64)``           uniform in [0, 1]
     ``("next", "reward")``   ``(B, T, 1)``                   standard normal
     ``("next", "done")``     ``(B, T, 1)`` bool              False
@@ -172,8 +171,9 @@ def _dreamer_batch(batch_size: int, seq_len: int, action_dim: int, device: torch
     ======================== =============================== ==========================
 
     Only ``("next", "pixels")``, ``state``/``belief`` at ``t = 0``, ``action`` and
-    ``("next", "reward")`` enter the loss; ``pixels`` rides along (and is unbound /
-    restacked by RSSMRollout) as it does in a real training batch.
+    ``("next", "reward")`` enter the loss. A real training batch also carries the root
+    ``pixels``, which RSSMRollout unbinds and restacks every step; it is left out so the
+    reference is timed at its leanest.
     """
     from tensordict import TensorDict
 
@@ -184,7 +184,6 @@ def _dreamer_batch(batch_size: int, seq_len: int, action_dim: int, device: torch
             "state": torch.zeros(B, T, DREAMER_STATE_DIM),
             "belief": torch.zeros(B, T, DREAMER_RSSM_HIDDEN),
             "action": torch.rand(B, T, action_dim) * 2 - 1,
-            "pixels": torch.rand(B, T, *frame),
             "next": {
                 "pixels": torch.rand(B, T, *frame),
                 "reward": torch.randn(B, T, 1),

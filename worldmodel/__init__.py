@@ -1,0 +1,33 @@
+"""Self-supervised latent world models from pixels.
+
+Imports nothing from `agents` or `envs`. The public API:
+"""
+
+from worldmodel.actions import ActionSpec
+from worldmodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from worldmodel.config import PRESETS, Config, ConfigError, parse_cli
+from worldmodel.model import WorldModel
+from worldmodel.precision import NonFiniteLossError, autocast, resolve_device
+from worldmodel.probe import linear_probe, ridge_r2
+from worldmodel.replay import ReplayError, SequenceReplay
+from worldmodel.trainer import WorldModelTrainer
+
+__all__ = [
+    "ActionSpec",
+    "CheckpointError",
+    "Config",
+    "ConfigError",
+    "NonFiniteLossError",
+    "PRESETS",
+    "ReplayError",
+    "SequenceReplay",
+    "WorldModel",
+    "WorldModelTrainer",
+    "autocast",
+    "linear_probe",
+    "load_checkpoint",
+    "parse_cli",
+    "resolve_device",
+    "ridge_r2",
+    "save_checkpoint",
+]

@@ -220,7 +220,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         model_horizon=3,
         proj_dim=32,
         collect_steps=600,
-        probe_episodes=4,
+        probe_episodes=8,
     ),
     "cpu": dict(),
     "gpu": dict(

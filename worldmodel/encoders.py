@@ -75,7 +75,17 @@ class ConvEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`(N, C, H, W)` float in [-0.5, 0.5] -> `(N, latent_dim)`."""
         _check_image(x, self.in_channels, self.image_size)
-        features = self.convs(x.contiguous(memory_format=torch.channels_last))
+        return self._rest(self.convs[0](x.contiguous(memory_format=torch.channels_last)))
+
+    def forward_sequence(self, frames: torch.Tensor) -> torch.Tensor:
+        """Encode every window of k = C / c consecutive frames of a sequence, without stacking them.
+
+        `(B, S, c, H, W)` float -> `(B * (S - k + 1), latent_dim)`; equal to `forward` on the stacks.
+        """
+        return self._rest(stacked_conv(self.convs[0], frames, self.in_channels))
+
+    def _rest(self, first: torch.Tensor) -> torch.Tensor:
+        features = self.convs[1:](first)
         return self.norm(self.project(rearrange(features, "n c h w -> n (c h w)")))
 
 
@@ -141,7 +151,15 @@ class PatchEncoder(nn.Module):
     def forward(self, x: torch.Tensor, patch_mask: torch.Tensor | None = None) -> torch.Tensor:
         """`(N, C, H, W)` float, optional `(N, L)` bool mask (True = hidden) -> `(N, latent_dim)`."""
         _check_image(x, self.in_channels, self.image_size)
-        tokens = rearrange(self.embed(x), "n d h w -> n (h w) d")
+        return self._rest(self.embed(x), patch_mask)
+
+    def forward_sequence(self, frames: torch.Tensor, patch_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Every window of k = C / c frames of `(B, S, c, H, W)` -> `(B * (S - k + 1), latent_dim)`,
+        without stacking them (see `stacked_conv`); `patch_mask` is `(B * (S - k + 1), L)`."""
+        return self._rest(stacked_conv(self.embed, frames, self.in_channels), patch_mask)
+
+    def _rest(self, embedded: torch.Tensor, patch_mask: torch.Tensor | None) -> torch.Tensor:
+        tokens = rearrange(embedded, "n d h w -> n (h w) d")
         if patch_mask is not None:
             if patch_mask.shape != tokens.shape[:2] or patch_mask.dtype != torch.bool:
                 raise ValueError(
@@ -152,6 +170,33 @@ class PatchEncoder(nn.Module):
             tokens = torch.where(hidden, self.mask_token.to(tokens.dtype), tokens)
         tokens = self.final_norm(self.blocks(tokens + self.position))
         return self.norm(self.project(tokens.mean(dim=1)))
+
+
+def stacked_conv(conv: nn.Conv2d, frames: torch.Tensor, stacked_channels: int) -> torch.Tensor:
+    """`conv` applied to every window of k consecutive frames stacked along channels, as one 3-D
+    convolution over the sequence.
+
+    A 2-D convolution of a stack of k frames is a 3-D convolution of the frame sequence with a
+    kernel k frames deep (stride 1 in time). Computing it that way never materialises the stacks
+    (k times the frames, plus a transposing copy): ~3x faster for the first layer on CPU.
+
+    Args:
+        conv: the first layer, built for `stacked_channels = k * c` input channels (oldest frame first).
+        frames: `(B, S, c, H, W)` float.
+
+    Returns:
+        `(B * (S - k + 1), out_channels, H', W')` channels-last, window t covering frames t .. t + k - 1.
+    """
+    b, s, c = frames.shape[:3]
+    k = stacked_channels // c
+    if k * c != stacked_channels or s < k:
+        raise ValueError(f"frames {tuple(frames.shape)} do not make windows of {stacked_channels} channels.")
+    weight = rearrange(conv.weight, "o (k c) kh kw -> o c k kh kw", k=k)
+    out = torch.nn.functional.conv3d(
+        rearrange(frames, "b s c h w -> b c s h w"), weight, conv.bias,
+        stride=(1, *conv.stride), padding=(0, *conv.padding), dilation=(1, *conv.dilation))
+    # One copy, straight into channels-last (NHWC strides on an NCHW view) for the next layers.
+    return rearrange(out, "b o t h w -> (b t) h w o").permute(0, 3, 1, 2)
 
 
 def _check_downsampling(image_size: int, depth: int, stem: int = 1) -> None:

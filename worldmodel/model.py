@@ -40,7 +40,6 @@ from worldmodel.config import Config
 from worldmodel.decoders import ConvDecoder
 from worldmodel.dynamics import LatentDynamics
 from worldmodel.encoders import ConvEncoder, PatchEncoder, preprocess
-from worldmodel.history import window_batch
 from worldmodel.layers import mlp
 from worldmodel.masking import (
     apply_pixel_mask,
@@ -105,13 +104,12 @@ class WorldModel(nn.Module):
                         ) -> torch.Tensor:
         """x `(B, S, 3, H, W)` float (preprocessed) -> `(B, S - k + 1, D)`."""
         b = x.shape[0]
-        windows = window_batch(x, self.history)
         encoder = self._target_encoder if target else self._encoder
         with torch.set_grad_enabled(torch.is_grad_enabled() and not target):
             if patch_mask is not None and isinstance(encoder, PatchEncoder):
-                z = encoder(windows, rearrange(patch_mask, "b t l -> (b t) l"))
+                z = encoder.forward_sequence(x, rearrange(patch_mask, "b t l -> (b t) l"))
             else:
-                z = encoder(windows)
+                z = encoder.forward_sequence(x)
         return rearrange(z, "(b t) d -> b t d", b=b)
 
     def step(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

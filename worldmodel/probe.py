@@ -3,6 +3,11 @@
 Ridge regression from latents to `info["state"]`, fitted on some episodes and scored (R²) on
 held-out ones. R² near 1: the state is linearly readable from the latents; 0: no better than
 predicting the mean; negative: worse. Reported as `probe/r2` (mean over state dimensions).
+
+R² = 1 - MSE(test) / Var(state), with the variance of each state dimension taken over *all* probe
+episodes rather than the held-out ones alone: a held-out episode in which a dimension barely
+moves (a pendulum swinging gently at the bottom) would otherwise divide by almost zero and make
+the score swing by whole units between seeds.
 """
 
 from __future__ import annotations
@@ -35,9 +40,9 @@ def ridge_r2(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
     gram = xs.T @ xs + alpha * len(xs) * torch.eye(xs.shape[1], dtype=xs.dtype)
     weights = torch.linalg.solve(gram, xs.T @ (train_y - y_mean))
     pred = xt @ weights + y_mean
-    residual = (test_y - pred).square().sum(0)
-    total = (test_y - test_y.mean(0)).square().sum(0).clamp_min(1e-12)
-    per_dim = (1.0 - residual / total).tolist()
+    mse = (test_y - pred).square().mean(0)
+    variance = torch.cat([train_y, test_y]).var(0, correction=0).clamp_min(1e-12)
+    per_dim = (1.0 - mse / variance).tolist()
     return ProbeResult(r2=float(sum(per_dim) / len(per_dim)), r2_per_dim=per_dim)
 
 

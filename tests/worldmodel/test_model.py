@@ -230,3 +230,14 @@ def test_history_helpers_agree():
     out = history.push(f1, torch.tensor([False, True]))
     assert out[0, :6].sum() == 0 and out[0, 6:].min() == 1  # env 0: [f0, f0, f1]
     assert out[1].min() == 1  # env 1 restarted: filled with its first frame
+
+
+@pytest.mark.parametrize("encoder", ["conv", "patch"])
+def test_sequence_encoding_equals_encoding_the_stacks(encoder):
+    cfg = small_cfg(encoder=encoder, history=3)
+    model = WorldModel(cfg, action_dim=1)
+    frames = torch.randint(0, 255, (2, 6, 3, SIZE, SIZE), dtype=torch.uint8)
+    by_sequence = model.encode_sequence(frames)
+    stacks = stack_history(frames, 3)
+    by_stack = torch.stack([model.encode(stacks[:, t]) for t in range(stacks.shape[1])], dim=1)
+    torch.testing.assert_close(by_sequence, by_stack, atol=1e-4, rtol=1e-4)
