@@ -13,8 +13,9 @@ from tensordict import TensorDict
 
 
 class Agent(Protocol):
-    def reset(self, mask: torch.Tensor) -> None:
-        """Forget per-env memory (latent history, previous plan) where `mask: (N,) bool` is set."""
+    def reset(self, mask: torch.Tensor, eval: bool = False) -> None:
+        """Forget per-env memory (frame history, previous plan) where `mask: (N,) bool` is set.
+        Training and evaluation envs (`eval`) keep separate memories."""
 
     def act(self, obs: torch.Tensor, eval: bool = False) -> torch.Tensor:
         """`obs: (N, C, H, W) uint8` -> actions `(N, A)` float32. `eval` turns exploration off."""

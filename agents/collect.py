@@ -29,6 +29,8 @@ class StepResult:
     """(return, length in env steps) of each episode that ended."""
     done: torch.Tensor | None = None
     """`(N,)` bool: envs whose episode ended (their next step starts a new one)."""
+    first: torch.Tensor | None = None
+    """`(N,)` bool: envs whose new observation is the first frame of an episode."""
 
 
 class Collector:
@@ -66,7 +68,8 @@ class Collector:
         self.returns += np.where(live, reward, 0.0)
         self.lengths += live
         done = np.logical_or(terminated, truncated) & live
-        result = StepResult(int(live.sum()) * self.action_repeat, done=torch.as_tensor(done))
+        result = StepResult(int(live.sum()) * self.action_repeat, done=torch.as_tensor(done),
+                            first=torch.as_tensor(is_first))
         for i in np.flatnonzero(done):
             result.episodes.append((float(self.returns[i]), int(self.lengths[i]) * self.action_repeat))
             self.returns[i], self.lengths[i] = 0.0, 0

@@ -14,6 +14,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -42,23 +43,28 @@ def _obs_tensor(obs: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(obs))
 
 
-def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int) -> np.ndarray:
-    """Returns of `episodes` full episodes with exploration off: `(episodes,)` float."""
+def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int, on_step=None) -> np.ndarray:
+    """Returns of `episodes` full episodes with exploration off: `(episodes,)` float.
+
+    `on_step(obs)`, if given, sees every observation `(N, C, H, W)` uint8 (e.g. to record video).
+    """
     n = envs.num_envs
     obs, _ = envs.reset(seed=seed)
-    agent.reset(torch.ones(n, dtype=torch.bool))
+    agent.reset(torch.ones(n, dtype=torch.bool), eval=True)
     returns, running = [], np.zeros(n)
     reset_next = np.zeros(n, dtype=bool)
     while len(returns) < episodes:
+        if on_step is not None:
+            on_step(obs)
         action = agent.act(_obs_tensor(obs), eval=True)
         obs, reward, terminated, truncated, _ = envs.step(spec.to_env(action))
-        running += np.where(reset_next, 0.0, reward)
-        done = np.logical_or(terminated, truncated) & ~reset_next
+        first = reset_next  # these envs just returned the first frame of a new episode
+        if first.any():
+            agent.reset(torch.as_tensor(first), eval=True)
+        running += np.where(first, 0.0, reward)
+        done = np.logical_or(terminated, truncated) & ~first
         returns.extend(running[done])
         running[done] = 0.0
-        if done.any():
-            # The next step resets these envs; drop their agent memory now.
-            agent.reset(torch.as_tensor(done))
         reset_next = done
     return np.asarray(returns[:episodes])
 
@@ -128,8 +134,13 @@ def train(
 
     bar = tqdm(total=cfg.steps, initial=min(c.env_steps, cfg.steps), unit="step", dynamic_ncols=True,
                disable=None, desc=f"{cfg.env} {cfg.exp}")
+    acting = False
     while c.env_steps < cfg.steps:
-        policy = explorer if c.env_steps < cfg.seed_steps else agent
+        if not acting and c.env_steps >= cfg.seed_steps:
+            # The agent takes over mid-episode: its frame window starts from the current frame.
+            agent.reset(torch.ones(envs.num_envs, dtype=torch.bool))
+            acting = True
+        policy = agent if acting else explorer
         result = collector.step(policy.act(collector.observation(), eval=False))
         before = c.env_steps
         c.env_steps += result.env_steps
@@ -138,10 +149,14 @@ def train(
         for episode_return, length in result.episodes:
             c.episodes += 1
             logger.log(c.env_steps, {"train/episode_return": episode_return, "train/episode_length": length})
-        if result.done.any():
-            agent.reset(result.done)
+        if result.first.any():
+            # A new episode's first frame: the agent refills its frame window and forgets its plan.
+            agent.reset(result.first)
 
         if c.env_steps >= cfg.seed_steps and replay.can_sample():
+            if c.updates == 0:
+                # One burst on the seed data first, so the agent's first plans use a trained model.
+                c.update_credit += cfg.seed_updates
             c.update_credit += cfg.updates_per_step * result.env_steps / cfg.action_repeat
             while c.update_credit >= 1.0:
                 metrics = agent.update(replay.sample(cfg.batch_size))

@@ -17,7 +17,7 @@ class RandomAgent:
         self.spec = spec
         self.generator = torch.Generator().manual_seed(seed)
 
-    def reset(self, mask: torch.Tensor) -> None:
+    def reset(self, mask: torch.Tensor, eval: bool = False) -> None:
         pass
 
     def act(self, obs: torch.Tensor, eval: bool = False) -> torch.Tensor:

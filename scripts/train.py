@@ -5,8 +5,10 @@
     python scripts/train.py run_dir=runs/x resume=true         # continue a stopped run
     python scripts/train.py help                               # every key, with its doc
 
-Until the planning agent lands (issue 4) the policy is uniformly random: the loop, replay,
-evaluation, logging, checkpointing and resume are the real ones.
+The agent plans in the world model's latent space (`planner=mppi|cem`), after `seed_steps` of
+uniformly random actions; the world model (and its value head and policy prior) trains online from
+the replay. Checkpoints hold everything needed to resume exactly: model, optimiser, scaler,
+replay, counters and RNG states.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 import numpy as np
 import torch
 
+from agents.agent import PlanningAgent
 from agents.loop import Counters, restore, train
 from agents.random import RandomAgent
 from agents.runs import MetricsLogger, RunDir, config_from_cli
@@ -23,6 +26,9 @@ from envs import EnvError, make_vector_env
 from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import Config, ConfigError
+from worldmodel.model import WorldModel
+from worldmodel.precision import NonFiniteLossError, resolve_device
+from worldmodel.trainer import WorldModelTrainer
 from worldmodel.replay import ReplayError, SequenceReplay
 
 
@@ -51,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             num_envs=cfg.num_envs, state_dim=state_dim,
             scratch_dir=run.path / "replay" if cfg.buffer_on_disk else None,
         )
-        agent = RandomAgent(spec, seed=cfg.seed + 1)
+        device = resolve_device(cfg.device)
+        model = WorldModel(cfg, spec).to(device)
+        trainer = WorldModelTrainer(model, device, cfg.precision, cfg.lr, cfg.grad_clip)
+        agent = PlanningAgent(cfg, model, trainer, device, seed=cfg.seed + 1)
         explorer = RandomAgent(spec, seed=cfg.seed)
         np_rng = np.random.default_rng(cfg.seed)
         counters = Counters()
@@ -59,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             counters = restore(run, cfg, agent, explorer, replay, np_rng)
         logger = MetricsLogger(run, tensorboard=cfg.tensorboard,
                                resume_step=counters.env_steps if cfg.resume else None)
-        print(f"run folder: {run.path}", file=sys.stderr)
+        print(f"run folder: {run.path}  ({sum(p.numel() for p in model.parameters()):,} parameters, {device}, "
+              f"{cfg.precision}, planner {cfg.planner})", file=sys.stderr)
         try:
             counters = train(cfg, agent=agent, envs=envs, eval_envs=eval_envs, replay=replay, run=run,
                              logger=logger, spec=spec, counters=counters, np_rng=np_rng, explorer=explorer)
@@ -67,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             logger.close()
             envs.close()
             eval_envs.close()
+    except NonFiniteLossError as e:
+        print(f"train.py: stopped: {e} Last good checkpoint: {run.latest_checkpoint() or 'none yet'}.",
+              file=sys.stderr)
+        return 3
     except (ConfigError, EnvError, CheckpointError, ReplayError) as e:
         print(f"{sys.argv[0] if argv is None else 'train.py'}: error: {e}", file=sys.stderr)
         return 2

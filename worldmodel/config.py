@@ -64,6 +64,8 @@ class Config:
     """Environment steps of uniformly random actions before learning starts."""
     updates_per_step: float = 0.5
     """Gradient updates per agent step (fractions accumulate)."""
+    seed_updates: int = 200
+    """Updates done at once when the seed phase ends, before the agent's first plan."""
     eval_every: int = 2_000
     """Environment steps between evaluations."""
     eval_episodes: int = 3
@@ -96,8 +98,8 @@ class Config:
     """Frames the encoder sees per step, stacked by the model (velocities are not visible in one frame)."""
     latent_dim: int = 64
     """Size D of the latent state z."""
-    hidden_dim: int = 256
-    """Width of the dynamics, fusion and head MLPs."""
+    hidden_dim: int = 128
+    """Width of the dynamics, fusion and head MLPs (the planner's cost per action grows with its square)."""
     enc_channels: int = 32
     """Width of every conv layer of the encoder and decoder."""
     enc_depth: int = 2
@@ -152,6 +154,37 @@ class Config:
     """Weight of reward prediction (symlog MSE)."""
     termination_coef: float = 0.1
     """Weight of termination prediction (binary cross-entropy)."""
+
+    value_coef: float = 0.5
+    """Weight of the value loss (TD(lambda) targets from a target value head, in symlog space)."""
+    policy_coef: float = 1.0
+    """Weight of the policy-prior loss (imitating the agent's own actions), when policy_prior is on."""
+
+    # --- planning and the agent -----------------------------------------------------------
+    planner: Literal["mppi", "cem"] = "mppi"
+    """Sampling planner in latent space: MPPI (score-weighted refit) or CEM (elite refit)."""
+    horizon: int = 5
+    """Planning horizon H (a learned value scores the state after H steps)."""
+    samples: int = 256
+    """Candidate action sequences per planning iteration."""
+    iterations: int = 3
+    """Refits of the sampling distribution per action."""
+    elites: int = 32
+    """Best candidates used by the CEM refit (and kept by MPPI's weighting)."""
+    mppi_temperature: float = 0.5
+    """MPPI weights: softmax(score / (temperature * std of scores)); smaller is greedier."""
+    min_std: float = 0.05
+    """Lower bound of the planner's action standard deviation (continuous actions)."""
+    max_std: float = 1.0
+    """Initial (and largest) action standard deviation (continuous actions)."""
+    discount: float = 0.99
+    """Discount gamma of planned returns and value targets."""
+    td_lambda: float = 0.95
+    """Lambda of the TD(lambda) value targets along replayed sequences."""
+    policy_prior: bool = True
+    """Learn a policy from the agent's own actions and let it propose some of the candidates (TD-MPC2-style)."""
+    policy_samples: int = 16
+    """Candidates proposed by the policy prior (rolled out through the dynamics) per iteration."""
 
     # --- offline pretraining (scripts/pretrain.py) ----------------------------------------
     collect_steps: int = 10_000
@@ -211,6 +244,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_size=4,
         seq_len=8,
         updates_per_step=0.25,
+        seed_updates=10,
         history=2,
         latent_dim=32,
         hidden_dim=64,
@@ -221,6 +255,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         proj_dim=32,
         collect_steps=600,
         probe_episodes=8,
+        horizon=3,
+        samples=64,
+        iterations=2,
+        elites=8,
+        policy_samples=4,
     ),
     "cpu": dict(),
     "gpu": dict(
@@ -237,6 +276,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_size=64,
         seq_len=32,
         updates_per_step=1.0,
+        seed_updates=1000,
         latent_dim=256,
         hidden_dim=512,
         enc_channels=64,
@@ -245,6 +285,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         proj_dim=128,
         collect_steps=100_000,
         probe_episodes=20,
+        samples=512,
+        iterations=6,
+        elites=64,
+        policy_samples=24,
     ),
 }
 
@@ -311,17 +355,27 @@ def _coerce(key: str, value: Any) -> Any:
 _POSITIVE = ("image_size", "frame_stack", "action_repeat", "num_envs", "steps", "eval_every", "eval_episodes",
              "checkpoint_every", "keep_checkpoints", "log_every", "buffer_size", "batch_size", "seq_len",
              "history", "latent_dim", "hidden_dim", "enc_channels", "enc_stem", "patch_size", "vit_width",
-             "vit_depth", "model_horizon", "tube_len", "proj_dim", "probe_episodes")
+             "vit_depth", "model_horizon", "tube_len", "proj_dim", "probe_episodes", "horizon", "samples",
+             "iterations", "elites")
 
 
 def _validate(cfg: Config) -> None:
     for key in _POSITIVE:
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be at least 1.")
-    for key in ("lr", "temperature", "grad_clip"):
+    if cfg.elites > cfg.samples:
+        raise ConfigError(f"elites={cfg.elites} cannot exceed samples={cfg.samples}.")
+    if not 0.0 < cfg.min_std <= cfg.max_std:
+        raise ConfigError(f"need 0 < min_std={cfg.min_std} <= max_std={cfg.max_std}.")
+    for key in ("discount", "td_lambda"):
+        if not 0.0 <= getattr(cfg, key) <= 1.0:
+            raise ConfigError(f"{key}={getattr(cfg, key)} must be in [0, 1].")
+    if cfg.policy_samples < 0 or cfg.policy_samples >= cfg.samples:
+        raise ConfigError(f"policy_samples={cfg.policy_samples} must be in [0, samples).")
+    for key in ("lr", "temperature", "grad_clip", "mppi_temperature"):
         if not getattr(cfg, key) > 0:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be positive.")
-    if cfg.seed_steps < 0 or cfg.updates_per_step < 0:
+    if cfg.seed_steps < 0 or cfg.updates_per_step < 0 or cfg.seed_updates < 0:
         raise ConfigError("seed_steps and updates_per_step must be non-negative.")
     if cfg.seq_len < 2:
         raise ConfigError(f"seq_len={cfg.seq_len} must be at least 2: the model learns from transitions.")
@@ -372,6 +426,48 @@ def parse_overrides(argv: list[str]) -> Config:
     values = split_pairs(argv)
     preset = values.pop("preset", "cpu")
     return Config.from_preset(preset, **values)
+
+
+def parse_keys(argv: list[str], allowed: dict[str, tuple[type, Any, str]], prog: str) -> dict[str, Any]:
+    """`key=value` arguments of a script that is not configured by `Config` (evaluate, imagine, ...).
+
+    `allowed` maps each key to (type, default, doc); a default of `...` makes the key required.
+    Prints help for `help`; exits 2 naming the key and the valid ones on an unknown key or bad value.
+    """
+    if any(a in ("help", "-h", "--help") for a in argv):
+        print(f"usage: {prog} " + " ".join(f"{k}=..." for k in allowed))
+        for key, (kind, default, doc) in allowed.items():
+            shown = "(required)" if default is ... else f"(default {default!r})"
+            print(f"  {key:<12} {doc} {shown}")
+        raise SystemExit(0)
+    try:
+        given = split_pairs(argv)
+        out = {}
+        for key in given:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, list(allowed), n=3)
+                hint = f" Did you mean {' or '.join(close)}?" if close else ""
+                raise ConfigError(f"Unknown key {key!r}.{hint} Valid keys: {', '.join(allowed)}.")
+        for key, (kind, default, _) in allowed.items():
+            if key not in given:
+                if default is ...:
+                    raise ConfigError(f"{key}= is required (e.g. {key}=runs/<run folder>).")
+                out[key] = default
+                continue
+            value = given[key]
+            if kind is bool:
+                if value.lower() not in _TRUE | _FALSE:
+                    raise ConfigError(f"{key}={value!r} is not a boolean: use true or false.")
+                out[key] = value.lower() in _TRUE
+            else:
+                try:
+                    out[key] = kind(value)
+                except ValueError:
+                    raise ConfigError(f"{key}={value!r} is not a valid {kind.__name__}.") from None
+        return out
+    except ConfigError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def parse_cli(argv: list[str] | None = None, prog: str | None = None) -> Config:

@@ -19,8 +19,9 @@ The losses (`objective=masked|contrastive|both`, weights from the config):
 - **contrastive**: roll the dynamics open loop K steps from every z_t with the actions taken;
   InfoNCE between the projected predictions z^_{t+k} and the EMA target encoder's embeddings of the
   real frames t+k; every other (sequence, time) of the batch is a negative.
-- always: **consistency** (imagined vs target-encoded future latents, MSE), **reward** (symlog MSE,
-  from the imagined latent before each action) and **termination** (BCE on imagined latents).
+- always: **consistency** (imagined vs target-encoded future latents, MSE), **reward** (symlog MSE)
+  and **termination** (BCE), predicted by the dynamics network along with each imagined step; **value** (TD(lambda) on real transitions, target value head) and, with `policy_prior`,
+  **policy** (imitating the actions taken).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from einops import rearrange
 from tensordict import TensorDict
 from torch import nn
 
+from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from worldmodel.config import Config
 from worldmodel.decoders import ConvDecoder
@@ -49,7 +51,7 @@ from worldmodel.masking import (
     patchify,
     tube_mask,
 )
-from worldmodel.objectives import cosine_loss, info_nce, latent_mse, symexp, symlog
+from worldmodel.objectives import cosine_loss, info_nce, lambda_returns, latent_mse, symexp, symlog
 
 # Config keys that define the encoder's input and architecture: an encoder file records them,
 # and loading it into a model that differs in any of them is refused.
@@ -58,16 +60,23 @@ ENCODER_KEYS = ("encoder", "image_size", "history", "latent_dim", "enc_channels"
 
 
 class WorldModel(nn.Module):
-    def __init__(self, cfg: Config, action_dim: int):
+    """Args:
+        cfg: the config (sizes, objective, loss weights).
+        action: an `ActionSpec`, or an int for continuous actions of that size.
+    """
+
+    def __init__(self, cfg: Config, action: ActionSpec | int):
         super().__init__()
-        self.cfg, self.action_dim = cfg, int(action_dim)
+        self.action_spec = action if isinstance(action, ActionSpec) else ActionSpec("continuous", int(action))
+        self.cfg, self.action_dim = cfg, self.action_spec.dim
         d, k, size = cfg.latent_dim, cfg.history, cfg.image_size
         self._encoder = _make_encoder(cfg)
         self._target_encoder = _frozen_copy(self._encoder)
         self._dynamics = LatentDynamics(d, self.action_dim, cfg.hidden_dim)
-        self._reward = mlp(d + self.action_dim, cfg.hidden_dim, 1)
-        self._termination = mlp(d, cfg.hidden_dim, 1)
-        self._value = mlp(d, cfg.hidden_dim, 1)  # trained by the agent, used at the planning horizon
+        self._value = mlp(d, cfg.hidden_dim, 1)  # trained on TD(lambda) targets, used at the planning horizon
+        self._target_value = _frozen_copy(self._value)
+        if cfg.policy_prior:
+            self._policy = mlp(d, cfg.hidden_dim, self.action_dim)
         self.uses_masked = cfg.objective in ("masked", "both")
         self.uses_contrastive = cfg.objective in ("contrastive", "both")
         if self.uses_masked:
@@ -120,17 +129,41 @@ class WorldModel(nn.Module):
         """Open-loop rollout: z0 `(B, D)`, actions `(B, H, A)` -> latents `(B, H, D)` (z_1 .. z_H)."""
         return self._dynamics.imagine(z0, actions)
 
+    def transition(self, z: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Taking `action (..., A)` in `z (..., D)`: the next latent `(..., D)`, the predicted reward
+        `(...)` in env units and the probability `(...)` that the step ends the episode. One call:
+        what the planner uses for every imagined step."""
+        latent, out = self._dynamics.transition(z, action)
+        out = out.float()
+        return latent, symexp(out[..., 0]), torch.sigmoid(out[..., 1])
+
     def reward(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Predicted reward for taking `action (..., A)` in `z (..., D)`: `(...)`, in env units."""
-        return symexp(self._reward(torch.cat([z, action.to(z.dtype)], dim=-1)).squeeze(-1).float())
+        return self.transition(z, action)[1]
 
-    def termination(self, z: torch.Tensor) -> torch.Tensor:
-        """Probability that latent `z (..., D)` is terminal: `(...)`."""
-        return torch.sigmoid(self._termination(z).squeeze(-1).float())
+    def termination(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Probability that taking `action (..., A)` in `z (..., D)` ends the episode: `(...)`."""
+        return self.transition(z, action)[2]
 
     def value(self, z: torch.Tensor) -> torch.Tensor:
         """State value `(...)` of `z (..., D)`, in env units (learned by the agent)."""
         return symexp(self._value(z).squeeze(-1).float())
+
+    def policy(self, z: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The policy prior's action vector for `z (N, D)`: `(N, A)` in [-1, 1], or one-hot (argmax, or
+        sampled from the softmax when `sample`)."""
+        out = self._policy(z).float()
+        if self.action_spec.kind == "continuous":
+            return torch.tanh(out)
+        if sample:
+            index = torch.multinomial(torch.softmax(out, -1), 1, generator=generator).squeeze(-1)
+        else:
+            index = out.argmax(-1)
+        return F.one_hot(index, self.action_dim).float()
+
+    @property
+    def has_policy(self) -> bool:
+        return hasattr(self, "_policy")
 
     @property
     def has_decoder(self) -> bool:
@@ -173,18 +206,17 @@ class WorldModel(nn.Module):
         starts = t_len - horizon
         future = lambda x: rearrange(x[:, 1:].unfold(1, horizon, 1), "b s ... k -> b s k ...")  # noqa: E731
         step_actions = future(actions)  # (B, S, K, A): the action taken on step k
-        latent, imagined = z[:, :starts], []
+        latent, imagined, outcomes = z[:, :starts], [], []
         for j in range(horizon):
-            latent = self._dynamics(latent, step_actions[:, :, j])
+            latent, outcome = self._dynamics.transition(latent, step_actions[:, :, j])
             imagined.append(latent)
+            outcomes.append(outcome)
         imagined = torch.stack(imagined, dim=2)  # (B, S, K, D): z^_{s+1..s+K}
-        before = torch.cat([z[:, :starts, None], imagined[:, :, :-1]], dim=2)
+        outcome = torch.stack(outcomes, dim=2).float()  # (B, S, K, 2): of the step into s+k
 
         terms["consistency"] = latent_mse(imagined, future(y))
-        predicted_reward = self._reward(torch.cat([before, step_actions.to(before.dtype)], dim=-1)).squeeze(-1)
-        terms["reward"] = F.mse_loss(predicted_reward.float(), symlog(future(rewards).float()))
-        terms["termination"] = F.binary_cross_entropy_with_logits(
-            self._termination(imagined).squeeze(-1).float(), future(terminated))
+        terms["reward"] = F.mse_loss(outcome[..., 0], symlog(future(rewards).float()))
+        terms["termination"] = F.binary_cross_entropy_with_logits(outcome[..., 1], future(terminated))
 
         if self.uses_contrastive:
             queries = self._predictor(self._projector(imagined))
@@ -203,6 +235,25 @@ class WorldModel(nn.Module):
 
         if self.uses_masked:
             terms["masked"], metrics["masked_fraction"] = self._masked_loss(x, actions, y)
+
+        # Value of the data's (the agent's) behaviour, by TD(lambda) on real transitions; latents
+        # are detached: the value head learns from the representation, it does not shape it.
+        latent = z.detach()
+        with torch.no_grad():
+            next_values = symexp(self._target_value(latent[:, 1:]).squeeze(-1).float())
+            targets = lambda_returns(rewards[:, 1:].float(), next_values, terminated[:, 1:],
+                                     cfg.discount, cfg.td_lambda)
+        terms["value"] = F.mse_loss(self._value(latent[:, :-1]).squeeze(-1).float(), symlog(targets))
+        metrics["value_target_mean"] = targets.mean()
+        if self.has_policy:
+            # The policy prior imitates what the agent did: action t+1 was taken at step t.
+            out = self._policy(latent[:, :-1]).float()
+            taken = actions[:, 1:].float()
+            if self.action_spec.kind == "continuous":
+                terms["policy"] = F.mse_loss(torch.tanh(out), taken)
+            else:
+                terms["policy"] = F.cross_entropy(rearrange(out, "b t a -> (b t) a"),
+                                                  rearrange(taken.argmax(-1), "b t -> (b t)"))
         return terms, metrics
 
     def _masked_loss(self, x: torch.Tensor, actions: torch.Tensor, y: torch.Tensor):
@@ -241,7 +292,9 @@ class WorldModel(nn.Module):
     def loss_weights(self) -> dict[str, float]:
         """Declared weight of every term `loss` returns for this objective."""
         weights = {"consistency": self.cfg.consistency_coef, "reward": self.cfg.reward_coef,
-                   "termination": self.cfg.termination_coef}
+                   "termination": self.cfg.termination_coef, "value": self.cfg.value_coef}
+        if self.has_policy:
+            weights["policy"] = self.cfg.policy_coef
         if self.uses_contrastive:
             weights["contrastive"] = self.cfg.contrastive_coef
         if self.uses_masked:
@@ -250,9 +303,9 @@ class WorldModel(nn.Module):
 
     @torch.no_grad()
     def update_targets(self) -> None:
-        """EMA step of the target encoder (and projector): target <- m * target + (1 - m) * online."""
+        """EMA step of the target encoder, value head (and projector): target <- m * target + (1 - m) * online."""
         m = self.cfg.target_momentum
-        pairs = [(self._target_encoder, self._encoder)]
+        pairs = [(self._target_encoder, self._encoder), (self._target_value, self._value)]
         if self.uses_contrastive:
             pairs.append((self._target_projector, self._projector))
         for target, online in pairs:
@@ -263,13 +316,18 @@ class WorldModel(nn.Module):
     def save(self, path: str | Path) -> Path:
         """The whole model, with the config that rebuilds it."""
         return save_checkpoint({"config": self.cfg.to_dict(), "action_dim": self.action_dim,
-                                "state_dict": self.state_dict()}, path, kind="world_model")
+                                "action_kind": self.action_spec.kind, "state_dict": self.state_dict()},
+                               path, kind="world_model")
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "WorldModel":
         data = load_checkpoint(path, kind="world_model", map_location=map_location)
-        model = cls(Config(**data["config"]), data["action_dim"])
-        model.load_state_dict(data["state_dict"])
+        try:
+            model = cls(Config(**data["config"]), ActionSpec(data.get("action_kind", "continuous"), data["action_dim"]))
+            model.load_state_dict(data["state_dict"])
+        except (RuntimeError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path} does not hold a world model this version can rebuild: "
+                                  f"{str(e).splitlines()[0][:300]}") from None
         return model
 
     def save_encoder(self, path: str | Path) -> Path:

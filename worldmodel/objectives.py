@@ -56,6 +56,31 @@ def latent_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred.float() - target.float()).square().mean()
 
 
+def lambda_returns(rewards: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor, discount: float,
+                   lam: float) -> torch.Tensor:
+    """TD(lambda) targets along sequences, computed backwards.
+
+    G_t = r_{t+1} + gamma * (1 - terminated_{t+1}) * ((1 - lambda) * V(s_{t+1}) + lambda * G_{t+1}),
+    with G at the last step bootstrapped from V alone. Only termination stops bootstrapping: a
+    sequence cut by a time limit (truncated) still has a value after its last state.
+
+    Args:
+        rewards: `(B, T)` reward received on arriving at step t+1, i.e. `batch["reward"][:, 1:]`.
+        next_values: `(B, T)` V(s_{t+1}).
+        terminated: `(B, T)` whether s_{t+1} is terminal.
+    Returns:
+        `(B, T)` targets for V(s_t).
+    """
+    not_done = 1.0 - terminated.float()
+    targets = torch.empty_like(rewards)
+    following = next_values[:, -1]
+    for t in range(rewards.shape[1] - 1, -1, -1):
+        mix = next_values[:, t] if t == rewards.shape[1] - 1 else (1 - lam) * next_values[:, t] + lam * following
+        targets[:, t] = rewards[:, t] + discount * not_done[:, t] * mix
+        following = targets[:, t]
+    return targets
+
+
 def weigh(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
     """Total loss = sum of weight * term. A term without a weight, or a weight without a term, is
     an error: a loss that silently drops out of the total is the worst kind of bug."""

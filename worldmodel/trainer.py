@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from tensordict import TensorDict
 
+from worldmodel.checkpoint import CheckpointError
 from worldmodel.model import WorldModel
 from worldmodel.objectives import weigh
 from worldmodel.precision import autocast, check_finite, make_scaler
@@ -70,7 +71,12 @@ class WorldModelTrainer:
                 "scaler": self.scaler.state_dict(), "steps": self.steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as e:
+            raise CheckpointError(
+                f"the checkpoint's world model does not fit this one (another config or version?): "
+                f"{str(e).splitlines()[0][:300]}") from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.steps = state["steps"]

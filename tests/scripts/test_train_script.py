@@ -1,12 +1,15 @@
-"""End to end: the README's main command at the debug preset, stop/resume, and bad input."""
+"""End to end: the README's main command at the debug preset, stop/resume, evaluation, bad input."""
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import imageio
 import pytest
 
 from agents.runs import read_metrics
@@ -14,75 +17,121 @@ from agents.runs import read_metrics
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def train(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *args], cwd=ROOT,
+def script(name: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_readme_main_command_debug_preset(tmp_path):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
     """`bash scripts/run.sh train` (the README's first command) with the debug preset."""
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path_factory.mktemp("train") / "run"
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "run.sh"), "train", "preset=debug", f"run_dir={run_dir}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    records = read_metrics(run_dir / "metrics.jsonl")
+    return run_dir
+
+
+def test_readme_main_command_leaves_a_complete_run_folder(trained):
+    records = read_metrics(trained / "metrics.jsonl")
     assert all("step" in r for r in records)
     assert any("eval/return" in r for r in records) and any("train/episode_return" in r for r in records)
-    assert (run_dir / "config.json").is_file() and (run_dir / "videos").is_dir()
-    assert (run_dir / "checkpoints" / "latest").read_text() == "step_000000400"
-    assert any((run_dir / "tb").iterdir())
+    losses = [r for r in records if "loss/total" in r]
+    assert losses and {"loss/value", "loss/policy", "loss/reward", "loss/consistency"} <= set(losses[-1])
+    assert (trained / "config.json").is_file() and (trained / "videos").is_dir()
+    assert (trained / "checkpoints" / "latest").read_text() == "step_000000400"
+    assert any((trained / "tb").iterdir())
 
 
-def test_resume_continues_the_step_count_and_the_metrics_file(tmp_path):
+def test_resume_continues_the_step_count_and_the_metrics_file(trained, tmp_path):
     run_dir = tmp_path / "run"
-    assert train("preset=debug", f"run_dir={run_dir}", "tensorboard=false").returncode == 0
-    proc = train(f"run_dir={run_dir}", "resume=true", "steps=600")
+    shutil.copytree(trained, run_dir)
+    proc = script("train", f"run_dir={run_dir}", "resume=true", "steps=600")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    steps = [r["step"] for r in read_metrics(run_dir / "metrics.jsonl")]
+    records = read_metrics(run_dir / "metrics.jsonl")
+    steps = [r["step"] for r in records]
     assert steps == sorted(steps) and steps[-1] == 600
+    updates = [r["train/updates"] for r in records if "train/updates" in r]
+    assert updates == sorted(updates), "the update counter restarted"
     assert (run_dir / "checkpoints" / "latest").read_text() == "step_000000600"
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
-    args = ["preset=debug", f"run_dir={run_dir}", "steps=100000", "checkpoint_every=200", "eval_every=100000",
+    args = ["preset=debug", f"run_dir={run_dir}", "steps=100000", "checkpoint_every=100", "eval_every=100000",
             "tensorboard=false"]
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"), *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = run_dir / "checkpoints" / "latest"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (latest.exists() and latest.read_text() >= "step_000000400"):
+    deadline = time.time() + 400
+    while time.time() < deadline and not (latest.exists() and latest.read_text() >= "step_000000300"):
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     saved = int(latest.read_text().split("_")[1])
-    assert saved >= 400
-    resumed = train(f"run_dir={run_dir}", "resume=true", f"steps={saved + 200}")
+    assert saved >= 300
+    resumed = script("train", f"run_dir={run_dir}", "resume=true", f"steps={saved + 100}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     steps = [r["step"] for r in read_metrics(run_dir / "metrics.jsonl")]
-    assert steps == sorted(steps) and steps[-1] == saved + 200
+    assert steps == sorted(steps) and steps[-1] == saved + 100
+
+
+def test_evaluate_reports_return_and_records_video(trained):
+    proc = script("evaluate", f"run_dir={trained}", "episodes=2", "video=true")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "return" in proc.stdout
+    result = json.loads((trained / "eval_step_000000400.json").read_text())
+    assert result["episodes"] == 2 and len(result["returns"]) == 2 and result["return_mean"] < 0
+    reader = imageio.get_reader(trained / "videos" / "eval_step_000000400.mp4", "ffmpeg")
+    # 2 episodes of 100 agent steps (200 env steps, action repeat 2; the first episode's terminal
+    # frame is shown too), 64x64 frames shown 4x.
+    assert reader.count_frames() == 201 and reader.get_data(0).shape == (256, 256, 3)
 
 
 @pytest.mark.parametrize("args,match", [
     (["preset=debug", "colour=red"], "Unknown config key 'colour'"),
     (["preset=debug", "steps=lots"], "is not a number"),
+    (["preset=debug", "planner=ilqr"], "choose one of mppi, cem"),
     (["preset=debug", "env=Pendulum"], "Did you mean: Pendulum-v1"),
     (["preset=debug", "resume=true", "run_dir=/nonexistent/run"], "not a run folder"),
 ])
-def test_bad_input_exits_2_with_one_clear_message(tmp_path, args, match):
-    proc = train(*args)
+def test_train_bad_input_exits_2_with_one_clear_message(args, match):
+    proc = script("train", *args)
     assert proc.returncode == 2
+    assert match in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args,match", [
+    (["episodes=3"], "run_dir= is required"),
+    (["run_dir=/nonexistent/run"], "not a run folder"),
+    (["run_dir={run}", "episode=3"], "Unknown key 'episode'. Did you mean episodes?"),
+    (["run_dir={run}", "episodes=many"], "not a valid int"),
+    (["run_dir={run}", "env=CartPole-v1"], "trained on 'Pendulum-v1'"),
+    (["run_dir={run}", "checkpoint=step_999"], "No checkpoint file"),
+])
+def test_evaluate_bad_input_exits_2_with_one_clear_message(trained, args, match):
+    proc = script("evaluate", *[a.format(run=trained) for a in args])
+    assert proc.returncode == 2, proc.stderr
     assert match in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_bad_env_leaves_no_run_folder(tmp_path):
     run_dir = tmp_path / "never"
-    proc = train("preset=debug", "env=NoSuchEnv-v0", f"run_dir={run_dir}")
+    proc = script("train", "preset=debug", "env=NoSuchEnv-v0", f"run_dir={run_dir}")
     assert proc.returncode == 2 and not run_dir.exists()
 
 
-def test_resume_with_another_env_is_refused(tmp_path):
+def test_resume_with_another_env_is_refused(trained, tmp_path):
     run_dir = tmp_path / "run"
-    assert train("preset=debug", f"run_dir={run_dir}", "steps=200", "tensorboard=false").returncode == 0
-    proc = train(f"run_dir={run_dir}", "resume=true", "env=CartPole-v1")
+    shutil.copytree(trained, run_dir)
+    proc = script("train", f"run_dir={run_dir}", "resume=true", "env=CartPole-v1")
     assert proc.returncode == 2 and "trained on 'Pendulum-v1'" in proc.stderr
+
+
+def test_discrete_action_env_trains(tmp_path):
+    run_dir = tmp_path / "cartpole"
+    proc = script("train", "preset=debug", "env=CartPole-v1", "steps=300", f"run_dir={run_dir}", "tensorboard=false",
+                  "planner=cem")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = read_metrics(run_dir / "metrics.jsonl")
+    assert any("eval/return" in r for r in records) and any("loss/policy" in r for r in records)

@@ -43,7 +43,7 @@ def batch_for(cfg: Config, action_dim: int = 1, discrete: bool = False, seed: in
 @pytest.mark.parametrize("encoder", ["conv", "patch"])
 def test_loss_terms_match_declared_weights(objective, encoder):
     cfg = small_cfg(objective=objective, encoder=encoder)
-    model = WorldModel(cfg, action_dim=1)
+    model = WorldModel(cfg, 1)
     terms, metrics = model.loss(batch_for(cfg))
     assert set(terms) == set(model.loss_weights())
     assert {"consistency", "reward", "termination"} <= set(terms)
@@ -58,7 +58,7 @@ def test_loss_terms_match_declared_weights(objective, encoder):
 @pytest.mark.parametrize("mask_type", ["frame", "tube", "both"])
 def test_masked_variants_run(mask_target, norm_pix, mask_type):
     cfg = small_cfg(objective="masked", mask_target=mask_target, norm_pix=norm_pix, mask_type=mask_type)
-    model = WorldModel(cfg, action_dim=1)
+    model = WorldModel(cfg, 1)
     terms, metrics = model.loss(batch_for(cfg))
     assert torch.isfinite(terms["masked"]) and 0 < metrics["masked_fraction"] < 1
     assert model.has_decoder == (mask_target == "pixel")
@@ -88,7 +88,7 @@ def test_info_nce_is_lower_for_matched_than_shuffled_pairs():
 
 def test_no_gradient_reaches_the_target_encoder():
     cfg = small_cfg(objective="both")
-    model = WorldModel(cfg, action_dim=1)
+    model = WorldModel(cfg, 1)
     before = [p.clone() for p in model._target_encoder.parameters()]
     terms, _ = model.loss(batch_for(cfg))
     weigh(terms, model.loss_weights()).backward()
@@ -110,7 +110,7 @@ def test_no_gradient_reaches_the_target_encoder():
 def test_imagine_shapes(discrete):
     cfg = small_cfg()
     action_dim = 3
-    model = WorldModel(cfg, action_dim=action_dim)
+    model = WorldModel(cfg, action_dim)
     obs = torch.randint(0, 255, (5, 3 * cfg.history, SIZE, SIZE), dtype=torch.uint8)
     z = model.encode(obs)
     assert z.shape == (5, cfg.latent_dim)
@@ -122,7 +122,7 @@ def test_imagine_shapes(discrete):
     assert latents.shape == (5, 7, cfg.latent_dim)
     torch.testing.assert_close(latents[:, 0], model.step(z, actions[:, 0]))
     assert model.reward(latents, actions).shape == (5, 7)
-    assert model.termination(latents).shape == (5, 7) and model.value(latents).shape == (5, 7)
+    assert model.termination(latents, actions).shape == (5, 7) and model.value(latents).shape == (5, 7)
     with pytest.raises(ValueError, match="imagine expects"):
         model.imagine(z, actions[..., :1])
     with pytest.raises(ValueError, match="uint8 stacks"):
@@ -131,7 +131,7 @@ def test_imagine_shapes(discrete):
 
 def test_discrete_actions_train():
     cfg = small_cfg()
-    model = WorldModel(cfg, action_dim=4)
+    model = WorldModel(cfg, 4)
     trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", cfg.lr, cfg.grad_clip)
     out = trainer.update(batch_for(cfg, action_dim=4, discrete=True))
     assert np.isfinite(out["loss/total"])
@@ -139,7 +139,7 @@ def test_discrete_actions_train():
 
 def test_bf16_is_finite_and_close_to_fp32_on_cpu():
     cfg = small_cfg(objective="contrastive")
-    model = WorldModel(cfg, action_dim=1)
+    model = WorldModel(cfg, 1)
     batch = batch_for(cfg)
     terms32, _ = model.loss(batch)
     with autocast(torch.device("cpu"), "bf16"):
@@ -151,7 +151,7 @@ def test_bf16_is_finite_and_close_to_fp32_on_cpu():
 
 def test_training_reduces_the_loss():
     cfg = small_cfg(objective="both")
-    model = WorldModel(cfg, action_dim=1)
+    model = WorldModel(cfg, 1)
     trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", 1e-3, cfg.grad_clip)
     batch = batch_for(cfg)
     first = trainer.update(batch)["loss/total"]
@@ -162,7 +162,7 @@ def test_training_reduces_the_loss():
 
 def test_non_finite_loss_stops_with_the_step_number():
     cfg = small_cfg()
-    model = WorldModel(cfg, action_dim=1)
+    model = WorldModel(cfg, 1)
     trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", cfg.lr, cfg.grad_clip)
     batch = batch_for(cfg)
     trainer.update(batch)
@@ -173,7 +173,7 @@ def test_non_finite_loss_stops_with_the_step_number():
 
 def test_frozen_encoder_stays_bit_identical():
     cfg = small_cfg()
-    model = WorldModel(cfg, action_dim=1)
+    model = WorldModel(cfg, 1)
     before = {k: v.clone() for k, v in model._encoder.state_dict().items()}
     trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", cfg.lr, cfg.grad_clip, encoder_lr=0.0)
     for _ in range(3):
@@ -184,7 +184,7 @@ def test_frozen_encoder_stays_bit_identical():
 
 def test_save_load_round_trip_of_model_and_encoder(tmp_path):
     cfg = small_cfg(objective="both")
-    model = WorldModel(cfg, action_dim=2)
+    model = WorldModel(cfg, 2)
     obs = torch.randint(0, 255, (3, 3 * cfg.history, SIZE, SIZE), dtype=torch.uint8)
     model.save(tmp_path / "wm.pt")
     loaded = WorldModel.load(tmp_path / "wm.pt")
@@ -193,11 +193,11 @@ def test_save_load_round_trip_of_model_and_encoder(tmp_path):
         assert torch.equal(v, loaded.state_dict()[k]), k
 
     model.save_encoder(tmp_path / "enc.pt")
-    fresh = WorldModel(cfg.replace(objective="contrastive"), action_dim=4)  # other heads, same encoder
+    fresh = WorldModel(cfg.replace(objective="contrastive"), 4)  # other heads, same encoder
     fresh.load_encoder(tmp_path / "enc.pt")
     torch.testing.assert_close(fresh.encode(obs), model.encode(obs))
 
-    other = WorldModel(cfg.replace(history=3), action_dim=2)
+    other = WorldModel(cfg.replace(history=3), 2)
     with pytest.raises(CheckpointError, match="history: file 2 vs model 3"):
         other.load_encoder(tmp_path / "enc.pt")
     with pytest.raises(CheckpointError, match="expected 'world_model'"):
@@ -235,7 +235,7 @@ def test_history_helpers_agree():
 @pytest.mark.parametrize("encoder", ["conv", "patch"])
 def test_sequence_encoding_equals_encoding_the_stacks(encoder):
     cfg = small_cfg(encoder=encoder, history=3)
-    model = WorldModel(cfg, action_dim=1)
+    model = WorldModel(cfg, 1)
     frames = torch.randint(0, 255, (2, 6, 3, SIZE, SIZE), dtype=torch.uint8)
     by_sequence = model.encode_sequence(frames)
     stacks = stack_history(frames, 3)

@@ -1,0 +1,121 @@
+"""Sample efficiency: evaluation return vs environment steps (and wall-clock) per objective and seed.
+
+    python scripts/bench_sample_efficiency.py [envs=Pendulum-v1,CartPole-v1] [objectives=masked,contrastive,both]
+                                              [seeds=0,1,2] [preset=cpu] [steps=20000] [only=<env>:<objective>:<seed>]
+
+Each (env, objective, seed) trains with `scripts/train.py` into runs/bench_se/...; a run stopped
+midway resumes from its checkpoint the next time. Each finished run is saved as its own JSON under
+docs/results/sample_efficiency/ (eval curve vs steps and vs seconds), so the benchmark fills in
+piece by piece across sessions. The table (mean ± 95% CI of the last evaluation, and of the
+evaluation at the target step) and a PNG plot are rebuilt from whatever pieces exist.
+Target for pixel Pendulum-v1 (optimal ≈ -150, random ≈ -1200): mean eval return >= -200 by 20k steps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import results  # noqa: E402
+
+from agents.runs import read_metrics  # noqa: E402
+
+PIECES = results.RESULTS / "sample_efficiency"
+
+
+def ci95(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    t = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}.get(len(values), 1.96)
+    return t * statistics.stdev(values) / math.sqrt(len(values))
+
+
+def run(env: str, objective: str, seed: int, preset: str, steps: int) -> dict:
+    run_dir = results.ROOT / "runs" / "bench_se" / f"{env.replace('/', '-')}__{preset}__{objective}__{seed}"
+    cmd = [sys.executable, str(results.ROOT / "scripts" / "train.py"), f"env={env}", f"preset={preset}",
+           f"objective={objective}", f"seed={seed}", f"steps={steps}", f"run_dir={run_dir}", "exp=bench_se"]
+    if (run_dir / "checkpoints" / "latest").exists():
+        cmd = [sys.executable, str(results.ROOT / "scripts" / "train.py"), f"run_dir={run_dir}", "resume=true",
+               f"steps={steps}"]
+    subprocess.run(cmd, check=True)
+    records = read_metrics(run_dir / "metrics.jsonl")
+    curve = [(r["step"], r["time"], r["eval/return"]) for r in records if "eval/return" in r]
+    return {"env": env, "objective": objective, "seed": seed, "preset": preset, "steps": steps, "curve": curve,
+            "final_return": curve[-1][2], "seconds": curve[-1][1]}
+
+
+def table_and_plot() -> dict:
+    groups: dict[tuple, list[dict]] = {}
+    for path in sorted(PIECES.glob("*.json")):
+        piece = json.loads(path.read_text())
+        groups.setdefault((piece["env"], piece["preset"], piece["objective"], piece["steps"]), []).append(piece)
+    rows = []
+    for (env, preset, objective, steps), pieces in sorted(groups.items()):
+        finals = [p["final_return"] for p in pieces]
+        minutes = statistics.mean(p["seconds"] for p in pieces) / 60
+        rows.append([env, preset, objective, f"{steps:,}", len(pieces),
+                     f"{statistics.mean(finals):.0f} ± {ci95(finals):.0f}", f"{minutes:.0f}"])
+    _plot(groups)
+    return {"columns": ["env", "preset", "objective", "env steps", "seeds", "eval return at the end (mean ± 95% CI)",
+                        "minutes per run"], "rows": rows}
+
+
+def _plot(groups: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted({key[0] for key in groups})
+    if not envs:
+        return
+    fig, axes = plt.subplots(2, len(envs), figsize=(5 * len(envs), 7), squeeze=False)
+    for col, env in enumerate(envs):
+        for (e, preset, objective, steps), pieces in sorted(groups.items()):
+            if e != env:
+                continue
+            for row, x_index, label in ((0, 0, "environment steps"), (1, 1, "seconds")):
+                ax = axes[row][col]
+                for i, p in enumerate(pieces):
+                    xs = [c[x_index] for c in p["curve"]]
+                    ax.plot(xs, [c[2] for c in p["curve"]], color=f"C{['masked', 'contrastive', 'both'].index(objective)}",
+                            alpha=0.7, label=objective if i == 0 else None)
+                ax.set_xlabel(label)
+                ax.set_ylabel("eval return")
+                ax.set_title(f"{env} ({preset})")
+                ax.legend()
+    fig.tight_layout()
+    fig.savefig(results.RESULTS / "sample_efficiency.png", dpi=90)
+    plt.close(fig)
+
+
+def main(argv: list[str]) -> None:
+    args = dict(a.split("=", 1) for a in argv)
+    preset, steps = args.get("preset", "cpu"), int(args.get("steps", 20_000))
+    if "only" in args:
+        env, objective, seed = args["only"].split(":")
+        jobs = [(env, objective, int(seed))]
+    else:
+        jobs = [(env, objective, int(seed))
+                for seed in args.get("seeds", "0,1,2").split(",")
+                for env in args.get("envs", "Pendulum-v1,CartPole-v1").split(",")
+                for objective in args.get("objectives", "masked,contrastive,both").split(",")]
+    PIECES.mkdir(parents=True, exist_ok=True)
+    for env, objective, seed in jobs:
+        piece = PIECES / f"{env.replace('/', '-')}__{preset}__{objective}__{steps}__{seed}.json"
+        if piece.exists():
+            continue
+        result = run(env, objective, seed, preset, steps)
+        piece.write_text(json.dumps(result, indent=2))
+        print(f"{env} {objective} seed {seed}: final eval return {result['final_return']:.1f}", flush=True)
+        results.save("bench_sample_efficiency", table_and_plot(), {"pieces": sorted(p.name for p in PIECES.glob("*.json"))},
+                     results.command_line())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,135 @@
+"""Planner contract: bounds, reproducibility, better than random where the optimum is known."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from agents.planners import CEMPlanner, MPPIPlanner, Plan
+from worldmodel.actions import ActionSpec
+from worldmodel.objectives import lambda_returns
+
+
+class LinearWorld:
+    """A known latent system: z' = z + 0.5 a (continuous) or z + 0.5 * (index - 1) on axis 0
+    (3 discrete actions); reward -||z' - goal||². Nothing terminates; value 0."""
+
+    def __init__(self, discrete: bool, dim: int = 2):
+        self.discrete, self.dim = discrete, dim
+        self.action_spec = ActionSpec("discrete", 3) if discrete else ActionSpec("continuous", dim)
+        self.action_dim = self.action_spec.dim
+        self.goal = torch.tensor([1.0] + [0.0] * (dim - 1))
+        self.has_policy = False
+
+    def _move(self, a):
+        if self.discrete:
+            delta = torch.zeros(a.shape[0], self.dim)
+            delta[:, 0] = 0.5 * (a.argmax(-1).float() - 1.0)
+            return delta
+        return 0.5 * a
+
+    def step(self, z, a):
+        return z + self._move(a)
+
+    def transition(self, z, a):
+        nxt = self.step(z, a)
+        return nxt, -(nxt - self.goal).square().sum(-1), torch.zeros(z.shape[0])
+
+    def value(self, z):
+        return torch.zeros(z.shape[0])
+
+
+def rollout_return(world, z, actions):
+    total = torch.zeros(z.shape[0])
+    for h in range(actions.shape[1]):
+        z, r, _ = world.transition(z, actions[:, h])
+        total += r
+    return total
+
+
+def make(kind, world, **kw):
+    args = dict(horizon=4, samples=128, iterations=4, elites=16, discount=1.0, min_std=0.05, max_std=1.0)
+    args.update(kw)
+    return {"mppi": MPPIPlanner, "cem": CEMPlanner}[kind](world, **args)
+
+
+@pytest.mark.parametrize("kind", ["mppi", "cem"])
+@pytest.mark.parametrize("discrete", [False, True])
+def test_actions_in_bounds_and_reproducible(kind, discrete):
+    world = LinearWorld(discrete)
+    planner = make(kind, world)
+    z = torch.randn(5, 2)
+    a1, plan1 = planner.plan(z, generator=torch.Generator().manual_seed(3))
+    a2, plan2 = planner.plan(z, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a1, a2) and torch.equal(plan1.mean, plan2.mean)
+    assert a1.shape == (5, world.action_dim)
+    if discrete:
+        assert torch.all(a1.sum(-1) == 1) and set(a1.unique().tolist()) <= {0.0, 1.0}
+    else:
+        assert a1.min() >= -1 and a1.max() <= 1
+        a_eval, _ = planner.plan(z, eval=True, generator=torch.Generator().manual_seed(3))
+        assert a_eval.min() >= -1 and a_eval.max() <= 1
+
+
+@pytest.mark.parametrize("kind", ["mppi", "cem"])
+@pytest.mark.parametrize("discrete", [False, True])
+def test_planned_sequences_beat_random_and_head_for_the_goal(kind, discrete):
+    torch.manual_seed(0)
+    world = LinearWorld(discrete)
+    planner = make(kind, world)
+    z = torch.zeros(16, 2)
+    _, plan = planner.plan(z, generator=torch.Generator().manual_seed(0))
+    if discrete:
+        planned = F.one_hot(plan.mean.argmax(-1), 3).float()
+        random = F.one_hot(torch.randint(3, (16, 4)), 3).float()
+    else:
+        planned = plan.mean.clamp(-1, 1)
+        random = torch.rand(16, 4, 2) * 2 - 1
+    assert rollout_return(world, z, planned).mean() > rollout_return(world, z, random).mean() + 0.5
+    # The optimum: reach the goal (1, 0) in two steps of 0.5 and stay: return -0.25 - 0 - 0 - 0.
+    assert rollout_return(world, z, planned).mean() > -0.6
+    first, _ = planner.plan(z, eval=True, generator=torch.Generator().manual_seed(1))
+    if discrete:
+        assert (first.argmax(-1) == 2).float().mean() > 0.9  # "right"
+    else:
+        assert first[:, 0].mean() > 0.6 and first[:, 1].abs().mean() < 0.3
+
+
+def test_warm_start_shifts_the_plan():
+    world = LinearWorld(False)
+    planner = make("mppi", world)
+    mean = torch.arange(4.0).view(1, 4, 1).expand(1, 4, 2) / 10
+    shifted = planner.shift(Plan(mean, torch.full_like(mean, 0.1)))
+    torch.testing.assert_close(shifted.mean[:, :3], mean[:, 1:])
+    assert torch.all(shifted.mean[:, 3] == 0) and torch.all(shifted.std == planner.max_std)
+
+
+def test_termination_cuts_the_planned_return():
+    class Cliff(LinearWorld):
+        def transition(self, z, a):
+            nxt, reward, _ = super().transition(z, a)
+            ends = (nxt[:, 0] > 0.2).float()  # moving right falls off after the first step
+            return nxt, reward + 1.0, ends
+
+    world = Cliff(False)
+    planner = make("cem", world, discount=0.9)
+    z = torch.zeros(2, 2)
+    right = torch.zeros(2, 3, 4, 2)
+    right[..., 0] = 1.0
+    scores = planner.score(z, right)
+    # Only the first step's reward counts: the episode ends there.
+    first_reward = -(torch.tensor([0.5, 0.0]) - world.goal).square().sum() + 1.0
+    torch.testing.assert_close(scores, torch.full((2, 3), float(first_reward)))
+
+
+def test_value_targets_stop_at_termination_but_not_at_truncation():
+    rewards = torch.tensor([[1.0, 1.0, 1.0]])
+    next_values = torch.tensor([[10.0, 10.0, 10.0]])
+    # Terminated on arriving at the 2nd state: no value after it, and nothing from beyond.
+    terminated = torch.tensor([[0.0, 1.0, 0.0]])
+    targets = lambda_returns(rewards, next_values, terminated, discount=0.9, lam=0.0)
+    torch.testing.assert_close(targets, torch.tensor([[1.0 + 0.9 * 10.0, 1.0, 1.0 + 0.9 * 10.0]]))
+    # A sequence that ends (time limit, i.e. truncated) still bootstraps from the last value.
+    targets = lambda_returns(rewards, next_values, torch.zeros(1, 3), discount=0.9, lam=1.0)
+    expected_last = 1.0 + 0.9 * 10.0
+    expected_mid = 1.0 + 0.9 * expected_last
+    torch.testing.assert_close(targets, torch.tensor([[1.0 + 0.9 * expected_mid, expected_mid, expected_last]]))
