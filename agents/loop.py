@@ -121,8 +121,13 @@ def train(
     counters: Counters | None = None,
     np_rng: np.random.Generator | None = None,
     explorer: RandomAgent | None = None,
+    on_evaluate=None,
 ) -> Counters:
-    """Run the loop until `cfg.steps` environment steps; returns the final counters."""
+    """Run the loop until `cfg.steps` environment steps; returns the final counters.
+
+    `on_evaluate(env_steps) -> metrics`, if given, runs after each evaluation (e.g. to write an
+    imagined-rollout video); what it returns is logged.
+    """
     c = counters or Counters()
     np_rng = np_rng or np.random.default_rng(cfg.seed)
     explorer = explorer or RandomAgent(spec, seed=cfg.seed)
@@ -177,6 +182,8 @@ def train(
             scores = evaluate(agent, eval_envs, spec, cfg.eval_episodes, seed=cfg.seed + 1_000_003 + c.env_steps)
             logger.log(c.env_steps, {"eval/return": scores.mean(), "eval/return_std": scores.std()})
             bar.set_postfix(eval_return=f"{scores.mean():.1f}")
+            if on_evaluate is not None:
+                logger.log(c.env_steps, on_evaluate(c.env_steps))
         if c.env_steps // cfg.checkpoint_every > before // cfg.checkpoint_every or c.env_steps >= cfg.steps:
             _checkpoint(run, cfg, c, agent, explorer, replay, np_rng)
     bar.close()

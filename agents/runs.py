@@ -100,10 +100,21 @@ class RunDir:
         return final
 
     def load_latest(self) -> tuple[Path, dict[str, Any]]:
-        folder = self.latest_checkpoint()
-        if folder is None:
-            raise CheckpointError(f"{self.path} has no complete checkpoint to resume from.")
-        return folder, load_checkpoint(folder / "state.pt", kind="train_state")
+        return self.load("latest")
+
+    def load(self, name: str = "latest") -> tuple[Path, dict[str, Any]]:
+        """The checkpoint folder `name` (or the latest) and its state; refuses one of another env."""
+        if name == "latest":
+            folder = self.latest_checkpoint()
+            if folder is None:
+                raise CheckpointError(f"{self.path} has no checkpoint yet: train it first (scripts/train.py).")
+        else:
+            folder = self.checkpoints / name
+        state = load_checkpoint(folder / "state.pt", kind="train_state")
+        env = self.config().env
+        if state["env"] != env:
+            raise CheckpointError(f"checkpoint {folder} is of {state['env']!r}, the run folder says {env!r}.")
+        return folder, state
 
 
 def config_from_cli(argv: list[str]) -> Config:

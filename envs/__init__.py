@@ -8,6 +8,9 @@ import os
 # Classic control draws with pygame; without these it looks for a display and a sound card.
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+# MuJoCo and dm_control pick their GL backend when first imported: headless EGL (Mesa's software
+# EGL works without a display) unless the user chose one. Unset, rendering fails to load GL.
+os.environ.setdefault("MUJOCO_GL", "egl")
 
 from envs.errors import (  # noqa: E402
     EnvError,

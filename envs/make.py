@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import functools
 import multiprocessing
-import os
 from typing import Any
 
 import gymnasium as gym
@@ -85,9 +84,6 @@ def resolve_id(env_id: str) -> gym.envs.registration.EnvSpec:
 
 def _make_base(spec: gym.envs.registration.EnvSpec, image_size: int, kwargs: dict) -> gym.Env:
     kwargs = dict(kwargs)
-    if _is_mujoco(spec) or spec.id.startswith("dm_control/"):
-        # Headless GL: Mesa's software EGL works without a display; unset, MuJoCo fails to load GL.
-        os.environ.setdefault("MUJOCO_GL", "egl")
     if _is_mujoco(spec):
         kwargs.setdefault("width", image_size)
         kwargs.setdefault("height", image_size)

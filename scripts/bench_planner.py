@@ -15,9 +15,7 @@ and refreshes the README table. Run it alone: other jobs on the same cores disto
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 
 import torch
 
@@ -29,19 +27,6 @@ from agents.planners import make_planner  # noqa: E402
 from worldmodel.actions import ActionSpec  # noqa: E402
 from worldmodel.config import Config  # noqa: E402
 from worldmodel.model import WorldModel  # noqa: E402
-
-
-def median_ms(fn, calls: int, sync) -> float:
-    for _ in range(5):
-        fn()
-    sync()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def main(argv: list[str]) -> None:
@@ -63,20 +48,19 @@ def main(argv: list[str]) -> None:
             z = model.encode(agent._mem(1, False).frames.push(obs, torch.ones(1, dtype=torch.bool)).to(device))
             planner = make_planner(cfg, model)
             bare = make_planner(cfg.replace(policy_prior=False), model)
+            cem = make_planner(cfg.replace(policy_prior=False, planner="cem"), model)
             g = torch.Generator(device=device).manual_seed(0)
             entry = {
                 "preset": preset, "precision": precision, "latent": cfg.latent_dim, "hidden": cfg.hidden_dim,
                 "horizon": cfg.horizon, "samples": cfg.samples, "iterations": cfg.iterations, "elites": cfg.elites,
-                "act_ms": median_ms(lambda: agent.act(obs), calls, sync),
-                "plan_ms": median_ms(lambda: planner.plan(z, generator=g), calls, sync),
-                "plan_no_prior_ms": median_ms(lambda: bare.plan(z, generator=g), calls, sync),
-                "cem_no_prior_ms": median_ms(
-                    lambda: make_planner(cfg.replace(policy_prior=False, planner="cem"), model).plan(z, generator=g),
-                    calls, sync),
+                "act_ms": 1000 * results.median_seconds(lambda: agent.act(obs), calls, 5, sync),
+                "plan_ms": 1000 * results.median_seconds(lambda: planner.plan(z, generator=g), calls, 5, sync),
+                "plan_no_prior_ms": 1000 * results.median_seconds(lambda: bare.plan(z, generator=g), calls, 5, sync),
+                "cem_no_prior_ms": 1000 * results.median_seconds(lambda: cem.plan(z, generator=g), calls, 5, sync),
             }
             step, _ = mppi_plan_step(cfg.latent_dim, cfg.hidden_dim, cfg.horizon, cfg.samples, cfg.iterations,
                                      cfg.elites, 1, precision)
-            entry["torchrl_mppi_ms"] = median_ms(step, max(calls // 5, 5), sync)
+            entry["torchrl_mppi_ms"] = 1000 * results.median_seconds(step, max(calls // 5, 5), 2, sync)
             entry["speedup_vs_torchrl"] = entry["torchrl_mppi_ms"] / entry["plan_no_prior_ms"]
             raw.append(entry)
             print(f"{preset:>5} {precision}: act {entry['act_ms']:.2f} ms, plan {entry['plan_ms']:.2f} ms, "

@@ -12,12 +12,10 @@ whatever results exist (mean ± 95% CI over seeds).
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 import results  # noqa: E402
@@ -25,14 +23,6 @@ import results  # noqa: E402
 from agents.runs import read_metrics  # noqa: E402
 
 PIECES = results.RESULTS / "probe"
-
-
-def ci95(values: list[float]) -> float:
-    """Half-width of a 95% t-interval (0 for a single value)."""
-    if len(values) < 2:
-        return 0.0
-    t = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}.get(len(values), 1.96)
-    return t * statistics.stdev(values) / math.sqrt(len(values))
 
 
 def run_pair(env: str, preset: str, objective: str, seed: int, steps: int, precision: str) -> dict:
@@ -63,8 +53,8 @@ def table() -> dict:
         after = [r["r2_trained"] for r in runs]
         dims = [statistics.mean(d) for d in zip(*(r["r2_trained_per_dim"] for r in runs))]
         rows.append([env, preset, objective, steps, len(runs),
-                     f"{statistics.mean(before):.3f} ± {ci95(before):.3f}",
-                     f"{statistics.mean(after):.3f} ± {ci95(after):.3f}",
+                     f"{statistics.mean(before):.3f} ± {results.ci95(before):.3f}",
+                     f"{statistics.mean(after):.3f} ± {results.ci95(after):.3f}",
                      " / ".join(f"{d:.2f}" for d in dims),
                      f"{statistics.mean(r['updates_per_second'] for r in runs):.1f}"])
     return {"columns": ["env", "preset", "objective", "updates", "seeds", "probe R² untrained",

@@ -12,10 +12,8 @@ docs/results/bench_replay.json and refreshes the README table.
 from __future__ import annotations
 
 import resource
-import statistics
 import sys
 import tempfile
-import time
 
 import numpy as np
 import torch
@@ -41,15 +39,6 @@ def fill(rb: SequenceReplay, rows: int, chunk_envs: int) -> None:
         t += 1
 
 
-def timed(fn, repeats: int = 30) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
-
-
 def main(argv: list[str]) -> None:
     args = dict(a.split("=", 1) for a in argv)
     capacity = int(args.get("capacity", 100_000))
@@ -70,9 +59,9 @@ def main(argv: list[str]) -> None:
                    np.zeros(envs), np.zeros(envs), np.zeros(envs), np.zeros((envs, 3), np.float32))
             entry.setdefault("bytes_per_transition", rb.bytes_per_transition)
             entry.setdefault("rss_growth_per_transition", grown / capacity)
-            entry.setdefault("add_ms", timed(lambda: rb.add(*one)))
-            entry[f"add_then_sample_ms_{b}x{t}"] = timed(lambda: (rb.add(*one), rb.sample(b)))
-            del rb
+            entry.setdefault("add_ms", 1000 * results.median_seconds(lambda: rb.add(*one), 30))
+            entry[f"add_then_sample_ms_{b}x{t}"] = 1000 * results.median_seconds(lambda: (rb.add(*one), rb.sample(b)), 30)
+            rb = None  # free the storage before the next one is filled
         raw[where] = entry
         print(where, {k: round(v, 2) for k, v in entry.items()}, flush=True)
         rows.append([f"{where}, {capacity:,} x {size}x{size}", f"{entry['bytes_per_transition']:,}",

@@ -2,6 +2,7 @@
 
     python scripts/bench_sample_efficiency.py [envs=Pendulum-v1,CartPole-v1] [objectives=masked,contrastive,both]
                                               [seeds=0,1,2] [preset=cpu] [steps=20000] [only=<env>:<objective>:<seed>]
+    python scripts/bench_sample_efficiency.py from_run=<run folder>    # count an existing 20k-step run
 
 Each (env, objective, seed) trains with `scripts/train.py` into runs/bench_se/...; a run stopped
 midway resumes from its checkpoint the next time. Each finished run is saved as its own JSON under
@@ -14,11 +15,11 @@ Target for pixel Pendulum-v1 (optimal ≈ -150, random ≈ -1200): mean eval ret
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 import results  # noqa: E402
@@ -28,11 +29,14 @@ from agents.runs import read_metrics  # noqa: E402
 PIECES = results.RESULTS / "sample_efficiency"
 
 
-def ci95(values: list[float]) -> float:
-    if len(values) < 2:
-        return 0.0
-    t = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}.get(len(values), 1.96)
-    return t * statistics.stdev(values) / math.sqrt(len(values))
+def piece_from(run_dir: Path, env: str, objective: str, seed: int, preset: str, steps: int) -> dict:
+    """The result of a finished training run folder."""
+    records = read_metrics(run_dir / "metrics.jsonl")
+    curve = [(r["step"], r["time"], r["eval/return"]) for r in records if "eval/return" in r]
+    if not curve or curve[-1][0] < steps:
+        raise SystemExit(f"{run_dir} has not reached {steps} environment steps yet.")
+    return {"env": env, "objective": objective, "seed": seed, "preset": preset, "steps": steps, "curve": curve,
+            "final_return": curve[-1][2], "seconds": curve[-1][1], "run_dir": str(run_dir)}
 
 
 def run(env: str, objective: str, seed: int, preset: str, steps: int) -> dict:
@@ -43,10 +47,7 @@ def run(env: str, objective: str, seed: int, preset: str, steps: int) -> dict:
         cmd = [sys.executable, str(results.ROOT / "scripts" / "train.py"), f"run_dir={run_dir}", "resume=true",
                f"steps={steps}"]
     subprocess.run(cmd, check=True)
-    records = read_metrics(run_dir / "metrics.jsonl")
-    curve = [(r["step"], r["time"], r["eval/return"]) for r in records if "eval/return" in r]
-    return {"env": env, "objective": objective, "seed": seed, "preset": preset, "steps": steps, "curve": curve,
-            "final_return": curve[-1][2], "seconds": curve[-1][1]}
+    return piece_from(run_dir, env, objective, seed, preset, steps)
 
 
 def table_and_plot() -> dict:
@@ -59,7 +60,7 @@ def table_and_plot() -> dict:
         finals = [p["final_return"] for p in pieces]
         minutes = statistics.mean(p["seconds"] for p in pieces) / 60
         rows.append([env, preset, objective, f"{steps:,}", len(pieces),
-                     f"{statistics.mean(finals):.0f} ± {ci95(finals):.0f}", f"{minutes:.0f}"])
+                     f"{statistics.mean(finals):.0f} ± {results.ci95(finals):.0f}", f"{minutes:.0f}"])
     _plot(groups)
     return {"columns": ["env", "preset", "objective", "env steps", "seeds", "eval return at the end (mean ± 95% CI)",
                         "minutes per run"], "rows": rows}
@@ -97,6 +98,20 @@ def _plot(groups: dict) -> None:
 def main(argv: list[str]) -> None:
     args = dict(a.split("=", 1) for a in argv)
     preset, steps = args.get("preset", "cpu"), int(args.get("steps", 20_000))
+    PIECES.mkdir(parents=True, exist_ok=True)
+    if "from_run" in args:
+        # A run trained outside the benchmark (e.g. the README's main command) counts as a piece when
+        # its config is exactly what the benchmark would have run.
+        run_dir = Path(args["from_run"])
+        cfg = json.loads((run_dir / "config.json").read_text())
+        if cfg["preset"] != preset or cfg["steps"] != steps:
+            raise SystemExit(f"{run_dir} ran preset={cfg['preset']} steps={cfg['steps']}, not {preset}/{steps}.")
+        result = piece_from(run_dir, cfg["env"], cfg["objective"], cfg["seed"], preset, steps)
+        name = f"{cfg['env'].replace('/', '-')}__{preset}__{cfg['objective']}__{steps}__{cfg['seed']}.json"
+        (PIECES / name).write_text(json.dumps(result, indent=2))
+        results.save("bench_sample_efficiency", table_and_plot(),
+                     {"pieces": sorted(p.name for p in PIECES.glob("*.json"))}, results.command_line())
+        return
     if "only" in args:
         env, objective, seed = args["only"].split(":")
         jobs = [(env, objective, int(seed))]
@@ -105,7 +120,6 @@ def main(argv: list[str]) -> None:
                 for seed in args.get("seeds", "0,1,2").split(",")
                 for env in args.get("envs", "Pendulum-v1,CartPole-v1").split(",")
                 for objective in args.get("objectives", "masked,contrastive,both").split(",")]
-    PIECES.mkdir(parents=True, exist_ok=True)
     for env, objective, seed in jobs:
         piece = PIECES / f"{env.replace('/', '-')}__{preset}__{objective}__{steps}__{seed}.json"
         if piece.exists():

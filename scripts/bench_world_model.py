@@ -16,28 +16,14 @@ from __future__ import annotations
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-
-
-def _time_updates(step, updates: int, sync) -> float:
-    for _ in range(3):
-        step()
-    sync()
-    times = []
-    for _ in range(updates):
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+import results  # noqa: E402
 
 
 def run_one(kind: str, objective: str, precision: str, preset: str, updates: int, device: str) -> dict:
@@ -61,14 +47,14 @@ def run_one(kind: str, objective: str, precision: str, preset: str, updates: int
         model = WorldModel(cfg, 1).to(dev)
         trainer = WorldModelTrainer(model, dev, precision, cfg.lr, cfg.grad_clip)
         batch = replay.sample(cfg.batch_size)
-        seconds = _time_updates(lambda: trainer.update(batch), updates, sync)
+        seconds = results.median_seconds(lambda: trainer.update(batch), updates, 3, sync)
         params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         name = f"ours ({objective}, {cfg.encoder})"
     else:
         from torchrl_reference import dreamer_world_model_step
 
         step, info = dreamer_world_model_step(cfg.batch_size, cfg.seq_len, cfg.image_size, 1, precision, device)
-        seconds = _time_updates(step, updates, sync)
+        seconds = results.median_seconds(step, updates, 3, sync)
         params = info["params"]
         name = "TorchRL DreamerModelLoss"
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -85,8 +71,6 @@ def main(argv: list[str]) -> None:
         kind, objective, precision = args["one"].split(":")
         print(json.dumps(run_one(kind, objective, precision, args["preset"], int(args["updates"]), args["device"])))
         return
-    import results
-
     preset, updates, device = args.get("preset", "cpu"), int(args.get("updates", 20)), args.get("device", "cpu")
     precisions = ["fp32", "bf16"] + (["fp16"] if device.startswith("cuda") else [])
     cases = [("torchrl", "-", p) for p in precisions]

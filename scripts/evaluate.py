@@ -21,7 +21,7 @@ from agents.runs import RunDir
 from agents.video import upscale, write_video
 from envs import EnvError, make_vector_env
 from worldmodel.actions import ActionSpec
-from worldmodel.checkpoint import CheckpointError, load_checkpoint
+from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import ConfigError, parse_keys
 from worldmodel.model import WorldModel
 from worldmodel.precision import resolve_device
@@ -50,15 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = cfg.replace(device=args["device"])
         if args["episodes"] < 1:
             raise ConfigError(f"episodes={args['episodes']} must be at least 1.")
-        if args["checkpoint"] == "latest":
-            folder = run.latest_checkpoint()
-            if folder is None:
-                raise CheckpointError(f"{run.path} has no checkpoint yet: train it first (scripts/train.py).")
-        else:
-            folder = run.checkpoints / args["checkpoint"]
-        state = load_checkpoint(folder / "state.pt", kind="train_state")
-        if state["env"] != cfg.env:
-            raise CheckpointError(f"checkpoint {folder} is of {state['env']!r}, the run folder says {cfg.env!r}.")
+        folder, state = run.load(args["checkpoint"])
 
         envs = make_vector_env(cfg.env, 1, seed=args["seed"], asynchronous=False, image_size=cfg.image_size,
                                frame_stack=cfg.frame_stack, action_repeat=cfg.action_repeat)

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = ActionSpec.from_space(env.action_space)
         probe = record_episodes(env, spec, cfg.probe_episodes, seed=cfg.seed + 1_000)
         env.close()
-        n_fit = max(1, round(0.75 * len(probe)))
+        n_fit = min(max(1, round(0.75 * len(probe))), len(probe) - 1)  # at least one episode each side
         state_dim = int(probe[0]["state"].shape[-1]) if "state" in probe[0].keys() else 0
 
         run = RunDir.open(cfg.run_dir) if cfg.resume else RunDir.create(cfg)

@@ -10,9 +10,10 @@ JSON file's stem, and the table is rendered from that file's "table" entry (colu
 from __future__ import annotations
 
 import json
+import math
 import platform
 import re
-import subprocess
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,28 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
+
+
+def ci95(values: list[float]) -> float:
+    """Half-width of a 95% Student-t interval of the mean (0 for a single value)."""
+    if len(values) < 2:
+        return 0.0
+    t = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}.get(len(values), 1.96)
+    return t * statistics.stdev(values) / math.sqrt(len(values))
+
+
+def median_seconds(fn, repeats: int, warmup: int = 3, sync=lambda: None) -> float:
+    """Median wall-clock seconds of `fn()` over `repeats` calls, after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def machine() -> dict:

@@ -78,8 +78,8 @@ def _dreamer_world_model(action_dim: int, device: torch.device):
     )
     from torchrl.data import Bounded
     from torchrl.modules import (
-        IndependentNormal,
         MLP,
+        IndependentNormal,
         ObsDecoder,
         ObsEncoder,
         RSSMPosterior,

@@ -19,17 +19,48 @@ import numpy as np
 import torch
 
 from agents.agent import PlanningAgent
+from agents.collect import record_episodes
+from agents.imagine import write_imagined_video
 from agents.loop import Counters, restore, train
+from agents.plots import load_metrics, plot_runs, select_keys
 from agents.random import RandomAgent
 from agents.runs import MetricsLogger, RunDir, config_from_cli
-from envs import EnvError, make_vector_env
+from envs import EnvError, make_env, make_vector_env
 from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import Config, ConfigError
 from worldmodel.model import WorldModel
 from worldmodel.precision import NonFiniteLossError, resolve_device
-from worldmodel.trainer import WorldModelTrainer
 from worldmodel.replay import ReplayError, SequenceReplay
+from worldmodel.trainer import WorldModelTrainer
+
+
+class ImaginedVideos:
+    """At each evaluation: record one episode with the agent (exploration off), imagine it open loop
+    from a few real frames, and write `videos/imagined_<step>.mp4` with its per-step errors. The
+    decoder (fitted on frozen latents unless the model's own can show pixels) is kept and refined."""
+
+    def __init__(self, cfg: Config, agent: PlanningAgent, spec: ActionSpec, replay: SequenceReplay, run: RunDir):
+        self.cfg, self.agent, self.spec, self.replay, self.run = cfg, agent, spec, replay, run
+        self.env = make_env(cfg.env, image_size=cfg.image_size, frame_stack=cfg.frame_stack,
+                            action_repeat=cfg.action_repeat, seed=cfg.seed + 2)
+        self.decoder = None
+
+    def _policy(self, obs: torch.Tensor, first: bool) -> torch.Tensor:
+        if first:
+            self.agent.reset(torch.ones(1, dtype=torch.bool), eval=True)
+        return self.agent.act(obs, eval=True)
+
+    def __call__(self, step: int) -> dict[str, float]:
+        episode = record_episodes(self.env, self.spec, 1, seed=self.cfg.seed + 3 + step, policy=self._policy)
+        horizon = min(30, len(episode[0]) - 5)
+        if horizon < 1:
+            return {}  # an episode too short to imagine anything (e.g. an early CartPole fall)
+        self.decoder, errors = write_imagined_video(
+            self.agent.model, self.cfg, episode, self.run.videos / f"imagined_{step:09d}.mp4",
+            decoder=self.decoder, replay=self.replay, context=4, horizon=horizon,
+            decoder_steps=500 if self.decoder is None else 100, seed=self.cfg.seed)
+        return errors["metrics"]
 
 
 def build_envs(cfg: Config, seed: int, num_envs: int):
@@ -71,12 +102,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run folder: {run.path}  ({sum(p.numel() for p in model.parameters()):,} parameters, {device}, "
               f"{cfg.precision}, planner {cfg.planner})", file=sys.stderr)
         try:
+            videos = ImaginedVideos(cfg, agent, spec, replay, run) if cfg.video else None
             counters = train(cfg, agent=agent, envs=envs, eval_envs=eval_envs, replay=replay, run=run,
-                             logger=logger, spec=spec, counters=counters, np_rng=np_rng, explorer=explorer)
+                             logger=logger, spec=spec, counters=counters, np_rng=np_rng, explorer=explorer,
+                             on_evaluate=videos)
         finally:
             logger.close()
             envs.close()
             eval_envs.close()
+        runs = {run.path.name: load_metrics(run.path)}
+        plot = plot_runs(runs, select_keys(runs), run.path / "plots" / "learning_curves.png")
     except NonFiniteLossError as e:
         print(f"train.py: stopped: {e} Last good checkpoint: {run.latest_checkpoint() or 'none yet'}.",
               file=sys.stderr)
@@ -84,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, EnvError, CheckpointError, ReplayError) as e:
         print(f"{sys.argv[0] if argv is None else 'train.py'}: error: {e}", file=sys.stderr)
         return 2
-    print(f"done: {counters.env_steps} environment steps, {counters.episodes} episodes -> {run.path}")
+    print(f"done: {counters.env_steps} environment steps, {counters.episodes} episodes -> {run.path} (curves: {plot})")
     return 0
 
 

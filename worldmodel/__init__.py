@@ -11,12 +11,14 @@ from worldmodel.precision import NonFiniteLossError, autocast, resolve_device
 from worldmodel.probe import linear_probe, ridge_r2
 from worldmodel.replay import ReplayError, SequenceReplay
 from worldmodel.trainer import WorldModelTrainer
+from worldmodel.visualize import FrameDecoder, fit_decoder, open_loop, own_decoder
 
 __all__ = [
     "ActionSpec",
     "CheckpointError",
     "Config",
     "ConfigError",
+    "FrameDecoder",
     "NonFiniteLossError",
     "PRESETS",
     "ReplayError",
@@ -24,8 +26,11 @@ __all__ = [
     "WorldModel",
     "WorldModelTrainer",
     "autocast",
+    "fit_decoder",
     "linear_probe",
     "load_checkpoint",
+    "open_loop",
+    "own_decoder",
     "parse_cli",
     "resolve_device",
     "ridge_r2",

@@ -78,6 +78,8 @@ class Config:
     """Environment steps between training-metric log lines."""
     tensorboard: bool = True
     """Also write TensorBoard events under run_dir/tb."""
+    video: bool = True
+    """At each evaluation, write an imagined-rollout video (real · imagined · error) to run_dir/videos."""
 
     # --- replay ---------------------------------------------------------------------------
     buffer_size: int = 100_000
@@ -240,6 +242,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_episodes=1,
         checkpoint_every=200,
         log_every=100,
+        video=False,
         buffer_size=5_000,
         batch_size=4,
         seq_len=8,

@@ -177,6 +177,49 @@ class WorldModel(nn.Module):
                              "frozen latents instead.")
         return self._decoder(z)
 
+    def sample_mask(self, batch: int, frames: int, generator: torch.Generator | None = None,
+                    device: torch.device | str | None = None) -> torch.Tensor:
+        """A mask as the masked objective draws it (`mask_type`, `mask_ratio`, `tube_len`,
+        `frame_mask_ratio`) for `batch` sequences of `frames` frames: `(B, S, L)` bool, True = hidden,
+        L = (image_size / patch_size)² patches per frame."""
+        cfg = self.cfg
+        grid = cfg.image_size // cfg.patch_size
+        mask = torch.zeros(batch, frames, grid * grid, dtype=torch.bool, device=device)
+        if cfg.mask_type in ("tube", "both"):
+            mask |= tube_mask(batch, frames, grid, cfg.mask_ratio, cfg.tube_len, generator, device=device)
+        if cfg.mask_type in ("frame", "both"):
+            mask |= frame_mask(batch, frames, cfg.frame_mask_ratio, generator, device=device)[..., None]
+        return mask
+
+    def fill_masked(self, frames: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """What the masked objective infers of every window from masked frames and the actions.
+
+        Args:
+            frames: `(B, S, 3, H, W)` uint8, S = T + k - 1.
+            actions: `(B, T, A)`, action t led to window t's newest frame.
+            mask: `(B, S, L)` bool, True = hidden (e.g. from `sample_mask`).
+
+        Returns:
+            `(B, T, D)`: with pixel targets, the filtered latents the decoder reads (pass them to
+            `decode`); with latent targets, the predicted target-encoder latents.
+        """
+        if not self.uses_masked:
+            raise ValueError(f"objective={self.cfg.objective} has no masked prediction to show.")
+        h = self._filter_masked(preprocess(frames), actions, mask)
+        return h if self.cfg.mask_target == "pixel" else self._mask_predictor(h)
+
+    def _filter_masked(self, x: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x `(B, S, 3, H, W)` preprocessed, actions `(B, T, A)`, mask `(B, S, L)` -> filtered latents `(B, T, D)`."""
+        z_masked = self._encode_windows(apply_pixel_mask(x, mask, self.cfg.patch_size),
+                                        patch_mask=mask[:, self.history - 1:])
+        # Filter through the dynamics: context from the past and the actions fills what is hidden.
+        states, prior = [], z_masked[:, 0]
+        for t in range(z_masked.shape[1]):
+            if t > 0:
+                prior = self._dynamics(states[-1], actions[:, t])
+            states.append(self._fuse(torch.cat([z_masked[:, t], prior], dim=-1)))
+        return torch.stack(states, dim=1)
+
     def parameters_of(self, part: str):
         """Parameters of one part ('encoder' or 'rest'), e.g. for a separate encoder learning rate."""
         encoder = set(id(p) for p in self._encoder.parameters())
@@ -260,23 +303,9 @@ class WorldModel(nn.Module):
         """x `(B, S, 3, H, W)` preprocessed frames, actions `(B, T, A)`, targets y `(B, T, D)`."""
         cfg, k = self.cfg, self.history
         b, s = x.shape[:2]
-        grid = cfg.image_size // cfg.patch_size
-        device = x.device
-        mask = torch.zeros(b, s, grid * grid, dtype=torch.bool, device=device)  # (B, S, L), True = hidden
-        if cfg.mask_type in ("tube", "both"):
-            mask |= tube_mask(b, s, grid, cfg.mask_ratio, cfg.tube_len, device=device)
-        if cfg.mask_type in ("frame", "both"):
-            mask |= frame_mask(b, s, cfg.frame_mask_ratio, device=device)[..., None]
+        mask = self.sample_mask(b, s, device=x.device)  # (B, S, L), True = hidden
         hidden = mask[:, k - 1:]  # (B, T, L): what is hidden of each window's newest frame
-        z_masked = self._encode_windows(apply_pixel_mask(x, mask, cfg.patch_size), patch_mask=hidden)
-
-        # Filter through the dynamics: context from the past and the actions fills what is hidden.
-        states, prior = [], z_masked[:, 0]
-        for t in range(z_masked.shape[1]):
-            if t > 0:
-                prior = self._dynamics(states[-1], actions[:, t])
-            states.append(self._fuse(torch.cat([z_masked[:, t], prior], dim=-1)))
-        h = torch.stack(states, dim=1)  # (B, T, D)
+        h = self._filter_masked(x, actions, mask)  # (B, T, D)
 
         if cfg.mask_target == "pixel":
             predicted = patchify(rearrange(self._decoder(rearrange(h, "b t d -> (b t) d")), "(b t) c hh ww -> b t c hh ww", b=b),

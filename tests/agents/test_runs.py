@@ -26,7 +26,7 @@ def test_default_run_dir_name():
 def test_checkpoints_are_complete_and_pruned(tmp_path):
     run = RunDir.create(Config.from_preset("debug", run_dir=str(tmp_path / "run")))
     for step in (100, 200, 300):
-        run.save_checkpoint(step, {"w": torch.full((2,), float(step))},
+        run.save_checkpoint(step, {"env": "Pendulum-v1", "w": torch.full((2,), float(step))},
                             extra=lambda d: (d / "extra.txt").write_text("x"), keep=2)
     folder, state = run.load_latest()
     assert folder.name == "step_000000300" and state["w"][0] == 300

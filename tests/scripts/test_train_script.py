@@ -26,7 +26,8 @@ def script(name: str, *args: str, timeout: float = 600) -> subprocess.CompletedP
 def trained(tmp_path_factory) -> Path:
     """`bash scripts/run.sh train` (the README's first command) with the debug preset."""
     run_dir = tmp_path_factory.mktemp("train") / "run"
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "run.sh"), "train", "preset=debug", f"run_dir={run_dir}"],
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "run.sh"), "train", "preset=debug", "video=true",
+                           f"run_dir={run_dir}"],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
@@ -38,7 +39,12 @@ def test_readme_main_command_leaves_a_complete_run_folder(trained):
     assert any("eval/return" in r for r in records) and any("train/episode_return" in r for r in records)
     losses = [r for r in records if "loss/total" in r]
     assert losses and {"loss/value", "loss/policy", "loss/reward", "loss/consistency"} <= set(losses[-1])
-    assert (trained / "config.json").is_file() and (trained / "videos").is_dir()
+    assert (trained / "config.json").is_file()
+    videos = sorted((trained / "videos").glob("imagined_*.mp4"))
+    assert [v.name for v in videos] == ["imagined_000000200.mp4", "imagined_000000400.mp4"]
+    assert (trained / "videos" / "imagined_000000400.json").is_file()
+    assert any("imagine/pixel_mse" in r for r in records)
+    assert (trained / "plots" / "learning_curves.png").stat().st_size > 10_000
     assert (trained / "checkpoints" / "latest").read_text() == "step_000000400"
     assert any((trained / "tb").iterdir())
 
