@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 3
     except (ConfigError, EnvError, CheckpointError, ReplayError) as e:
-        print(f"{sys.argv[0] if argv is None else 'train.py'}: error: {e}", file=sys.stderr)
+        print(f"train.py: error: {e}", file=sys.stderr)
         return 2
     print(f"done: {counters.env_steps} environment steps, {counters.episodes} episodes -> {run.path} (curves: {plot})")
     return 0
