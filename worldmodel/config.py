@@ -46,6 +46,8 @@ class Config:
     """auto (cuda when available, else cpu), cpu, cuda or cuda:N."""
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     """Autocast precision for networks; fp16 (CUDA only) adds a gradient scaler."""
+    compile: bool = False
+    """torch.compile the world-model update and the planner's rollout (compile time is logged)."""
 
     # --- environment ----------------------------------------------------------------------
     image_size: int = 64
@@ -187,6 +189,14 @@ class Config:
     """Learn a policy from the agent's own actions and let it propose some of the candidates (TD-MPC2-style)."""
     policy_samples: int = 16
     """Candidates proposed by the policy prior (rolled out through the dynamics) per iteration."""
+
+    # --- transfer: start from a pretrained encoder ---------------------------------------
+    encoder_from: str = ""
+    """Run folder, encoder file or world-model file whose encoder this run starts from; empty: a fresh one."""
+    encoder_mode: Literal["frozen", "finetune", "init"] = "finetune"
+    """With encoder_from: keep the encoder frozen, fine-tune it at encoder_lr_scale * lr, or use it as init (lr)."""
+    encoder_lr_scale: float = 0.1
+    """Encoder learning rate relative to lr when encoder_mode=finetune."""
 
     # --- offline pretraining (scripts/pretrain.py) ----------------------------------------
     collect_steps: int = 10_000
@@ -400,6 +410,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"device={cfg.device!r} is not valid: use auto, cpu, cuda or cuda:N.")
     if cfg.precision == "fp16" and cfg.device == "cpu":
         raise ConfigError("precision=fp16 needs CUDA; on CPU use precision=bf16 (fast on AMX) or fp32.")
+    if not 0.0 < cfg.encoder_lr_scale <= 1.0:
+        raise ConfigError(f"encoder_lr_scale={cfg.encoder_lr_scale} must be in (0, 1]; encoder_mode=frozen freezes it.")
     if cfg.resume and not cfg.run_dir:
         raise ConfigError("resume=true needs run_dir=<the run folder to continue>.")
 

@@ -228,6 +228,10 @@ class WorldModel(nn.Module):
                 yield p
 
     # --- training ------------------------------------------------------------------------
+    def forward(self, batch: TensorDict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The loss terms (see `loss`): `forward` is what DistributedDataParallel and torch.compile wrap."""
+        return self.loss(batch)
+
     def loss(self, batch: TensorDict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Named loss terms and extra metrics from a replay batch of `(B, T + k - 1)` frames."""
         cfg, k, horizon = self.cfg, self.history, self.cfg.model_horizon

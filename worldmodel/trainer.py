@@ -31,6 +31,9 @@ class WorldModelTrainer:
     def __init__(self, model: WorldModel, device: torch.device, precision: str, lr: float, grad_clip: float,
                  encoder_lr: float | None = None):
         self.model, self.device, self.precision = model, device, precision
+        # What computes the loss terms: the model itself, or a wrapper around its `forward`
+        # (DistributedDataParallel, torch.compile) set by `wrap`.
+        self.forward = model
         self.grad_clip = grad_clip
         groups = [{"params": list(model.parameters_of("rest")), "lr": lr}]
         encoder_lr = lr if encoder_lr is None else encoder_lr
@@ -48,7 +51,7 @@ class WorldModelTrainer:
         batch = batch.to(self.device, non_blocking=True)
         self.model.train()
         with autocast(self.device, self.precision):
-            terms, metrics = self.model.loss(batch)
+            terms, metrics = self.forward(batch)
         total = weigh(terms, self.model.loss_weights())
         check_finite(total, self.steps, terms)
         self.scaler.scale(total).backward()
