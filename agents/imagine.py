@@ -25,7 +25,10 @@ from typing import Any
 import torch
 from tensordict import TensorDict
 
+from agents.collect import record_episodes
 from agents.video import rollout_frames, write_video
+from envs import make_env
+from worldmodel.actions import ActionSpec
 from worldmodel.config import Config
 from worldmodel.model import WorldModel
 from worldmodel.replay import SequenceReplay
@@ -132,6 +135,38 @@ def write_imagined_video(model: WorldModel, cfg: Config, episodes: list[TensorDi
     _write_text(path.with_suffix(".json"), json.dumps(errors, indent=2))
     _write_text(path.with_suffix(".csv"), _csv(errors))
     return decoder, errors
+
+
+class ImaginedVideos:
+    """`on_evaluate` hook of the training loop: record one episode with the agent (exploration off),
+    imagine it open loop from a few real frames, and write `videos/imagined_<step>.mp4` with its
+    per-step errors. The decoder (fitted on frozen latents unless the model's own can show pixels)
+    is kept and refined from one evaluation to the next."""
+
+    def __init__(self, cfg: Config, agent, spec: ActionSpec, replay: SequenceReplay, videos: Path):
+        self.cfg, self.agent, self.spec, self.replay, self.videos = cfg, agent, spec, replay, Path(videos)
+        self.env = make_env(cfg.env, image_size=cfg.image_size, frame_stack=cfg.frame_stack,
+                            action_repeat=cfg.action_repeat, seed=cfg.seed + 2)
+        self.decoder: FrameDecoder | None = None
+
+    def _policy(self, obs: torch.Tensor, first: bool) -> torch.Tensor:
+        if first:
+            self.agent.reset(torch.ones(1, dtype=torch.bool), eval=True)
+        return self.agent.act(obs, eval=True)
+
+    def __call__(self, step: int) -> dict[str, float]:
+        episode = record_episodes(self.env, self.spec, 1, seed=self.cfg.seed + 3 + step, policy=self._policy)
+        horizon = min(30, len(episode[0]) - 5)
+        if horizon < 1:
+            return {}  # an episode too short to imagine anything (e.g. an early CartPole fall)
+        self.decoder, errors = write_imagined_video(
+            self.agent.model, self.cfg, episode, self.videos / f"imagined_{step:09d}.mp4",
+            decoder=self.decoder, replay=self.replay, context=4, horizon=horizon,
+            decoder_steps=500 if self.decoder is None else 100, seed=self.cfg.seed)
+        return errors["metrics"]
+
+    def close(self) -> None:
+        self.env.close()
 
 
 def _errors(rollouts, decoder: FrameDecoder, cfg: Config) -> dict[str, Any]:

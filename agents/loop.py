@@ -21,10 +21,11 @@ from tqdm.auto import tqdm
 
 from agents.base import Agent
 from agents.collect import Collector
+from agents.distributed import Distributed
 from agents.random import RandomAgent
 from agents.runs import MetricsLogger, RunDir
 from worldmodel.actions import ActionSpec
-from worldmodel.checkpoint import CheckpointError
+from worldmodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from worldmodel.config import Config
 from worldmodel.replay import SequenceReplay
 
@@ -46,14 +47,18 @@ def _obs_tensor(obs: np.ndarray) -> torch.Tensor:
 def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int, on_step=None) -> np.ndarray:
     """Returns of `episodes` full episodes with exploration off: `(episodes,)` float.
 
-    `on_step(obs)`, if given, sees every observation `(N, C, H, W)` uint8 (e.g. to record video).
+    With N envs, env i plays a fixed quota of the episodes (`episodes // N`, one more for the first
+    `episodes % N`), so short episodes are not over-counted the way "the first `episodes` to finish"
+    would. `on_step(obs)`, if given, sees every observation `(N, C, H, W)` uint8 (e.g. to record video).
     """
     n = envs.num_envs
+    quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
     obs, _ = envs.reset(seed=seed)
     agent.reset(torch.ones(n, dtype=torch.bool), eval=True)
-    returns, running = [], np.zeros(n)
+    returns: list[list[float]] = [[] for _ in range(n)]
+    running = np.zeros(n)
     reset_next = np.zeros(n, dtype=bool)
-    while len(returns) < episodes:
+    while any(len(r) < q for r, q in zip(returns, quota)):
         if on_step is not None:
             on_step(obs)
         action = agent.act(_obs_tensor(obs), eval=True)
@@ -63,17 +68,25 @@ def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int, on_
             agent.reset(torch.as_tensor(first), eval=True)
         running += np.where(first, 0.0, reward)
         done = np.logical_or(terminated, truncated) & ~first
-        returns.extend(running[done])
+        for i in np.flatnonzero(done):
+            if len(returns[i]) < quota[i]:
+                returns[i].append(float(running[i]))
         running[done] = 0.0
         reset_next = done
-    return np.asarray(returns[:episodes])
+    return np.asarray([r for per_env in returns for r in per_env])
+
+
+def _rank_folder(folder: Path, ctx: Distributed) -> Path:
+    """Where this rank's own state lives in a checkpoint folder: the folder itself for rank 0."""
+    return folder if ctx.main else folder / f"rank{ctx.rank}"
 
 
 def _checkpoint(run: RunDir, cfg: Config, counters: Counters, agent: Agent, explorer: RandomAgent,
-                replay: SequenceReplay, np_rng: np.random.Generator) -> None:
+                replay: SequenceReplay, np_rng: np.random.Generator, ctx: Distributed) -> None:
     state = {
         "config": cfg.to_dict(),
         "env": cfg.env,
+        "world": ctx.world,
         "counters": dataclasses.asdict(counters),
         "agent": agent.state_dict(),
         "explorer": explorer.state_dict(),
@@ -83,22 +96,47 @@ def _checkpoint(run: RunDir, cfg: Config, counters: Counters, agent: Agent, expl
             "python": list(random.getstate()[1]),
         },
     }
-    run.save_checkpoint(counters.env_steps, state, extra=lambda d: replay.save(d / "replay"),
-                        keep=cfg.keep_checkpoints)
+    if not ctx.enabled:
+        run.save_checkpoint(counters.env_steps, state, extra=lambda d: replay.save(d / "replay"),
+                            keep=cfg.keep_checkpoints)
+        return
+    # Every rank adds its own replay and RNG states to the folder; rank 0 commits it once all have.
+    tmp = run.checkpoint_tmp(counters.env_steps)
+    if ctx.main:
+        run.clear_tmp(counters.env_steps)
+    ctx.barrier()
+    if not ctx.main:
+        mine = _rank_folder(tmp, ctx)
+        save_checkpoint(state, mine / "state.pt", kind="train_state")
+        replay.save(mine / "replay")
+    ctx.barrier()
+    if ctx.main:
+        run.save_checkpoint(counters.env_steps, state, extra=lambda d: replay.save(d / "replay"),
+                            keep=cfg.keep_checkpoints, clear=False)
+    ctx.barrier()
 
 
 def restore(run: RunDir, cfg: Config, agent: Agent, explorer: RandomAgent, replay: SequenceReplay,
-            np_rng: np.random.Generator) -> Counters:
-    """Load the latest checkpoint of `run` into the parts; returns the counters to continue from."""
+            np_rng: np.random.Generator, ctx: Distributed | None = None) -> Counters:
+    """Load the latest checkpoint of `run` (this rank's part of it) into the parts; returns the
+    counters to continue from."""
+    ctx = ctx or Distributed()
     folder, state = run.load_latest()
     if state["env"] != cfg.env:
         raise CheckpointError(
             f"Checkpoint {folder} was trained on {state['env']!r}, this run is for {cfg.env!r}: "
             "pass the matching env= or another run_dir."
         )
+    if state.get("world", 1) != ctx.world:
+        raise CheckpointError(
+            f"Checkpoint {folder} was written by {state.get('world', 1)} process(es), this run has {ctx.world}: "
+            f"resume with torchrun --nproc_per_node={state.get('world', 1)} (or without torchrun for 1)."
+        )
+    if not ctx.main:
+        state = load_checkpoint(_rank_folder(folder, ctx) / "state.pt", kind="train_state")
     agent.load_state_dict(state["agent"])
     explorer.load_state_dict(state["explorer"])
-    replay.load(folder / "replay")
+    replay.load(_rank_folder(folder, ctx) / "replay")
     replay.end_episodes()
     torch.set_rng_state(state["rng"]["torch"])
     np_rng.bit_generator.state = state["rng"]["numpy"]
@@ -122,12 +160,16 @@ def train(
     np_rng: np.random.Generator | None = None,
     explorer: RandomAgent | None = None,
     on_evaluate=None,
+    ctx: Distributed | None = None,
 ) -> Counters:
     """Run the loop until `cfg.steps` environment steps; returns the final counters.
 
     `on_evaluate(env_steps) -> metrics`, if given, runs after each evaluation (e.g. to write an
-    imagined-rollout video); what it returns is logged.
+    imagined-rollout video); what it returns is logged. Under torchrun (`ctx`), steps count every
+    rank's environments, each rank makes the same updates (its own batches, all-reduced gradients),
+    and rank 0 alone evaluates (`eval_envs` may be None elsewhere).
     """
+    ctx = ctx or Distributed()
     c = counters or Counters()
     np_rng = np_rng or np.random.default_rng(cfg.seed)
     explorer = explorer or RandomAgent(spec, seed=cfg.seed)
@@ -138,7 +180,7 @@ def train(
     log_clock, log_steps = time.time(), c.env_steps
 
     bar = tqdm(total=cfg.steps, initial=min(c.env_steps, cfg.steps), unit="step", dynamic_ncols=True,
-               disable=None, desc=f"{cfg.env} {cfg.exp}")
+               disable=None if ctx.main else True, desc=f"{cfg.env} {cfg.exp}")
     acting = False
     while c.env_steps < cfg.steps:
         if not acting and c.env_steps >= cfg.seed_steps:
@@ -148,9 +190,12 @@ def train(
         policy = agent if acting else explorer
         result = collector.step(policy.act(collector.observation(), eval=False))
         before = c.env_steps
-        c.env_steps += result.env_steps
+        # Steps of all ranks, and whether any rank cannot sample yet: every rank must agree on both,
+        # or their updates (each an all-reduce) would fall out of step.
+        steps, not_ready = ctx.sum_and_any(result.env_steps, not replay.can_sample())
+        c.env_steps += steps
         c.agent_steps += 1
-        bar.update(result.env_steps)
+        bar.update(steps)
         for episode_return, length in result.episodes:
             c.episodes += 1
             logger.log(c.env_steps, {"train/episode_return": episode_return, "train/episode_length": length})
@@ -158,11 +203,11 @@ def train(
             # A new episode's first frame: the agent refills its frame window and forgets its plan.
             agent.reset(result.first)
 
-        if c.env_steps >= cfg.seed_steps and replay.can_sample():
+        if c.env_steps >= cfg.seed_steps and not not_ready:
             if c.updates == 0:
                 # One burst on the seed data first, so the agent's first plans use a trained model.
                 c.update_credit += cfg.seed_updates
-            c.update_credit += cfg.updates_per_step * result.env_steps / cfg.action_repeat
+            c.update_credit += cfg.updates_per_step * steps / (cfg.action_repeat * ctx.world)
             while c.update_credit >= 1.0:
                 metrics = agent.update(replay.sample(cfg.batch_size))
                 c.updates += 1
@@ -178,14 +223,15 @@ def train(
             logger.log(c.env_steps, record)
             pending.clear()
             log_clock, log_steps = now, c.env_steps
-        if c.env_steps // cfg.eval_every > before // cfg.eval_every or c.env_steps >= cfg.steps:
+        evaluation_due = c.env_steps // cfg.eval_every > before // cfg.eval_every or c.env_steps >= cfg.steps
+        if evaluation_due and ctx.main:
             scores = evaluate(agent, eval_envs, spec, cfg.eval_episodes, seed=cfg.seed + 1_000_003 + c.env_steps)
             logger.log(c.env_steps, {"eval/return": scores.mean(), "eval/return_std": scores.std()})
             bar.set_postfix(eval_return=f"{scores.mean():.1f}")
             if on_evaluate is not None:
                 logger.log(c.env_steps, on_evaluate(c.env_steps))
         if c.env_steps // cfg.checkpoint_every > before // cfg.checkpoint_every or c.env_steps >= cfg.steps:
-            _checkpoint(run, cfg, c, agent, explorer, replay, np_rng)
+            _checkpoint(run, cfg, c, agent, explorer, replay, np_rng, ctx)
     bar.close()
     return c
 

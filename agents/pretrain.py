@@ -13,11 +13,29 @@ import torch
 from tensordict import TensorDict
 from tqdm.auto import tqdm
 
+from agents.collect import record_episodes
 from agents.runs import MetricsLogger, RunDir
+from envs import make_env
+from worldmodel.actions import ActionSpec
 from worldmodel.config import Config
 from worldmodel.probe import linear_probe
 from worldmodel.replay import SequenceReplay
 from worldmodel.trainer import WorldModelTrainer
+
+
+def probe_episodes(cfg: Config, seed: int) -> tuple[list[TensorDict], list[TensorDict], ActionSpec]:
+    """`cfg.probe_episodes` random-action episodes of `cfg.env`, split 3/4 to fit a probe, 1/4 to score it
+    (at least one each side), and the env's action spec. Each episode carries `obs (L, 3, H, W) uint8`
+    and, where the env has one, `state`."""
+    env = make_env(cfg.env, image_size=cfg.image_size, frame_stack=cfg.frame_stack,
+                   action_repeat=cfg.action_repeat, seed=seed)
+    try:
+        spec = ActionSpec.from_space(env.action_space)
+        episodes = record_episodes(env, spec, cfg.probe_episodes, seed=seed)
+    finally:
+        env.close()
+    n_fit = min(max(1, round(0.75 * len(episodes))), len(episodes) - 1)
+    return episodes[:n_fit], episodes[n_fit:], spec
 
 
 def probe_metrics(trainer: WorldModelTrainer, fit: list[TensorDict], score: list[TensorDict]) -> dict[str, float]:

@@ -74,17 +74,28 @@ class RunDir:
         folder = self.checkpoints / pointer.read_text().strip()
         return folder if (folder / "state.pt").is_file() else None
 
+    def checkpoint_tmp(self, step: int) -> Path:
+        """The folder a checkpoint is written into before it is renamed into place."""
+        return self.checkpoints / f"step_{step:09d}.tmp"
+
+    def clear_tmp(self, step: int) -> Path:
+        """An empty `checkpoint_tmp(step)` (what a killed run left there goes)."""
+        tmp = self.checkpoint_tmp(step)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        return tmp
+
     def save_checkpoint(
-        self, step: int, state: dict[str, Any], extra: Callable[[Path], None] | None = None, keep: int = 2
+        self, step: int, state: dict[str, Any], extra: Callable[[Path], None] | None = None, keep: int = 2,
+        clear: bool = True,
     ) -> Path:
         """Write `state` (and whatever `extra(folder)` writes, e.g. the replay) as one checkpoint.
 
         The folder is complete before `latest` points at it; older checkpoints beyond `keep` go.
+        `clear=False` keeps what other processes already wrote into `checkpoint_tmp(step)`.
         """
         name = f"step_{step:09d}"
-        tmp = self.checkpoints / (name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        tmp = self.clear_tmp(step) if clear else self.checkpoint_tmp(step)
         save_checkpoint(state, tmp / "state.pt", kind="train_state")
         if extra is not None:
             extra(tmp)
@@ -120,9 +131,14 @@ class RunDir:
 def config_from_cli(argv: list[str]) -> Config:
     """The config a script runs with: from the command line or, for `resume=true`, the run's saved
     config with the command line's explicit keys on top (e.g. a larger `steps=` to extend a run).
-    Resuming with another environment is refused."""
+    Resuming with another environment is refused. With `encoder_from=`, the encoder's shape keys
+    come from the pretrained encoder (a clashing explicit key is an error)."""
     cfg = parse_cli(argv)
     if not cfg.resume:
+        if cfg.encoder_from:
+            from agents.transfer import adopt_encoder_config, load_pretrained_encoder  # transfer imports this module
+
+            cfg = adopt_encoder_config(cfg, load_pretrained_encoder(cfg.encoder_from), set(split_pairs(argv)))
         return cfg
     saved = RunDir.open(cfg.run_dir).config()
     given = split_pairs(argv)

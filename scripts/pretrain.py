@@ -17,11 +17,11 @@ import sys
 
 import torch
 
-from agents.collect import Collector, record_episodes
-from agents.pretrain import pretrain
+from agents.collect import Collector
+from agents.pretrain import pretrain, probe_episodes
 from agents.random import RandomAgent
 from agents.runs import MetricsLogger, RunDir, config_from_cli
-from envs import EnvError, make_env, make_vector_env
+from envs import EnvError, make_vector_env
 from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import Config, ConfigError
@@ -53,13 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_cli(argv)
         torch.manual_seed(cfg.seed)
         device = resolve_device(cfg.device)
-        env = make_env(cfg.env, image_size=cfg.image_size, frame_stack=cfg.frame_stack,
-                       action_repeat=cfg.action_repeat, seed=cfg.seed + 7)  # probe episodes; fails before any folder
-        spec = ActionSpec.from_space(env.action_space)
-        probe = record_episodes(env, spec, cfg.probe_episodes, seed=cfg.seed + 1_000)
-        env.close()
-        n_fit = min(max(1, round(0.75 * len(probe))), len(probe) - 1)  # at least one episode each side
-        state_dim = int(probe[0]["state"].shape[-1]) if "state" in probe[0].keys() else 0
+        probe_fit, probe_score, spec = probe_episodes(cfg, seed=cfg.seed + 1_000)  # a bad env fails before any folder
+        state_dim = int(probe_fit[0]["state"].shape[-1]) if "state" in probe_fit[0].keys() else 0
 
         run = RunDir.open(cfg.run_dir) if cfg.resume else RunDir.create(cfg)
         if cfg.resume:
@@ -84,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
               f"parameters, {device}, {cfg.precision})", file=sys.stderr)
         try:
             pretrain(cfg, trainer=trainer, replay=replay, run=run, logger=logger,
-                     probe_fit=probe[:n_fit], probe_score=probe[n_fit:])
+                     probe_fit=probe_fit, probe_score=probe_score)
         finally:
             logger.close()
         model.save(run.path / "world_model.pt")

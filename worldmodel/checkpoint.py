@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location: Any
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"No checkpoint file at {path}: check the path (a run folder keeps them in checkpoints/).")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is damaged or foreign
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupted or truncated, or not written by "
+                              "torch.save?).")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:

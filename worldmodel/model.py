@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -149,16 +150,21 @@ class WorldModel(nn.Module):
         """State value `(...)` of `z (..., D)`, in env units (learned by the agent)."""
         return symexp(self._value(z).squeeze(-1).float())
 
-    def policy(self, z: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    def policy(self, z: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None,
+               noise: torch.Tensor | None = None) -> torch.Tensor:
         """The policy prior's action vector for `z (N, D)`: `(N, A)` in [-1, 1], or one-hot (argmax, or
-        sampled from the softmax when `sample`)."""
+        sampled from the softmax when `sample`: drawn from `generator`, or, when standard Gumbel
+        `noise (N, A)` is given, argmax(logits + noise), which lets a caller give every row its own
+        random stream)."""
         out = self._policy(z).float()
         if self.action_spec.kind == "continuous":
             return torch.tanh(out)
-        if sample:
+        if not sample:
+            index = out.argmax(-1)
+        elif noise is None:
             index = torch.multinomial(torch.softmax(out, -1), 1, generator=generator).squeeze(-1)
         else:
-            index = out.argmax(-1)
+            index = (out + noise).argmax(-1)
         return F.one_hot(index, self.action_dim).float()
 
     @property
@@ -365,22 +371,32 @@ class WorldModel(nn.Module):
 
     def save_encoder(self, path: str | Path) -> Path:
         """The encoder alone (online weights), with the keys that define its input and shape."""
-        spec = {key: getattr(self.cfg, key) for key in ENCODER_KEYS}
-        return save_checkpoint({"encoder_config": spec, "state_dict": self._encoder.state_dict()},
+        return save_checkpoint({"encoder_config": self.encoder_config(), "state_dict": self._encoder.state_dict()},
                                path, kind="encoder")
 
     def load_encoder(self, path: str | Path) -> None:
         """Load an encoder file into this model (online and target encoders); refuses a mismatch."""
         data = load_checkpoint(path, kind="encoder")
-        mine = {key: getattr(self.cfg, key) for key in ENCODER_KEYS}
-        diff = {key: (data["encoder_config"].get(key), mine[key]) for key in ENCODER_KEYS
-                if data["encoder_config"].get(key) != mine[key]}
+        self.set_encoder(data["state_dict"], data["encoder_config"], source=str(path))
+
+    def encoder_config(self) -> dict[str, Any]:
+        """The values of `ENCODER_KEYS` this model was built with."""
+        return {key: getattr(self.cfg, key) for key in ENCODER_KEYS}
+
+    def set_encoder(self, state_dict: dict[str, torch.Tensor], encoder_config: dict[str, Any], source: str) -> None:
+        """Copy pretrained encoder weights into the online and target encoders.
+
+        `encoder_config` holds the `ENCODER_KEYS` the weights were trained with; any difference from
+        this model's is refused with one error naming each key.
+        """
+        mine = self.encoder_config()
+        diff = {key: (encoder_config.get(key), mine[key]) for key in ENCODER_KEYS if encoder_config.get(key) != mine[key]}
         if diff:
-            detail = ", ".join(f"{key}: file {a!r} vs model {b!r}" for key, (a, b) in diff.items())
-            raise CheckpointError(f"Encoder in {path} does not fit this model ({detail}). "
+            detail = ", ".join(f"{key}: source {a!r} vs this model {b!r}" for key, (a, b) in diff.items())
+            raise CheckpointError(f"The encoder from {source} does not fit this model ({detail}). "
                                   "Build the model with the same values for these keys.")
-        self._encoder.load_state_dict(data["state_dict"])
-        self._target_encoder.load_state_dict(data["state_dict"])
+        self._encoder.load_state_dict(state_dict)
+        self._target_encoder.load_state_dict(state_dict)
 
 
 def _make_encoder(cfg: Config) -> nn.Module:

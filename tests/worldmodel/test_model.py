@@ -3,6 +3,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from batches import SIZE, batch_for  # tests/batches.py
 
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import Config
@@ -10,33 +11,12 @@ from worldmodel.history import FrameHistory, stack_history, window_batch
 from worldmodel.model import WorldModel
 from worldmodel.objectives import info_nce, weigh
 from worldmodel.precision import NonFiniteLossError, autocast
-from worldmodel.replay import SequenceReplay
 from worldmodel.trainer import WorldModelTrainer
-
-SIZE = 32
 
 
 def small_cfg(**overrides) -> Config:
     base = dict(image_size=SIZE, enc_stem=2, enc_depth=2, patch_size=8, batch_size=4, seq_len=6, model_horizon=3)
     return Config.from_preset("debug", **{**base, **overrides})
-
-
-def batch_for(cfg: Config, action_dim: int = 1, discrete: bool = False, seed: int = 0):
-    """A replay batch of smooth random-walk frames (not pure noise, so losses are meaningful)."""
-    rng = np.random.default_rng(seed)
-    rb = SequenceReplay(500, cfg.sample_len, (3, SIZE, SIZE), action_dim, state_dim=2)
-    pos = np.zeros(2)
-    for t in range(120):
-        pos = np.clip(pos + rng.normal(0, 2, 2), 4, SIZE - 5)
-        frame = np.zeros((1, 3, SIZE, SIZE), np.uint8)
-        frame[0, :, int(pos[0]) - 3:int(pos[0]) + 3, int(pos[1]) - 3:int(pos[1]) + 3] = 200
-        if discrete:
-            action = np.eye(action_dim)[rng.integers(action_dim)][None]
-        else:
-            action = rng.uniform(-1, 1, (1, action_dim))
-        rb.add(frame, action, rng.normal(size=1), np.zeros(1), np.zeros(1), np.array([t % 40 == 0]), pos[None])
-    torch.manual_seed(seed)
-    return rb.sample(cfg.batch_size)
 
 
 @pytest.mark.parametrize("objective", ["masked", "contrastive", "both"])
@@ -198,7 +178,7 @@ def test_save_load_round_trip_of_model_and_encoder(tmp_path):
     torch.testing.assert_close(fresh.encode(obs), model.encode(obs))
 
     other = WorldModel(cfg.replace(history=3), 2)
-    with pytest.raises(CheckpointError, match="history: file 2 vs model 3"):
+    with pytest.raises(CheckpointError, match="history: source 2 vs this model 3"):
         other.load_encoder(tmp_path / "enc.pt")
     with pytest.raises(CheckpointError, match="expected 'world_model'"):
         WorldModel.load(tmp_path / "enc.pt")
