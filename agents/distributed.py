@@ -37,13 +37,13 @@ class Distributed:
         if self.enabled:
             dist.barrier()
 
-    def sum_and_any(self, count: int, flag: bool) -> tuple[int, bool]:
-        """`count` summed over ranks and whether `flag` is set on any rank, in one all-reduce."""
+    def sum(self, *counts: int) -> tuple[int, ...]:
+        """Each of `counts` summed over ranks, in one all-reduce."""
         if not self.enabled:
-            return count, flag
-        t = torch.tensor([count, int(flag)], dtype=torch.int64, device=self._device())
+            return counts
+        t = torch.tensor(counts, dtype=torch.int64, device=self._device())
         dist.all_reduce(t)
-        return int(t[0]), bool(t[1])
+        return tuple(int(x) for x in t)
 
     def broadcast(self, value):
         """Rank 0's `value` (any picklable object) on every rank."""

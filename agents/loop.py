@@ -192,18 +192,18 @@ def train(
         before = c.env_steps
         # Steps of all ranks, and whether any rank cannot sample yet: every rank must agree on both,
         # or their updates (each an all-reduce) would fall out of step.
-        steps, not_ready = ctx.sum_and_any(result.env_steps, not replay.can_sample())
+        steps, episodes, not_ready = ctx.sum(result.env_steps, len(result.episodes), not replay.can_sample())
         c.env_steps += steps
+        c.episodes += episodes
         c.agent_steps += 1
         bar.update(steps)
-        for episode_return, length in result.episodes:
-            c.episodes += 1
+        for episode_return, length in result.episodes:  # rank 0's episodes (the others' logger is silent)
             logger.log(c.env_steps, {"train/episode_return": episode_return, "train/episode_length": length})
         if result.first.any():
             # A new episode's first frame: the agent refills its frame window and forgets its plan.
             agent.reset(result.first)
 
-        if c.env_steps >= cfg.seed_steps and not not_ready:
+        if c.env_steps >= cfg.seed_steps and not_ready == 0:
             if c.updates == 0:
                 # One burst on the seed data first, so the agent's first plans use a trained model.
                 c.update_credit += cfg.seed_updates
