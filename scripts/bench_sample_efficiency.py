@@ -24,17 +24,12 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(__file__))
 import results  # noqa: E402
 
-from agents.runs import read_metrics  # noqa: E402
-
 PIECES = results.RESULTS / "sample_efficiency"
 
 
 def piece_from(run_dir: Path, env: str, objective: str, seed: int, preset: str, steps: int) -> dict:
     """The result of a finished training run folder."""
-    records = read_metrics(run_dir / "metrics.jsonl")
-    curve = [(r["step"], r["time"], r["eval/return"]) for r in records if "eval/return" in r]
-    if not curve or curve[-1][0] < steps:
-        raise SystemExit(f"{run_dir} has not reached {steps} environment steps yet.")
+    curve = results.eval_curve(run_dir, steps)
     return {"env": env, "objective": objective, "seed": seed, "preset": preset, "steps": steps, "curve": curve,
             "final_return": curve[-1][2], "seconds": curve[-1][1], "run_dir": str(run_dir)}
 

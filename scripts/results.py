@@ -13,7 +13,9 @@ import json
 import math
 import platform
 import re
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -65,12 +67,45 @@ def machine() -> dict:
 
 def save(name: str, table: dict, raw: dict, command: str) -> Path:
     """Write docs/results/{name}.json and refresh the README tables."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"command": command, "machine": machine(), "table": table, "raw": raw}, indent=2))
+    path = write(name, table, raw, command)
     update_readme()
     print(f"wrote {path.relative_to(ROOT)}")
     return path
+
+
+def write(name: str, table: dict, raw: dict, command: str, folder: Path = RESULTS) -> Path:
+    """Write `{folder}/{name}.json` (what `save` writes) without touching the README."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({"command": command, "machine": machine(), "table": table, "raw": raw}, indent=2))
+    return path
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory of this process so far, in MiB: on CUDA the most `device` memory tensors held
+    (`torch.cuda.max_memory_allocated`); on CPU the peak resident set (`ru_maxrss`: Python, torch
+    and every allocation, not only tensors; child processes such as env workers are not counted)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # Linux reports KiB
+
+
+def run_json(cmd: list[str], what: str) -> dict:
+    """Run one benchmark case in its own process (its own peak memory, no state left from other
+    cases) and parse the JSON object it prints last; a failure stops with its stderr."""
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"case {what} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def eval_curve(run_dir: Path, steps: int) -> list[tuple[int, float, float]]:
+    """(environment step, seconds, eval return) of each evaluation of a finished training run folder."""
+    records = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    curve = [(r["step"], r["time"], r["eval/return"]) for r in records if "eval/return" in r]
+    if not curve or curve[-1][0] < steps:
+        raise SystemExit(f"{run_dir} has not reached {steps} environment steps yet.")
+    return curve
 
 
 def render(result: dict) -> str:

@@ -1,0 +1,182 @@
+"""Transfer efficiency: what a pretrained encoder buys on a new environment, against training from scratch.
+
+    python scripts/bench_transfer.py [pairs=Pendulum-v1>CartPole-v1,CartPole-v1>Pendulum-v1]
+                                     [modes=scratch,frozen,finetune] [seeds=0,1,2] [steps=10000] [preset=cpu]
+                                     [pretrain_updates=2000] [only=<source>><target>:<mode>:<seed>]
+                                     [source_run=<run folder>]   # use this encoder instead of pretraining one
+
+For each source env an encoder is pretrained once (`scripts/pretrain.py`, random-action data, the
+preset's objective) into runs/bench_transfer/, unless `source_run=` names a run to take it from.
+Each (pair, mode, seed) then trains on the target with `scripts/transfer.py` and is saved as its own
+JSON under docs/results/transfer/, so the benchmark fills in piece by piece (a stopped piece resumes).
+
+Reported per pair and mode, over seeds: `probe/r2` of the encoder on the target before training;
+environment steps until the evaluation return first reaches the target's threshold (and how many
+seeds got there); the area under the evaluation curve (mean return over training); both relative
+to scratch (speed-up = scratch steps / mode steps, ΔAUC = AUC - scratch AUC); the last evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(__file__))
+import results  # noqa: E402
+
+PIECES = results.RESULTS / "transfer"
+RUNS = results.ROOT / "runs" / "bench_transfer"
+THRESHOLDS = {"Pendulum-v1": -400.0, "CartPole-v1": 100.0, "Acrobot-v1": -200.0, "MountainCarContinuous-v0": 0.0}
+"""Evaluation return that counts as "learned" on each target (Pendulum: swung up and mostly held)."""
+
+
+def _slug(env: str) -> str:
+    return env.replace("/", "-")
+
+
+def pretrained_source(env: str, preset: str, updates: int) -> Path:
+    """A pretraining run folder for `env` (made, or resumed, on first use)."""
+    run_dir = RUNS / f"source__{_slug(env)}__{preset}__{updates}"
+    script = [sys.executable, str(results.ROOT / "scripts" / "pretrain.py")]
+    if (run_dir / "encoder.pt").is_file():
+        return run_dir
+    if (run_dir / "checkpoints" / "latest").exists():
+        cmd = [*script, f"run_dir={run_dir}", "resume=true", f"steps={updates}"]
+    else:
+        cmd = [*script, f"env={env}", f"preset={preset}", f"steps={updates}", f"run_dir={run_dir}", "seed=0"]
+    subprocess.run(cmd, check=True)
+    return run_dir
+
+
+def train_piece(source: Path | None, target: str, mode: str, seed: int, preset: str, steps: int, name: str) -> dict:
+    run_dir = RUNS / name
+    script = [sys.executable, str(results.ROOT / "scripts" / "transfer.py")]
+    if (run_dir / "checkpoints" / "latest").exists():
+        cmd = [*script, f"run_dir={run_dir}", "resume=true", f"steps={steps}"]
+    else:
+        cmd = [*script, f"env={target}", f"preset={preset}", f"mode={mode}", f"seed={seed}", f"steps={steps}",
+               f"run_dir={run_dir}", "eval_every=1000", "video=false"]
+        if mode != "scratch":
+            cmd.append(f"encoder={source}")
+    subprocess.run(cmd, check=True)
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    probe = next((r["probe/r2"] for r in records if "probe/r2" in r), None)
+    curve = results.eval_curve(run_dir, steps)
+    return {"target": target, "mode": mode, "seed": seed, "preset": preset, "steps": steps, "curve": curve,
+            "probe_r2": probe, "final_return": curve[-1][2], "seconds": curve[-1][1],
+            "source": None if source is None else str(source.relative_to(results.ROOT)) if source.is_relative_to(
+                results.ROOT) else str(source)}
+
+
+def steps_to(curve: list, threshold: float) -> int | None:
+    """First evaluation step whose return reaches `threshold` (None if none does)."""
+    return next((step for step, _, ret in curve if ret >= threshold), None)
+
+
+def auc(curve: list) -> float:
+    """Mean evaluation return over training (trapezoids between evaluations, from the first one)."""
+    if len(curve) < 2:
+        return curve[0][2]
+    area = sum((b[0] - a[0]) * (a[2] + b[2]) / 2 for a, b in zip(curve, curve[1:]))
+    return area / (curve[-1][0] - curve[0][0])
+
+
+def _fmt(values: list[float], digits: int = 0) -> str:
+    if not values:
+        return "–"
+    return f"{statistics.mean(values):.{digits}f} ± {results.ci95(values):.{digits}f}"
+
+
+def table_and_plot() -> dict:
+    groups: dict[tuple, list[dict]] = {}
+    for path in sorted(PIECES.glob("*.json")):
+        p = json.loads(path.read_text())
+        groups.setdefault((p["pair"], p["preset"], p["steps"], p["mode"]), []).append(p)
+    rows = []
+    order = {"scratch": 0, "frozen": 1, "finetune": 2, "init": 3}
+    for (pair, preset, steps, mode), pieces in sorted(groups.items(), key=lambda kv: (kv[0][:3], order[kv[0][3]])):
+        target = pieces[0]["target"]
+        threshold = THRESHOLDS.get(target, 0.0)
+        reached = [s for s in (steps_to(p["curve"], threshold) for p in pieces) if s is not None]
+        areas = [auc(p["curve"]) for p in pieces]
+        scratch = groups.get((pair, preset, steps, "scratch"), [])
+        scratch_steps = [s for s in (steps_to(p["curve"], threshold) for p in scratch) if s is not None]
+        speedup = (f"{statistics.mean(scratch_steps) / statistics.mean(reached):.2f}×"
+                   if reached and scratch_steps and mode != "scratch" else "–")
+        delta = (f"{statistics.mean(areas) - statistics.mean(auc(p['curve']) for p in scratch):+.0f}"
+                 if scratch and mode != "scratch" else "–")
+        probes = [p["probe_r2"] for p in pieces if p["probe_r2"] is not None]
+        rows.append([pair, mode, len(pieces), _fmt(probes, 2), f"{threshold:g}",
+                     f"{statistics.mean(reached):,.0f} ({len(reached)}/{len(pieces)})" if reached else f"– (0/{len(pieces)})",
+                     speedup, _fmt(areas), delta, _fmt([p["final_return"] for p in pieces]),
+                     f"{statistics.mean(p['seconds'] for p in pieces) / 60:.0f}"])
+    _plot(groups)
+    return {"columns": ["source > target", "encoder", "seeds", "probe R² before training", "threshold",
+                        "steps to threshold (seeds reaching it)", "speed-up vs scratch", "AUC (mean eval return)",
+                        "ΔAUC vs scratch", "last eval return", "minutes per run"], "rows": rows}
+
+
+def _plot(groups: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = sorted({key[0] for key in groups})
+    if not pairs:
+        return
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 4), squeeze=False)
+    colours = {"scratch": "C7", "frozen": "C0", "finetune": "C1", "init": "C2"}
+    for ax, pair in zip(axes[0], pairs):
+        for (p_, _, _, mode), pieces in sorted(groups.items()):
+            if p_ != pair:
+                continue
+            for i, p in enumerate(pieces):
+                ax.plot([c[0] for c in p["curve"]], [c[2] for c in p["curve"]], color=colours.get(mode, "C3"),
+                        alpha=0.8, label=mode if i == 0 else None)
+        target = pair.split(" > ")[1]
+        ax.axhline(THRESHOLDS.get(target, 0.0), color="k", lw=0.8, ls=":")
+        ax.set_title(pair)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("eval return")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(results.RESULTS / "transfer.png", dpi=90)
+    plt.close(fig)
+
+
+def main(argv: list[str]) -> None:
+    args = dict(a.split("=", 1) for a in argv)
+    preset, steps = args.get("preset", "cpu"), int(args.get("steps", 10_000))
+    updates = int(args.get("pretrain_updates", 2_000))
+    if "only" in args:
+        pair, mode, seed = args["only"].split(":")
+        jobs = [(pair, mode, int(seed))]
+    else:
+        jobs = [(pair, mode, int(seed))
+                for seed in args.get("seeds", "0,1,2").split(",")
+                for pair in args.get("pairs", "Pendulum-v1>CartPole-v1,CartPole-v1>Pendulum-v1").split(",")
+                for mode in args.get("modes", "scratch,frozen,finetune").split(",")]
+    PIECES.mkdir(parents=True, exist_ok=True)
+    for pair, mode, seed in jobs:
+        source_env, target = pair.split(">")
+        label = f"{source_env} > {target}"
+        name = f"{_slug(source_env)}__{_slug(target)}__{preset}__{mode}__{steps}__{seed}"
+        if (PIECES / f"{name}.json").exists():
+            continue
+        source = None
+        if mode != "scratch":
+            source = Path(args["source_run"]) if "source_run" in args else pretrained_source(source_env, preset, updates)
+        piece = {"pair": label, **train_piece(source, target, mode, seed, preset, steps, name)}
+        (PIECES / f"{name}.json").write_text(json.dumps(piece, indent=2))
+        print(f"{label} {mode} seed {seed}: final eval return {piece['final_return']:.1f}", flush=True)
+        results.save("bench_transfer", table_and_plot(), {"pieces": sorted(p.name for p in PIECES.glob("*.json"))},
+                     results.command_line())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
