@@ -40,7 +40,7 @@ from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import Config, ConfigError
 from worldmodel.model import WorldModel
-from worldmodel.precision import NonFiniteLossError, resolve_device
+from worldmodel.precision import NonFiniteLossError, replay_device, resolve_device
 from worldmodel.replay import ReplayError, SequenceReplay
 from worldmodel.trainer import WorldModelTrainer
 
@@ -100,11 +100,14 @@ class TrainingSession:
         if ctx.main:
             run = RunDir.open(cfg.run_dir) if cfg.resume else RunDir.create(cfg)
         run = RunDir(ctx.broadcast(str(run.path) if run else None))
-        scratch = run.path / "replay" / (f"rank{ctx.rank}" if ctx.enabled else "")
-        replay = SequenceReplay(cfg.buffer_size, cfg.sample_len, (3, cfg.image_size, cfg.image_size), spec.dim,
-                                num_envs=cfg.num_envs, state_dim=state_dim,
-                                scratch_dir=scratch if cfg.buffer_on_disk else None)
         device = rank_device(resolve_device(cfg.device), ctx)
+        frame = (3, cfg.image_size, cfg.image_size)
+        storage = replay_device(cfg.replay_device, device, cfg.buffer_size * SequenceReplay.row_bytes(
+            frame, spec.dim, state_dim), on_disk=cfg.buffer_on_disk)
+        scratch = run.path / "replay" / (f"rank{ctx.rank}" if ctx.enabled else "")
+        replay = SequenceReplay(cfg.buffer_size, cfg.sample_len, frame, spec.dim, num_envs=cfg.num_envs,
+                                state_dim=state_dim, scratch_dir=scratch if cfg.buffer_on_disk else None,
+                                device=storage)
         model = WorldModel(cfg, spec).to(device)
         if pretrained is not None:
             transfer_into(model, pretrained)
@@ -127,7 +130,7 @@ class TrainingSession:
     def describe(self) -> str:
         """One line about the run: folder, size, device, precision, planner (and transfer, ranks)."""
         text = (f"run folder: {self.run.path}  ({sum(p.numel() for p in self.model.parameters()):,} parameters, "
-                f"{self.device}, {self.cfg.precision}, planner {self.cfg.planner}")
+                f"{self.device}, {self.cfg.precision}, replay on {self.replay.device}, planner {self.cfg.planner}")
         if self.cfg.encoder_from:
             text += f", encoder from {self.cfg.encoder_from} ({self.cfg.encoder_mode})"
         if self.ctx.enabled:

@@ -88,6 +88,8 @@ class Config:
     """Replay capacity in transitions (one 3xHxW uint8 frame each: ~12.3 kB at 64x64)."""
     buffer_on_disk: bool = False
     """Memory-map the replay under run_dir/replay instead of holding it in RAM."""
+    replay_device: str = "auto"
+    """Where the replay lives: auto (the GPU when training there and the full buffer takes under half its free memory; else cpu with pinned-memory transfers), cpu, cuda or cuda:N."""
     batch_size: int = 16
     """Sequences per update batch."""
     seq_len: int = 16
@@ -406,8 +408,9 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("probe_episodes must be at least 2 (some to fit the probe, some to score it).")
     if cfg.buffer_size < cfg.seq_len * cfg.num_envs:
         raise ConfigError(f"buffer_size={cfg.buffer_size} cannot hold one sequence per env (seq_len={cfg.seq_len}).")
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", cfg.device):
-        raise ConfigError(f"device={cfg.device!r} is not valid: use auto, cpu, cuda or cuda:N.")
+    for key in ("device", "replay_device"):
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", getattr(cfg, key)):
+            raise ConfigError(f"{key}={getattr(cfg, key)!r} is not valid: use auto, cpu, cuda or cuda:N.")
     if cfg.precision == "fp16" and cfg.device == "cpu":
         raise ConfigError("precision=fp16 needs CUDA; on CPU use precision=bf16 (fast on AMX) or fp32.")
     if not 0.0 < cfg.encoder_lr_scale <= 1.0:

@@ -52,6 +52,27 @@ def resolve_device(name: str) -> torch.device:
     raise ValueError(f"Unknown device {name!r}: use auto, cpu, cuda or cuda:N.")
 
 
+def replay_device(choice: str, device: torch.device, nbytes: int, on_disk: bool = False,
+                  free_bytes: int | None = None) -> torch.device:
+    """Where the replay's storage lives.
+
+    Args:
+        choice: "cpu", a device name, or "auto": the training device when it is a GPU and the
+            buffer (`nbytes` at capacity) takes at most half of its free memory, else the CPU
+            (batches then travel through pinned memory).
+        device: the training device.
+        on_disk: a memory-mapped replay, which always lives on the CPU.
+        free_bytes: the GPU's free memory (asked from CUDA when None).
+    """
+    if choice != "auto":
+        return resolve_device(choice)
+    if on_disk or device.type != "cuda":
+        return torch.device("cpu")
+    if free_bytes is None:
+        free_bytes, _ = torch.cuda.mem_get_info(device)
+    return device if nbytes <= free_bytes // 2 else torch.device("cpu")
+
+
 def _check_precision(device: torch.device, precision: str) -> None:
     if precision not in PRECISIONS:
         raise ValueError(f"Unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}.")

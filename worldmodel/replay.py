@@ -61,6 +61,8 @@ class SequenceReplay:
         num_envs: parallel environments feeding `add` (one row each per call).
         state_dim: S, size of `info["state"]` to keep for probes (0: none).
         scratch_dir: memory-map the storage in this folder instead of RAM.
+        device: where the storage lives: "cpu", or a CUDA device to keep frames (still uint8) in GPU
+            memory and sample there, with no host-to-device copy per batch.
 
     Example:
         >>> rb = SequenceReplay(10_000, seq_len=16, obs_shape=(3, 64, 64), action_dim=1)
@@ -78,6 +80,7 @@ class SequenceReplay:
         num_envs: int = 1,
         state_dim: int = 0,
         scratch_dir: str | Path | None = None,
+        device: torch.device | str = "cpu",
     ):
         if seq_len < 1 or capacity < seq_len:
             raise ReplayError(f"capacity={capacity} must be at least seq_len={seq_len} >= 1.")
@@ -85,6 +88,9 @@ class SequenceReplay:
         self.obs_shape, self.action_dim = tuple(obs_shape), int(action_dim)
         self.num_envs, self.state_dim = int(num_envs), int(state_dim)
         self.scratch_dir = Path(scratch_dir) if scratch_dir else None
+        self.device = torch.device(device)
+        if self.scratch_dir is not None and self.device.type != "cpu":
+            raise ReplayError("a memory-mapped replay (buffer_on_disk=true) lives on the CPU: drop one of the two.")
         self._buffer = self._make_buffer()
         self._episode = torch.full((self.num_envs,), -1, dtype=torch.long)  # current id per env
         self._step = torch.zeros(self.num_envs, dtype=torch.long)
@@ -95,7 +101,7 @@ class SequenceReplay:
         if self.scratch_dir is not None:
             storage = LazyMemmapStorage(self.capacity, scratch_dir=self.scratch_dir, existsok=True)
         else:
-            storage = LazyTensorStorage(self.capacity)
+            storage = LazyTensorStorage(self.capacity, device=self.device)
         sampler = SliceSampler(
             slice_len=self.seq_len,
             traj_key="episode",
@@ -113,8 +119,13 @@ class SequenceReplay:
     @property
     def bytes_per_transition(self) -> int:
         """Bytes one stored row takes: frame + action + reward + flags + ids + state."""
-        c, h, w = self.obs_shape
-        return c * h * w + 4 * self.action_dim + 4 + 3 + 16 + 4 * self.state_dim
+        return self.row_bytes(self.obs_shape, self.action_dim, self.state_dim)
+
+    @staticmethod
+    def row_bytes(obs_shape: tuple[int, int, int], action_dim: int, state_dim: int = 0) -> int:
+        """Bytes of one row of a replay with these shapes (to size it before building it)."""
+        c, h, w = obs_shape
+        return c * h * w + 4 * action_dim + 4 + 3 + 16 + 4 * state_dim
 
     def add(
         self,
@@ -174,14 +185,22 @@ class SequenceReplay:
         return self._longest >= self.seq_len and len(self) >= self.seq_len
 
     def sample(self, batch_size: int, device: torch.device | str | None = None) -> TensorDict:
-        """`batch_size` sequences: a TensorDict with batch size `(B, T)`, obs `(B, T, 3, H, W)` uint8."""
+        """`batch_size` sequences: a TensorDict with batch size `(B, T)`, obs `(B, T, 3, H, W)` uint8.
+
+        With `device` a CUDA device and the storage on the CPU, the batch goes through pinned
+        memory so the copy can overlap with compute.
+        """
         if not self.can_sample():
             raise ReplayError(
                 f"No episode of {self.seq_len} steps stored yet ({len(self)} rows): collect more before sampling."
             )
         flat = self._buffer.sample(batch_size * self.seq_len)
         batch = flat.reshape(batch_size, self.seq_len)
-        return batch.to(device, non_blocking=True) if device is not None else batch
+        if device is None or torch.device(device) == batch.device:
+            return batch
+        if torch.device(device).type == "cuda" and batch.device.type == "cpu":
+            batch = batch.pin_memory()
+        return batch.to(device, non_blocking=True)
 
     # --- persistence ---------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -192,7 +211,7 @@ class SequenceReplay:
         path.mkdir(parents=True)
         # Storage (memory-mapped tensors + JSON) and write cursor only: the buffer's own dumps()
         # also pickles its prefetch state, and loading a pickle can run code.
-        self._buffer.storage.dumps(path / "storage")
+        self._buffer.storage.dumps(path / "storage")  # memory-mapped on disk wherever the storage lives
         self._buffer.writer.dumps(path / "writer")
         meta = {
             "format_version": FORMAT_VERSION,

@@ -82,3 +82,14 @@ def test_check_finite_names_step_and_bad_terms():
 def test_check_finite_catches_a_non_finite_term_under_a_finite_total():
     with pytest.raises(NonFiniteLossError, match="step 7.*latent"):
         check_finite(torch.tensor(1.0), step=7, terms={"latent": torch.tensor([1.0, float("nan")])})
+
+
+def test_replay_device_choice():
+    from worldmodel.precision import replay_device
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 1)
+    assert replay_device("auto", cpu, 10**9) == cpu  # training on the CPU: nothing to decide
+    assert replay_device("auto", gpu, 10**9, free_bytes=4 * 10**9) == gpu  # fits in half the free memory
+    assert replay_device("auto", gpu, 3 * 10**9, free_bytes=4 * 10**9) == cpu  # does not: pinned CPU memory
+    assert replay_device("auto", gpu, 10, on_disk=True, free_bytes=10**9) == cpu  # memory-mapped: on disk
+    assert replay_device("cpu", gpu, 10, free_bytes=10**9) == cpu

@@ -127,3 +127,13 @@ def test_bad_shapes_and_early_sampling_are_refused():
     with pytest.raises(ReplayError, match="state"):
         SequenceReplay(100, 10, obs_shape=(3, 8, 8), action_dim=1, state_dim=2).add(
             np.zeros((1, 3, 8, 8), np.uint8), np.zeros((1, 1)), np.zeros(1), np.zeros(1), np.zeros(1), np.ones(1))
+
+
+def test_memory_mapped_replay_must_live_on_the_cpu(tmp_path):
+    with pytest.raises(ReplayError, match="lives on the CPU"):
+        SequenceReplay(100, 4, (3, 8, 8), 1, scratch_dir=tmp_path, device="meta")
+
+
+def test_row_bytes_sizes_a_replay_before_it_exists():
+    rb = SequenceReplay(100, 4, (3, 64, 64), 2, state_dim=3)
+    assert SequenceReplay.row_bytes((3, 64, 64), 2, 3) == rb.bytes_per_transition == 12288 + 8 + 4 + 3 + 16 + 12
