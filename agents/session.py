@@ -40,7 +40,7 @@ from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import Config, ConfigError
 from worldmodel.model import WorldModel
-from worldmodel.precision import NonFiniteLossError, replay_device, resolve_device
+from worldmodel.precision import NonFiniteLossError, replay_device, resolve_device, resolve_precision
 from worldmodel.replay import ReplayError, SequenceReplay
 from worldmodel.trainer import WorldModelTrainer
 
@@ -130,7 +130,7 @@ class TrainingSession:
     def describe(self) -> str:
         """One line about the run: folder, size, device, precision, planner (and transfer, ranks)."""
         text = (f"run folder: {self.run.path}  ({sum(p.numel() for p in self.model.parameters()):,} parameters, "
-                f"{self.device}, {self.cfg.precision}, replay on {self.replay.device}, planner {self.cfg.planner}")
+                f"{self.device}, {resolve_precision(self.device, self.cfg.precision)}, replay on {self.replay.device}, planner {self.cfg.planner}")
         if self.cfg.encoder_from:
             text += f", encoder from {self.cfg.encoder_from} ({self.cfg.encoder_mode})"
         if self.ctx.enabled:

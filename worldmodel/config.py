@@ -44,8 +44,8 @@ class Config:
     """Continue the run in run_dir from its latest checkpoint."""
     device: str = "auto"
     """auto (cuda when available, else cpu), cpu, cuda or cuda:N."""
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    """Autocast precision for networks; fp16 (CUDA only) adds a gradient scaler."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """Autocast precision for networks: auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, fp16 (CUDA only, with a gradient scaler)."""
     compile: bool = False
     """torch.compile the world-model update and the planner's rollout (compile time is logged)."""
 
@@ -279,7 +279,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(),
     "gpu": dict(
         device="cuda",
-        precision="bf16",
         steps=500_000,
         seed_steps=5_000,
         eval_every=10_000,

@@ -20,7 +20,7 @@ import contextlib
 import torch
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -73,11 +73,19 @@ def replay_device(choice: str, device: torch.device, nbytes: int, on_disk: bool 
     return device if nbytes <= free_bytes // 2 else torch.device("cpu")
 
 
-def _check_precision(device: torch.device, precision: str) -> None:
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """The precision `precision` means on `device`: "auto" is bf16 on CUDA and fp32 elsewhere.
+
+    Raises:
+        ValueError: unknown precision, or fp16 on CPU.
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"Unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
     if precision == "fp16" and device.type == "cpu":
         raise ValueError("precision=fp16 is not supported on CPU: use bf16 on CPU (or fp32).")
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return precision
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -85,12 +93,12 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
     Args:
         device: where the model runs.
-        precision: "fp32" (a no-op context), "bf16" or "fp16" (fp16 only on CUDA).
+        precision: "fp32" (a no-op context), "bf16", "fp16" (fp16 only on CUDA) or "auto".
 
     Raises:
         ValueError: unknown precision, or fp16 on CPU.
     """
-    _check_precision(device, precision)
+    precision = resolve_precision(device, precision)
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=_AUTOCAST_DTYPES[precision])
@@ -103,7 +111,7 @@ def make_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
     A disabled scaler passes `scale`/`unscale_`/`step`/`update` straight through, so callers
     use it unconditionally.
     """
-    _check_precision(device, precision)
+    precision = resolve_precision(device, precision)
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16" and device.type == "cuda")
 
 

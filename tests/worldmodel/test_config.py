@@ -29,7 +29,7 @@ def test_config_is_frozen():
     (["sed=3"], r"Unknown config key 'sed'\. Did you mean seed"),
     (["seed=three"], "not a number"),
     (["seed=1.5"], "whole number"),
-    (["precision=fp8"], "choose one of fp32, bf16, fp16"),
+    (["precision=fp8"], "choose one of auto, fp32, bf16, fp16"),
     (["preset=huge"], "Unknown preset 'huge'"),
     (["tensorboard=maybe"], "not a boolean"),
     (["steps=0"], "at least 1"),

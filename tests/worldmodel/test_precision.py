@@ -93,3 +93,13 @@ def test_replay_device_choice():
     assert replay_device("auto", gpu, 3 * 10**9, free_bytes=4 * 10**9) == cpu  # does not: pinned CPU memory
     assert replay_device("auto", gpu, 10, on_disk=True, free_bytes=10**9) == cpu  # memory-mapped: on disk
     assert replay_device("cpu", gpu, 10, free_bytes=10**9) == cpu
+
+
+def test_auto_precision_is_bf16_on_cuda_and_fp32_elsewhere():
+    from worldmodel.precision import resolve_precision
+
+    assert resolve_precision(torch.device("cuda"), "auto") == "bf16"
+    assert resolve_precision(torch.device("cpu"), "auto") == "fp32"
+    assert resolve_precision(torch.device("cpu"), "bf16") == "bf16"
+    with pytest.raises(ValueError, match="fp16 is not supported on CPU"):
+        resolve_precision(torch.device("cpu"), "fp16")
