@@ -89,7 +89,8 @@ class TrainingSession:
         seed = cfg.seed + RANK_SEED_STRIDE * ctx.rank
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         envs = build_envs(cfg, seed, cfg.num_envs)  # a bad env id fails before any folder is written
-        eval_envs = build_envs(cfg, cfg.seed + 1, 1) if ctx.main else None
+        # Evaluation runs in parallel too, each env playing its share of the episodes.
+        eval_envs = build_envs(cfg, cfg.seed + 1, min(cfg.num_envs, cfg.eval_episodes)) if ctx.main else None
         spec = ActionSpec.from_space(envs.single_action_space)
         _, info = envs.reset(seed=seed)
         state = info.get("state")
