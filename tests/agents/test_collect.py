@@ -65,3 +65,21 @@ def test_vector_collection_stores_every_env_episode_correctly():
     batch = replay.sample(32)
     assert (batch["episode"] == batch["episode"][:, :1]).all()
     assert (batch["step"].diff(dim=1) == 1).all()
+
+
+def test_training_with_parallel_envs_end_to_end(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from agents.runs import RunDir, read_metrics
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, str(root / "scripts" / "train.py"), "preset=debug", "num_envs=2",
+                           "eval_episodes=2", "steps=300", "tensorboard=false", f"run_dir={tmp_path / 'run'}"],
+                          cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert any("eval/return" in r for r in records) and any("loss/total" in r for r in records)
+    _, state = RunDir.open(tmp_path / "run").load_latest()
+    assert state["counters"]["env_steps"] >= 300 and state["counters"]["agent_steps"] * 2 * 2 >= 300
