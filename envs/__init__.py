@@ -12,27 +12,41 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 # EGL works without a display) unless the user chose one. Unset, rendering fails to load GL.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from envs.errors import (  # noqa: E402
+from envs.errors import (
     EnvError,
     MissingExtraError,
     NotRenderableError,
     UnknownEnvError,
     UnsupportedActionSpaceError,
 )
-from envs.make import make_env, make_vector_env, resolve_id  # noqa: E402
-from envs.wrappers import ActionRepeat, FrameStack, PixelObservation, flatten_state  # noqa: E402
+from envs.make import make_env, make_vector_env, resolve_id
+from envs.perturb import (
+    PERTURBATIONS,
+    Perturb,
+    PerturbationError,
+    parse_perturbation,
+    parse_perturbations,
+    perturb_frames,
+)
+from envs.wrappers import ActionRepeat, FrameStack, PixelObservation, flatten_state
 
 __all__ = [
-    "make_env",
-    "make_vector_env",
-    "resolve_id",
+    "PERTURBATIONS",
     "ActionRepeat",
-    "FrameStack",
-    "PixelObservation",
-    "flatten_state",
     "EnvError",
+    "FrameStack",
     "MissingExtraError",
     "NotRenderableError",
+    "Perturb",
+    "PerturbationError",
+    "PixelObservation",
     "UnknownEnvError",
     "UnsupportedActionSpaceError",
+    "flatten_state",
+    "make_env",
+    "make_vector_env",
+    "parse_perturbation",
+    "parse_perturbations",
+    "perturb_frames",
+    "resolve_id",
 ]

@@ -6,7 +6,8 @@
 
 Classic control works out of the box. The extras add MuJoCo (`pip install -e .[mujoco]`),
 DeepMind Control through shimmy (`.[dmc]`, ids `dm_control/<domain>-<task>-v0`) and Atari
-(`.[atari]`, ids `ALE/<Game>-v5`).
+(`.[atari]`, ids `ALE/<Game>-v5`). `perturb="color:3"` adds an out-of-distribution visual
+perturbation for robustness evaluation (`envs/perturb.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from envs.errors import (
     UnknownEnvError,
     UnsupportedActionSpaceError,
 )
+from envs.perturb import Perturb, parse_perturbation
 from envs.wrappers import ActionRepeat, FrameStack, PixelObservation
 
 IMAGE_SIZE_RANGE = (16, 512)
@@ -116,6 +118,7 @@ def make_env(
     frame_stack: int = 1,
     action_repeat: int = 1,
     seed: int | None = None,
+    perturb: str | None = None,
     **kwargs: Any,
 ) -> gym.Env:
     """A headless pixel environment for any Gymnasium id that renders `rgb_array`.
@@ -126,6 +129,8 @@ def make_env(
         frame_stack: frames concatenated along channels, in [1, 16].
         action_repeat: simulator steps per agent step (rewards summed), in [1, 1000].
         seed: seeds the first reset and the action space.
+        perturb: `"name:severity"` (e.g. `"color:3"`, see `envs.perturb`): perturb the observations,
+            outermost, after frame stacking; None for clean frames.
         **kwargs: passed to `gymnasium.make`.
 
     Returns:
@@ -136,6 +141,7 @@ def make_env(
     image_size = _check_int("image_size", image_size, IMAGE_SIZE_RANGE)
     frame_stack = _check_int("frame_stack", frame_stack, FRAME_STACK_RANGE)
     action_repeat = _check_int("action_repeat", action_repeat, ACTION_REPEAT_RANGE)
+    perturbation = None if perturb is None else parse_perturbation(perturb)
     spec = resolve_id(env_id)
     env = _make_base(spec, image_size, kwargs)
 
@@ -170,6 +176,8 @@ def make_env(
     env = PixelObservation(env, image_size)
     if frame_stack > 1:
         env = FrameStack(env, frame_stack)
+    if perturbation is not None:
+        env = Perturb(env, *perturbation)
     if _is_mujoco(spec):
         _mujoco_fast_render(env)
     if seed is not None:
@@ -192,6 +200,7 @@ def make_vector_env(
     seed: int | None = None,
     asynchronous: bool = True,
     context: str | None = None,
+    perturb: str | None = None,
     **make_kwargs: Any,
 ) -> gym.vector.VectorEnv:
     """`num_envs` pixel environments stepping together (gymnasium.vector).
@@ -201,9 +210,12 @@ def make_vector_env(
     new episode with reward 0 and ignores its action. Env `i` is seeded with `seed + i`.
 
     Args:
+        perturb: `"name:severity"` applied to every env (see `make_env`); each env's perturbation
+            is seeded with its own reset seed.
         make_kwargs: `image_size`, `frame_stack`, `action_repeat` and `gymnasium.make` kwargs.
     """
     num_envs = _check_int("num_envs", num_envs, (1, 1024))
+    make_kwargs["perturb"] = perturb
     # Validate in this process first, so a bad id fails with our message, not inside a worker.
     make_env(env_id, **make_kwargs).close()
     fns = [functools.partial(make_env, env_id, **make_kwargs) for _ in range(num_envs)]

@@ -1,10 +1,19 @@
-"""Evaluate a trained agent: return mean ± std over fresh episodes, optionally with a video.
+"""Evaluate a trained agent: return mean ± std over fresh episodes, optionally with a video, and
+optionally under out-of-distribution visual perturbations.
 
     python scripts/evaluate.py run_dir=runs/x episodes=10
     python scripts/evaluate.py run_dir=runs/x checkpoint=step_000010000 video=true
+    python scripts/evaluate.py run_dir=runs/x perturb=color:3,noise:2
 
 Loads the run's config and the latest (or the named) checkpoint, plans with exploration off, and
 writes `eval_<checkpoint>.json` (and `videos/eval_<checkpoint>.mp4`) into the run folder.
+
+With `perturb=name:severity[,name:severity...]` (names and severities in `envs/perturb.py`) the
+same JSON also holds, next to the clean return: `probe` (the held-out linear-probe R² of the clean
+frames, from `probe_episodes` random-action episodes) and `perturbations` (per spec: return and
+probe R² under the perturbation, and their change from clean). Clean and perturbed episodes share
+their seeds, and the probe is scored on the same held-out episodes with and without the
+perturbation, so only the visual shift differs (see `agents/robustness.py`).
 """
 
 from __future__ import annotations
@@ -13,19 +22,13 @@ import json
 import sys
 
 import numpy as np
-import torch
 
-from agents.agent import PlanningAgent
-from agents.loop import evaluate
+from agents.robustness import episode_returns, format_table, load_agent, robustness
 from agents.runs import RunDir
 from agents.video import upscale, write_video
-from envs import EnvError, make_vector_env
-from worldmodel.actions import ActionSpec
+from envs import EnvError, parse_perturbations
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import ConfigError, parse_keys
-from worldmodel.model import WorldModel
-from worldmodel.precision import resolve_device
-from worldmodel.trainer import WorldModelTrainer
 
 KEYS = {
     "run_dir": (str, ..., "run folder written by train.py"),
@@ -36,36 +39,34 @@ KEYS = {
     "device": (str, "", "override the run's device (auto, cpu, cuda)"),
     "video": (bool, False, "record the episodes to videos/eval_<checkpoint>.mp4"),
     "fps": (int, 15, "video frame rate"),
+    "perturb": (str, "", "also evaluate under name:severity perturbations, comma-separated (e.g. color:3,noise:2)"),
+    "probe_episodes": (int, 8, "random-action episodes for the probe R² (3/4 fit, 1/4 scored); with perturb= only"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_keys(sys.argv[1:] if argv is None else argv, KEYS, "evaluate.py")
     try:
+        perturbations = parse_perturbations(args["perturb"])
+        if args["episodes"] < 1:
+            raise ConfigError(f"episodes={args['episodes']} must be at least 1.")
+        if perturbations and args["probe_episodes"] < 2:
+            raise ConfigError(f"probe_episodes={args['probe_episodes']} must be at least 2 (one to fit, one to score).")
         run = RunDir.open(args["run_dir"])
         cfg = run.config()
         if args["env"] and args["env"] != cfg.env:
             raise CheckpointError(f"{run.path} holds an agent trained on {cfg.env!r}, not {args['env']!r}.")
-        if args["device"]:
-            cfg = cfg.replace(device=args["device"])
-        if args["episodes"] < 1:
-            raise ConfigError(f"episodes={args['episodes']} must be at least 1.")
-        folder, state = run.load(args["checkpoint"])
-
-        envs = make_vector_env(cfg.env, 1, seed=args["seed"], asynchronous=False, image_size=cfg.image_size,
-                               frame_stack=cfg.frame_stack, action_repeat=cfg.action_repeat)
-        spec = ActionSpec.from_space(envs.single_action_space)
-        device = resolve_device(cfg.device)
-        model = WorldModel(cfg, spec).to(device)
-        trainer = WorldModelTrainer(model, device, cfg.precision, cfg.lr, cfg.grad_clip)
-        agent = PlanningAgent(cfg, model, trainer, device, seed=args["seed"])
-        agent.load_state_dict(state["agent"])
+        loaded = load_agent(run, args["checkpoint"], seed=args["seed"], device=args["device"])
+        cfg, folder = loaded.cfg, loaded.checkpoint
 
         frames: list[np.ndarray] = []
         record = (lambda obs: frames.append(upscale(obs[0, -3:].transpose(1, 2, 0), 4))) if args["video"] else None
-        with torch.no_grad():
-            returns = evaluate(agent, envs, spec, args["episodes"], seed=args["seed"], on_step=record)
-        envs.close()
+        if perturbations:
+            report = robustness(loaded, perturbations, args["episodes"], args["seed"], args["probe_episodes"],
+                                on_step=record)
+            returns = np.asarray(report["clean"]["returns"])
+        else:
+            returns = episode_returns(loaded, args["episodes"], args["seed"], on_step=record)
     except (ConfigError, EnvError, CheckpointError, ValueError) as e:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return 2
@@ -73,11 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     result = {"env": cfg.env, "checkpoint": folder.name, "episodes": len(returns),
               "return_mean": float(returns.mean()), "return_std": float(returns.std()),
               "returns": returns.tolist()}
+    if perturbations:
+        result["probe"] = {**report["probe"], "r2": report["clean"]["probe_r2"],
+                           "r2_per_dim": report["clean"]["probe_r2_per_dim"]}
+        result["perturbations"] = report["perturbations"]
     (run.path / f"eval_{folder.name}.json").write_text(json.dumps(result, indent=2))
     if frames:
         path = write_video(frames, run.videos / f"eval_{folder.name}.mp4", fps=args["fps"])
         print(f"video: {path}")
     print(f"{cfg.env} {folder.name}: return {returns.mean():.1f} ± {returns.std():.1f} over {len(returns)} episodes")
+    if perturbations:
+        print(format_table(report))
     return 0
 
 

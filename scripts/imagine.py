@@ -25,6 +25,7 @@ from agents.agent import PlanningAgent
 from agents.collect import record_episodes
 from agents.imagine import decoder_for, write_imagined_video
 from agents.runs import RunDir
+from agents.transfer import encoder_lr
 from envs import EnvError, make_env
 from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = ActionSpec.from_space(env.action_space)
         device = resolve_device(cfg.device)
         model = WorldModel(cfg, spec).to(device)
-        trainer = WorldModelTrainer(model, device, cfg.precision, cfg.lr, cfg.grad_clip)
+        trainer = WorldModelTrainer(model, device, cfg.precision, cfg.lr, cfg.grad_clip, encoder_lr=encoder_lr(cfg))
         agent = PlanningAgent(cfg, model, trainer, device, seed=args["seed"])
         if "agent" in state:  # an online run (train.py)
             agent.load_state_dict(state["agent"])

@@ -110,7 +110,7 @@ def test_train_bad_input_exits_2_with_one_clear_message(args, match):
 @pytest.mark.parametrize("args,match", [
     (["episodes=3"], "run_dir= is required"),
     (["run_dir=/nonexistent/run"], "not a run folder"),
-    (["run_dir={run}", "episode=3"], "Unknown key 'episode'. Did you mean episodes?"),
+    (["run_dir={run}", "episode=3"], "Unknown key 'episode'. Did you mean episodes"),
     (["run_dir={run}", "episodes=many"], "not a valid int"),
     (["run_dir={run}", "env=CartPole-v1"], "trained on 'Pendulum-v1'"),
     (["run_dir={run}", "checkpoint=step_999"], "No checkpoint file"),

@@ -43,6 +43,9 @@ def test_frozen_transfer_to_a_discrete_target(source, tmp_path):
     _, state = RunDir.open(run_dir).load_latest()
     trained = state["agent"]["trainer"]["model"]
     assert all(torch.equal(trained[f"_encoder.{k}"], v) for k, v in pretrained.items())
+    # The transferred agent evaluates like any other.
+    proc = script("evaluate", f"run_dir={run_dir}", "episodes=1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,0 +1,190 @@
+"""Robustness to out-of-distribution visuals: a trained agent's return and linear-probe R², clean
+and under the perturbations of `envs.perturb`, compared pairwise.
+
+    loaded = load_agent(RunDir.open("runs/x"), "latest", seed=12345)
+    report = robustness(loaded, [("color", 3), ("noise", 2)], episodes=10, seed=12345, probe_episodes=8)
+
+Paired comparisons, so that only the visual shift differs between a clean and a perturbed number:
+
+- Returns: every condition plays `episodes` episodes from the same reset seed (so the same start
+  states) and starts the planner from the same random state.
+- Probe R²: `probe_episodes` random-action episodes are recorded clean; a ridge probe from latents
+  to the true state is fitted on the first 3/4 of them (clean) and scored on the held-out 1/4, once
+  clean and once with the perturbation applied to the very same held-out frames (`perturb_frames`
+  with each episode's reset seed: exactly the frames the perturbed env would have shown).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+
+from agents.agent import PlanningAgent
+from agents.collect import record_episodes
+from agents.loop import evaluate
+from agents.runs import RunDir
+from agents.transfer import encoder_lr
+from envs import make_env, make_vector_env, perturb_frames
+from worldmodel.actions import ActionSpec
+from worldmodel.config import Config
+from worldmodel.model import WorldModel
+from worldmodel.precision import resolve_device
+from worldmodel.probe import episode_latents, ridge_r2
+from worldmodel.trainer import WorldModelTrainer
+
+PROBE_SEED_OFFSET = 1_000
+"""Probe episode `e` is reset with `seed + PROBE_SEED_OFFSET + e` (apart from the return episodes)."""
+
+
+@dataclass
+class LoadedAgent:
+    cfg: Config
+    """The run's config (with any device override)."""
+    checkpoint: Path
+    """The checkpoint folder the agent was loaded from."""
+    agent: PlanningAgent
+    spec: ActionSpec
+
+
+def load_agent(run: RunDir, checkpoint: str = "latest", seed: int = 12345, device: str = "") -> LoadedAgent:
+    """The planning agent of a run folder's checkpoint (`latest` or a folder name), ready to act.
+
+    `device` overrides the run's device when given; `seed` seeds the agent (the checkpoint's planner
+    random state then replaces what it restores).
+    """
+    cfg = run.config()
+    if device:
+        cfg = cfg.replace(device=device)
+    folder, state = run.load(checkpoint)
+    env = make_env(cfg.env, image_size=cfg.image_size, frame_stack=cfg.frame_stack, action_repeat=cfg.action_repeat)
+    spec = ActionSpec.from_space(env.action_space)
+    env.close()
+    torch_device = resolve_device(cfg.device)
+    model = WorldModel(cfg, spec).to(torch_device)
+    # The same optimiser groups as in training (a frozen or fine-tuned encoder has its own), so its state loads.
+    trainer = WorldModelTrainer(model, torch_device, cfg.precision, cfg.lr, cfg.grad_clip, encoder_lr=encoder_lr(cfg))
+    agent = PlanningAgent(cfg, model, trainer, torch_device, seed=seed)
+    agent.load_state_dict(state["agent"])
+    return LoadedAgent(cfg, folder, agent, spec)
+
+
+def _spec(name: str, severity: int) -> str:
+    return f"{name}:{severity}"
+
+
+@torch.no_grad()
+def episode_returns(loaded: LoadedAgent, episodes: int, seed: int, perturb: str | None = None,
+                    on_step=None) -> np.ndarray:
+    """Returns `(episodes,)` of the agent (exploration off) on `cfg.env`, perturbed by `perturb`
+    (`"name:severity"`, None for clean), episodes reset from `seed`.
+
+    The agent's state (its planner's random streams included) is put back afterwards, so conditions
+    evaluated one after another see the same planner noise. `on_step(obs (1, C, H, W) uint8)` sees
+    every observation.
+    """
+    cfg, agent = loaded.cfg, loaded.agent
+    envs = make_vector_env(cfg.env, 1, seed=seed, asynchronous=False, image_size=cfg.image_size,
+                           frame_stack=cfg.frame_stack, action_repeat=cfg.action_repeat, perturb=perturb)
+    start = agent.state_dict()
+    try:
+        return evaluate(agent, envs, loaded.spec, episodes, seed=seed, on_step=on_step)
+    finally:
+        envs.close()
+        agent.load_state_dict(start)
+
+
+def record_probe_episodes(cfg: Config, spec: ActionSpec, episodes: int, seed: int) -> list[TensorDict]:
+    """`episodes` clean random-action episodes, episode `e` reset with `seed + e`; each a TensorDict
+    with `obs (L, 3, H, W) uint8` and, where the env has one, `state (L, S)`."""
+    env = make_env(cfg.env, image_size=cfg.image_size, frame_stack=cfg.frame_stack, action_repeat=cfg.action_repeat,
+                   seed=seed)
+    try:
+        return record_episodes(env, spec, episodes, seed=seed)
+    finally:
+        env.close()
+
+
+def probe_r2(loaded: LoadedAgent, episodes: list[TensorDict], seed: int,
+             perturbations: list[tuple[str, int]]) -> dict[str, dict]:
+    """Probe R² held out, clean and under each perturbation, from probe episodes reset with `seed + e`.
+
+    Returns `{"clean": {...}, "name:severity": {...}}`, each `{"r2", "r2_per_dim"}`; empty when the
+    episodes carry no `state` (e.g. Atari).
+    """
+    if len(episodes) < 2 or "state" not in episodes[0]:
+        return {}
+    model = loaded.agent.model
+    model.eval()
+    n_fit = min(max(1, round(0.75 * len(episodes))), len(episodes) - 1)  # at least one episode each side
+
+    def features(frames: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([episode_latents(model.encode_sequence, f, model.history, loaded.agent.device)
+                          for f in frames])
+
+    train_x = features([ep["obs"] for ep in episodes[:n_fit]])
+    train_y = torch.cat([ep["state"] for ep in episodes[:n_fit]])
+    held = list(enumerate(episodes))[n_fit:]
+    test_y = torch.cat([ep["state"] for _, ep in held])
+    conditions = {"clean": [ep["obs"] for _, ep in held]}
+    for name, severity in perturbations:
+        conditions[_spec(name, severity)] = [
+            torch.from_numpy(perturb_frames(ep["obs"].numpy(), name, severity, seed=seed + e)) for e, ep in held]
+    out = {}
+    for key, frames in conditions.items():
+        result = ridge_r2(train_x, train_y, features(frames), test_y)
+        out[key] = {"r2": result.r2, "r2_per_dim": result.r2_per_dim}
+    return out
+
+
+def robustness(loaded: LoadedAgent, perturbations: list[tuple[str, int]], episodes: int, seed: int,
+               probe_episodes: int, on_step=None) -> dict:
+    """Return and probe R², clean and under each `(name, severity)`, as a JSON-ready dict:
+
+        {"clean": {"returns", "return_mean", "return_std", "probe_r2", "probe_r2_per_dim"},
+         "perturbations": {"color:3": {"name", "severity", same keys as clean,
+                                       "return_delta", "probe_r2_delta"}, ...},
+         "probe": {"episodes", "fit_episodes", "seed"}}
+
+    Deltas are perturbed minus clean. `probe_r2` is None where the env has no state. `on_step` sees
+    the clean episodes' observations (e.g. for a video).
+    """
+    probe_seed = seed + PROBE_SEED_OFFSET
+    recorded = record_probe_episodes(loaded.cfg, loaded.spec, probe_episodes, probe_seed)
+    probes = probe_r2(loaded, recorded, probe_seed, perturbations)
+
+    def condition(key: str, perturb: str | None, hook=None) -> dict:
+        returns = episode_returns(loaded, episodes, seed, perturb, on_step=hook)
+        probe = probes.get(key, {})
+        return {"returns": returns.tolist(), "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+                "probe_r2": probe.get("r2"), "probe_r2_per_dim": probe.get("r2_per_dim")}
+
+    clean = condition("clean", None, on_step)
+    shifted = {}
+    for name, severity in perturbations:
+        key = _spec(name, severity)
+        result = condition(key, key)
+        result["return_delta"] = result["return_mean"] - clean["return_mean"]
+        result["probe_r2_delta"] = None if result["probe_r2"] is None else result["probe_r2"] - clean["probe_r2"]
+        shifted[key] = {"name": name, "severity": severity, **result}
+    n_fit = min(max(1, round(0.75 * probe_episodes)), probe_episodes - 1)
+    return {"clean": clean, "perturbations": shifted,
+            "probe": {"episodes": probe_episodes, "fit_episodes": n_fit, "seed": probe_seed}}
+
+
+def format_table(report: dict) -> str:
+    """A plain-text table of a `robustness` report: one row per condition."""
+    def r2(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    rows = [("condition", "return", "Δ return", "probe R²", "Δ R²")]
+    clean = report["clean"]
+    rows.append(("clean", f"{clean['return_mean']:.1f} ± {clean['return_std']:.1f}", "", r2(clean["probe_r2"]), ""))
+    for key, r in report["perturbations"].items():
+        rows.append((key, f"{r['return_mean']:.1f} ± {r['return_std']:.1f}", f"{r['return_delta']:+.1f}",
+                     r2(r["probe_r2"]), "" if r["probe_r2_delta"] is None else f"{r['probe_r2_delta']:+.3f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

@@ -1,0 +1,60 @@
+"""End to end: `evaluate.py perturb=...` reports return and probe R², clean and perturbed, paired."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def script(name: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args], check=False, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A debug-preset Pendulum agent after 200 environment steps (one checkpoint)."""
+    run_dir = tmp_path_factory.mktemp("robust") / "run"
+    proc = script("train", "preset=debug", "steps=200", "tensorboard=false", f"run_dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
+def test_evaluate_reports_clean_and_perturbed_return_and_probe(trained):
+    proc = script("evaluate", f"run_dir={trained}", "episodes=1", "probe_episodes=4",
+                  "perturb=color:5,distractors:3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "color:5" in proc.stdout and "distractors:3" in proc.stdout and "probe R²" in proc.stdout
+    result = json.loads((trained / "eval_step_000000200.json").read_text())
+    assert result["episodes"] == 1 and len(result["returns"]) == 1
+    assert result["probe"]["episodes"] == 4 and result["probe"]["fit_episodes"] == 3
+    assert -10 < result["probe"]["r2"] <= 1 and len(result["probe"]["r2_per_dim"]) == 3
+    assert set(result["perturbations"]) == {"color:5", "distractors:3"}
+    for key, shifted in result["perturbations"].items():
+        assert shifted["name"] == key.split(":")[0] and shifted["severity"] == int(key.split(":")[1])
+        assert len(shifted["returns"]) == 1 and shifted["return_mean"] < 0
+        assert shifted["return_delta"] == pytest.approx(shifted["return_mean"] - result["return_mean"])
+        assert shifted["probe_r2"] <= 1 and shifted["probe_r2"] != result["probe"]["r2"]
+        assert shifted["probe_r2_delta"] == pytest.approx(shifted["probe_r2"] - result["probe"]["r2"])
+
+
+def test_evaluate_without_perturb_writes_the_plain_report(trained):
+    proc = script("evaluate", f"run_dir={trained}", "episodes=1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((trained / "eval_step_000000200.json").read_text())
+    assert set(result) == {"env", "checkpoint", "episodes", "return_mean", "return_std", "returns"}
+
+
+@pytest.mark.parametrize("args,match", [
+    (["perturb=colour:3"], "Unknown perturbation 'colour'. Did you mean 'color'? Choose one of: color, brightness"),
+    (["perturb=color:2,noise:9"], "has severity 9: pass an integer in 1..5"),
+    (["perturb=color:2", "probe_episodes=1"], "probe_episodes=1 must be at least 2"),
+])
+def test_bad_perturb_exits_2_with_one_clear_message(trained, args, match):
+    proc = script("evaluate", f"run_dir={trained}", *args)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("evaluate.py: error: ") and match in proc.stderr and "Traceback" not in proc.stderr
