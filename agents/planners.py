@@ -1,7 +1,7 @@
 """Sampling planners in latent space: MPPI and CEM, siblings behind one interface.
 
     planner = make_planner(cfg, model)               # cfg.planner: "mppi" | "cem"
-    action, plan = planner.plan(z, warm, eval=False, generator=g)   # z (N, D) -> action (N, A)
+    action, plan = planner.plan(z, warm, eval=False, generator=gens)  # z (N, D) -> action (N, A)
     warm = planner.shift(plan)                        # warm start for the next step
 
 Each call refits a sampling distribution over action sequences `(N, H, A)` for `iterations`
@@ -13,11 +13,23 @@ Continuous actions: a Gaussian per step (mean, std), samples clipped to [-1, 1].
 Discrete actions: a categorical per step (probabilities over the A choices), samples one-hot.
 The refit is where the siblings differ: CEM averages the `elites` best candidates; MPPI weights
 every candidate by softmax(score / (temperature * std(score))).
+
+Randomness: `generator` is either one `torch.Generator` for the whole batch or a list of N, one
+per env (row). With one per row, every random number of row i (Gaussian candidates, categorical
+samples, the policy prior's noise, the exploration noise of the first action) comes from
+`generator[i]`, so an env's plan under a seed is the same whether it is planned alone or batched
+with others. Categorical samples are drawn by the Gumbel-max trick, so they too are plain noise
+drawn per row.
+
+`compile()` (what `make_planner` does when `cfg.compile`) torch.compiles the rollout scoring: one
+static-shape graph per batch size N (training envs, evaluation env), CUDA graphs on CUDA.
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +39,31 @@ from einops import rearrange, repeat
 from worldmodel.config import Config
 from worldmodel.model import WorldModel
 from worldmodel.precision import autocast
+from worldmodel.trainer import register_einops_types
+
+Generators = torch.Generator | Sequence[torch.Generator] | None
+"""Random streams for N rows: one generator shared by all rows, or one per row (None: the global one)."""
+
+
+def _draw(sampler: Callable[..., torch.Tensor], n: int, shape: tuple[int, ...], generator: Generators,
+         device: torch.device) -> torch.Tensor:
+    """`(n, *shape)` float32 random numbers from `sampler` (`torch.rand` or `torch.randn`).
+
+    With one generator per row, row i is `sampler(shape, generator=generator[i])`: the same numbers
+    whatever the other rows are. One draw when n == 1 or when a single generator is shared.
+    """
+    if generator is None or isinstance(generator, torch.Generator):
+        return sampler((n, *shape), generator=generator, device=device)
+    if len(generator) != n:
+        raise ValueError(f"got {len(generator)} generators for {n} rows: pass one per env, or a single one.")
+    if n == 1:
+        return sampler((1, *shape), generator=generator[0], device=device)
+    return torch.stack([sampler(shape, generator=g, device=device) for g in generator])
+
+
+def _gumbel(n: int, shape: tuple[int, ...], generator: Generators, device: torch.device) -> torch.Tensor:
+    """`(n, *shape)` standard Gumbel noise, drawn per row as by `_draw`: argmax(log p + noise) samples p."""
+    return -torch.log(-torch.log(_draw(torch.rand, n, shape, generator, device)))
 
 
 @dataclass
@@ -39,7 +76,7 @@ class Plan:
     mean: torch.Tensor
     std: torch.Tensor
 
-    def select(self, mask: torch.Tensor, other: "Plan") -> "Plan":
+    def select(self, mask: torch.Tensor, other: Plan) -> Plan:
         """Rows of `other` where `mask (N,)` is set, of self elsewhere."""
         m = mask.view(-1, 1, 1).to(self.mean.device)
         return Plan(torch.where(m, other.mean, self.mean), torch.where(m, other.std, self.std))
@@ -53,6 +90,7 @@ class SamplingPlanner(ABC):
         horizon, samples, iterations, elites, discount, min_std, max_std: see `Config`.
         policy_samples: candidates proposed by the model's policy prior (0: none).
         precision: autocast precision for the rollouts.
+        temperature: MPPI's softmax temperature, relative to the spread of the scores.
     """
 
     def __init__(self, model: WorldModel, horizon: int, samples: int, iterations: int, elites: int,
@@ -65,6 +103,19 @@ class SamplingPlanner(ABC):
         self.precision, self.temperature = precision, temperature
         self.discrete = model.action_spec.kind == "discrete"
         self.action_dim = model.action_dim
+        self._score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = self.score
+        self.compiled = False
+        self.compile_seconds: dict[int, float] = {}
+        """Batch size N -> seconds of the first compiled `plan` call at N (compiling included)."""
+
+    def compile(self, mode: str | None = None) -> None:
+        """torch.compile the rollout scoring (`score`): the horizon loop through the dynamics and the
+        value head, the bulk of the planner's work. Shapes are static (`dynamic=False`), so there is
+        one graph per batch size N and none after it; `mode="reduce-overhead"` replays it as a CUDA
+        graph (worth it on CUDA, where a plan is many small kernels)."""
+        register_einops_types()
+        self._score = torch.compile(self.score, dynamic=False, fullgraph=True, mode=mode)
+        self.compiled = True
 
     # --- distributions -------------------------------------------------------------------
     def initial(self, n: int, device: torch.device) -> Plan:
@@ -81,28 +132,33 @@ class SamplingPlanner(ABC):
         mean = torch.cat([plan.mean[:, 1:], fresh.mean[:, -1:]], dim=1)
         return Plan(mean, fresh.std)
 
-    def _sample(self, plan: Plan, generator: torch.Generator | None) -> torch.Tensor:
+    def _sample(self, plan: Plan, generator: Generators) -> torch.Tensor:
         """`samples - policy_samples` candidates `(N, S, H, A)` from `plan`."""
         n, h, a = plan.mean.shape
         count = self.samples - self.policy_samples
         if self.discrete:
-            probs = repeat(plan.mean, "n h a -> (n s h) a", s=count)
-            index = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-            return rearrange(F.one_hot(index, a).float(), "(n s h) a -> n s h a", n=n, s=count)
-        noise = torch.randn((n, count, h, a), generator=generator, device=plan.mean.device)
+            noise = _gumbel(n, (count, h, a), generator, plan.mean.device)
+            index = (plan.mean.log()[:, None] + noise).argmax(-1)
+            return F.one_hot(index, a).float()
+        noise = _draw(torch.randn, n, (count, h, a), generator, plan.mean.device)
         return (plan.mean[:, None] + plan.std[:, None] * noise).clamp(-1.0, 1.0)
 
-    def _policy_candidates(self, z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def _policy_candidates(self, z: torch.Tensor, generator: Generators) -> torch.Tensor:
         """`policy_samples` sequences `(N, P, H, A)` proposed by the policy prior through the dynamics."""
         n, p = z.shape[0], self.policy_samples
+        shape = (self.horizon, p, self.action_dim)
+        if self.discrete:
+            noise = _gumbel(n, shape, generator, z.device)
+        else:
+            noise = _draw(torch.randn, n, shape, generator, z.device)
+        noise = rearrange(noise, "n h p a -> h (n p) a")
         latent = repeat(z, "n d -> (n p) d", p=p)
         actions = []
-        for _ in range(self.horizon):
+        for h in range(self.horizon):
             if self.discrete:
-                action = self.model.policy(latent, sample=True, generator=generator)
+                action = self.model.policy(latent, sample=True, noise=noise[h])
             else:
-                noise = torch.randn(latent.shape[0], self.action_dim, generator=generator, device=z.device)
-                action = (self.model.policy(latent) + self.min_std * noise).clamp(-1.0, 1.0)
+                action = (self.model.policy(latent) + self.min_std * noise[h]).clamp(-1.0, 1.0)
             actions.append(action)
             latent = self.model.step(latent, action)
         return rearrange(torch.stack(actions, 1), "(n p) h a -> n p h a", n=n)
@@ -127,31 +183,42 @@ class SamplingPlanner(ABC):
     # --- the call ------------------------------------------------------------------------
     @torch.inference_mode()
     def plan(self, z: torch.Tensor, warm: Plan | None = None, eval: bool = False,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, Plan]:
+             generator: Generators = None) -> tuple[torch.Tensor, Plan]:
         """Choose actions for latents `z (N, D)`.
 
+        `generator`: one for all rows, or a list of N (one per env, see the module docstring).
         Returns the action vectors `(N, A)` (the plan's mean / most likely first action when `eval`,
         a sample from its first step otherwise) and the refitted plan (for `shift`).
         """
-        plan = warm if warm is not None else self.initial(z.shape[0], z.device)
+        n = z.shape[0]
+        timing = self.compiled and n not in self.compile_seconds
+        start = time.perf_counter()
+        plan = warm if warm is not None else self.initial(n, z.device)
         with autocast(z.device, self.precision):
             prior = self._policy_candidates(z, generator) if self.policy_samples else None
             for _ in range(self.iterations):
                 candidates = self._sample(plan, generator)
                 if prior is not None:
                     candidates = torch.cat([prior.to(candidates.dtype), candidates], dim=1)
-                scores = self.score(z, candidates).float()
+                # A copy: a CUDA-graph replay reuses its output buffer on the next call.
+                scores = self._score(z, candidates).float().clone()
                 plan = self._refit(plan, candidates.float(), scores)
-        return self._first_action(plan, eval, generator), plan
+        action = self._first_action(plan, eval, generator)
+        if timing:
+            self.compile_seconds[n] = time.perf_counter() - start
+        return action, plan
 
-    def _first_action(self, plan: Plan, eval: bool, generator: torch.Generator | None) -> torch.Tensor:
+    def _first_action(self, plan: Plan, eval: bool, generator: Generators) -> torch.Tensor:
         first = plan.mean[:, 0]
+        n = first.shape[0]
         if self.discrete:
-            index = first.argmax(-1) if eval else torch.multinomial(first, 1, generator=generator).squeeze(-1)
-            return F.one_hot(index, self.action_dim).float()
+            logits = first.log()
+            if not eval:
+                logits = logits + _gumbel(n, (self.action_dim,), generator, first.device)
+            return F.one_hot(logits.argmax(-1), self.action_dim).float()
         if eval:
             return first.clamp(-1.0, 1.0)
-        noise = torch.randn(first.shape, generator=generator, device=first.device)
+        noise = _draw(torch.randn, n, (self.action_dim,), generator, first.device)
         return (first + plan.std[:, 0] * noise).clamp(-1.0, 1.0)
 
     @abstractmethod
@@ -196,9 +263,14 @@ PLANNERS = {"mppi": MPPIPlanner, "cem": CEMPlanner}
 
 
 def make_planner(cfg: Config, model: WorldModel) -> SamplingPlanner:
-    """The planner `cfg.planner` names, sized by the config."""
-    return PLANNERS[cfg.planner](
+    """The planner `cfg.planner` names, sized by the config; compiled when `cfg.compile` (with CUDA
+    graphs when the model is on CUDA)."""
+    planner = PLANNERS[cfg.planner](
         model, horizon=cfg.horizon, samples=cfg.samples, iterations=cfg.iterations, elites=cfg.elites,
         discount=cfg.discount, min_std=cfg.min_std, max_std=cfg.max_std,
         policy_samples=cfg.policy_samples if cfg.policy_prior else 0, precision=cfg.precision,
         temperature=cfg.mppi_temperature)
+    if cfg.compile:
+        on_cuda = next(model.parameters()).device.type == "cuda"
+        planner.compile(mode="reduce-overhead" if on_cuda else None)
+    return planner

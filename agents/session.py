@@ -117,6 +117,8 @@ class TrainingSession:
             # Gradients are averaged across ranks during backward; rank 0's weights are broadcast first.
             trainer.forward = DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None)
+        if cfg.compile:
+            trainer.compile()  # around the DDP wrapper when there is one; the planner compiles itself
         if ctx.rank > 0:
             torch.manual_seed(seed)  # each rank's own replay sampling
         agent = PlanningAgent(cfg, model, trainer, device, seed=seed + 1)

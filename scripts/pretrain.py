@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
         model = WorldModel(cfg, spec.dim).to(device)
         trainer = WorldModelTrainer(model, device, cfg.precision, cfg.lr, cfg.grad_clip)
+        if cfg.compile:
+            trainer.compile()
         if cfg.resume:
             _, state = run.load_latest()
             trainer.load_state_dict(state["trainer"])

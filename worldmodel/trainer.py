@@ -2,19 +2,41 @@
 
 An autocast context (a no-op for fp32), a gradient scaler that is only active for fp16 on CUDA,
 gradients unscaled before clipping, a non-finite loss stopping training with the step number.
+
+What computes the loss terms is `forward`: the model itself, or a wrapper of it assigned to it
+(e.g. `DistributedDataParallel(model)`). `compile()` torch.compiles whatever `forward` is, now and
+after any later assignment, so the two compose in either order and the compiled module is always
+the outer one (compile around DDP, as PyTorch's DDPOptimizer expects):
+
+    trainer.forward = DistributedDataParallel(model)     # optional
+    trainer.compile()                                    # cfg.compile
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
+from einops import rearrange
 from tensordict import TensorDict
+from torch import nn
 
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.model import WorldModel
 from worldmodel.objectives import weigh
 from worldmodel.precision import autocast, check_finite, make_scaler
+
+
+def register_einops_types() -> None:
+    """Let einops meet every array type this code hands it (tensor, parameter, numpy array) before
+    anything is compiled. It caches a backend per type and dynamo guards on that cache, so a type
+    first met later (the encoder's `nn.Parameter` inside the loss, numpy frames in an env wrapper)
+    would change it and recompile every compiled graph once. (torch does this for `torch.Tensor`.)"""
+    for example in (torch.zeros(1), nn.Parameter(torch.zeros(1)), np.zeros(1)):
+        rearrange(example, "i -> i")
 
 
 class WorldModelTrainer:
@@ -31,8 +53,8 @@ class WorldModelTrainer:
     def __init__(self, model: WorldModel, device: torch.device, precision: str, lr: float, grad_clip: float,
                  encoder_lr: float | None = None):
         self.model, self.device, self.precision = model, device, precision
-        # What computes the loss terms: the model itself, or a wrapper around its `forward`
-        # (DistributedDataParallel, torch.compile) set by `wrap`.
+        self._compile: dict[str, Any] | None = None  # torch.compile's arguments, once `compile()` is called
+        self._timing = False
         self.forward = model
         self.grad_clip = grad_clip
         groups = [{"params": list(model.parameters_of("rest")), "lr": lr}]
@@ -46,8 +68,36 @@ class WorldModelTrainer:
         self.scaler = make_scaler(device, precision)
         self.steps = 0
 
+    @property
+    def forward(self) -> Callable:
+        """`forward(batch) -> (terms, metrics)`: the model, or a wrapper of it assigned here (e.g.
+        `DistributedDataParallel(model)`); reads back compiled when `compile()` was called."""
+        return self._run
+
+    @forward.setter
+    def forward(self, forward: Callable) -> None:
+        self._forward = self._run = forward
+        if self._compile is not None:
+            self._run = torch.compile(forward, **self._compile)
+            self._timing = True  # the next update compiles
+
+    def compile(self, mode: str | None = None) -> None:
+        """torch.compile the loss computation (`forward`; backward through it is compiled too).
+
+        Static shapes (`dynamic=False`): every replay batch has the same shape, so the graph is
+        built once. The first update after this (compile + one step) reports its wall time as
+        `compile/update_seconds`. `mode`: torch.compile's (None: default; "max-autotune", ...).
+        """
+        register_einops_types()
+        self._compile = {"dynamic": False, "mode": mode}
+        self.forward = self._forward
+
     def update(self, batch: TensorDict) -> dict[str, float]:
-        """One gradient step; returns `loss/<term>`, `loss/total`, `train/grad_norm` and model metrics."""
+        """One gradient step; returns `loss/<term>`, `loss/total`, `train/grad_norm` and model metrics
+        (and `compile/update_seconds` on the first step after compiling)."""
+        timing, start = self._timing, time.perf_counter()
+        if self.device.type == "cuda" and batch.device is not None and batch.device.type == "cpu":
+            batch = batch.pin_memory()  # so the copy below runs asynchronously
         batch = batch.to(self.device, non_blocking=True)
         self.model.train()
         with autocast(self.device, self.precision):
@@ -67,6 +117,9 @@ class WorldModelTrainer:
         out["loss/total"] = float(total.detach())
         out["train/grad_norm"] = float(grad_norm)
         out.update({f"model/{name}": float(value) for name, value in metrics.items()})
+        if timing:
+            out["compile/update_seconds"] = time.perf_counter() - start
+            self._timing = False
         return out
 
     def state_dict(self) -> dict[str, Any]:

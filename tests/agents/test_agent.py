@@ -1,16 +1,20 @@
+import pytest
 import torch
 
-from agents.agent import PlanningAgent
+from agents.agent import PlanningAgent, stream_seed
 from worldmodel.actions import ActionSpec
 from worldmodel.config import Config
 from worldmodel.model import WorldModel
+from worldmodel.trainer import WorldModelTrainer
 
 
-def make_agent(discrete: bool = False) -> PlanningAgent:
+def make_agent(discrete: bool = False, trained: bool = False, seed: int = 0) -> PlanningAgent:
     torch.manual_seed(0)
     cfg = Config.from_preset("debug", image_size=32, enc_stem=2, history=3)
     spec = ActionSpec("discrete", 3) if discrete else ActionSpec("continuous", 2)
-    return PlanningAgent(cfg, WorldModel(cfg, spec), None, torch.device("cpu"), seed=0)
+    model = WorldModel(cfg, spec)
+    trainer = WorldModelTrainer(model, torch.device("cpu"), cfg.precision, cfg.lr, cfg.grad_clip) if trained else None
+    return PlanningAgent(cfg, model, trainer, torch.device("cpu"), seed=seed)
 
 
 def frames(n: int, value: int) -> torch.Tensor:
@@ -44,3 +48,56 @@ def test_evaluation_memory_is_separate_and_seeded_plans_repeat():
     a = make_agent().act(frames(1, 5), eval=True)
     b = make_agent().act(frames(1, 5), eval=True)
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+@pytest.mark.parametrize("eval", [False, True])
+def test_an_env_acts_the_same_alone_or_batched_with_others(discrete, eval):
+    batched, alone, other = make_agent(discrete), make_agent(discrete), make_agent(discrete)
+    for step in range(3):  # warm starts and streams carry over from step to step
+        a, b = frames(1, 10 + step), frames(1, 100 + step)
+        both = batched.act(torch.cat([a, b]), eval=eval)
+        torch.testing.assert_close(alone.act(a, eval=eval), both[:1], atol=1e-5, rtol=1e-5)
+        # Env 1's part equals one env planned alone from env 1's stream (the agent's streams are
+        # per env index, so a lone agent would use env 0's).
+        if step == 0:
+            stack = b.repeat(1, other.cfg.history, 1, 1)  # a first frame fills the whole window
+            z = other.model.eval().encode(stack)
+            gen = [torch.Generator().manual_seed(stream_seed(0, 1, eval))]
+            single, _ = other.planner.plan(z, eval=eval, generator=gen)
+            torch.testing.assert_close(single, both[1:], atol=1e-5, rtol=1e-5)
+
+
+def test_planning_streams_are_per_env_memory_and_seed():
+    seeds = {stream_seed(s, env, eval) for s in (0, 1) for env in range(4) for eval in (False, True)}
+    assert len(seeds) == 16 and stream_seed(0, 1, False) == stream_seed(0, 1, False)
+    agent = make_agent()
+    train, evals = agent.generators(3), agent.generators(2, eval=True)
+    assert agent.generators(2) == train[:2]  # the same objects: streams persist across batch sizes
+    draws = [torch.rand(4, generator=g) for g in train + evals]
+    assert len({tuple(d.tolist()) for d in draws}) == 5
+
+
+def test_state_dict_restores_every_planning_stream_exactly():
+    agent = make_agent(trained=True)
+    obs = torch.cat([frames(1, 3), frames(1, 200)])
+    agent.act(obs)
+    agent.act(obs)
+    agent.act(frames(1, 9), eval=True)
+    state = agent.state_dict()
+    assert len(state["generators"]["train"]) == 2 and len(state["generators"]["eval"]) == 1
+    restored = make_agent(trained=True, seed=123)  # the seed is overridden by the saved streams
+    restored.load_state_dict(state)
+    agent.reset(torch.ones(2, dtype=torch.bool))
+    agent.reset(torch.ones(1, dtype=torch.bool), eval=True)
+    for _ in range(2):
+        assert torch.equal(agent.act(obs), restored.act(obs))
+        assert torch.equal(agent.act(frames(1, 9), eval=True), restored.act(frames(1, 9), eval=True))
+
+
+def test_a_checkpoint_with_one_generator_still_loads():
+    agent = make_agent(trained=True)
+    old = torch.Generator().manual_seed(42)
+    agent.load_state_dict({"trainer": agent.trainer.state_dict(), "generator": old.get_state()})
+    assert torch.equal(agent.generators(1)[0].get_state(), old.get_state())
+    assert agent.generators(1, eval=True)[0].initial_seed() == stream_seed(0, 0, True)

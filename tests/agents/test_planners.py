@@ -47,7 +47,8 @@ def rollout_return(world, z, actions):
 
 
 def make(kind, world, **kw):
-    args = dict(horizon=4, samples=128, iterations=4, elites=16, discount=1.0, min_std=0.05, max_std=1.0)
+    args = {"horizon": 4, "samples": 128, "iterations": 4, "elites": 16, "discount": 1.0, "min_std": 0.05,
+            "max_std": 1.0}
     args.update(kw)
     return {"mppi": MPPIPlanner, "cem": CEMPlanner}[kind](world, **args)
 
@@ -133,3 +134,77 @@ def test_value_targets_stop_at_termination_but_not_at_truncation():
     expected_last = 1.0 + 0.9 * 10.0
     expected_mid = 1.0 + 0.9 * expected_last
     torch.testing.assert_close(targets, torch.tensor([[1.0 + 0.9 * expected_mid, expected_mid, expected_last]]))
+
+
+class PolicyWorld(LinearWorld):
+    """LinearWorld with a policy prior: towards the goal (continuous), or logits favouring "right"
+    more the further left z is (discrete)."""
+
+    def __init__(self, discrete: bool):
+        super().__init__(discrete)
+        self.has_policy = True
+
+    def policy(self, z, sample=False, generator=None, noise=None):
+        if not self.discrete:
+            return torch.tanh(self.goal - z)
+        logits = (self.goal[0] - z[:, :1]) * torch.tensor([-1.0, 0.0, 1.0])
+        return F.one_hot((logits if noise is None else logits + noise).argmax(-1), 3).float()
+
+
+def tiny_world_model(discrete: bool, prior: bool):
+    from worldmodel.config import Config
+    from worldmodel.model import WorldModel
+
+    torch.manual_seed(0)
+    cfg = Config.from_preset("debug", image_size=32, enc_stem=2, policy_prior=prior)
+    return WorldModel(cfg, ActionSpec("discrete", 3) if discrete else ActionSpec("continuous", 2)).eval()
+
+
+def streams(seeds):
+    return [torch.Generator().manual_seed(s) for s in seeds]
+
+
+@pytest.mark.parametrize("kind", ["mppi", "cem"])
+@pytest.mark.parametrize("discrete", [False, True])
+@pytest.mark.parametrize("prior", [False, True])
+@pytest.mark.parametrize("world", ["linear", "model"])
+def test_batched_planning_equals_per_env_planning_under_a_fixed_seed(kind, discrete, prior, world):
+    if world == "linear":
+        model = PolicyWorld(discrete) if prior else LinearWorld(discrete)
+        z = torch.randn(3, 2, generator=torch.Generator().manual_seed(0))
+    else:
+        model = tiny_world_model(discrete, prior)
+        z = torch.randn(3, model.cfg.latent_dim, generator=torch.Generator().manual_seed(0))
+    planner = make(kind, model, samples=32, elites=6, iterations=3, policy_samples=4 if prior else 0)
+    assert planner.policy_samples == (4 if prior else 0)
+    seeds = [11, 22, 33]
+
+    def two_steps(rows, generators):
+        """Plan, warm-start, plan again (exploration on): every draw of the two calls."""
+        action, plan = planner.plan(z[rows], generator=generators)
+        action2, plan2 = planner.plan(z[rows], planner.shift(plan), generator=generators)
+        return action, plan, action2, plan2
+
+    batched = two_steps(slice(0, 3), streams(seeds))
+    for i in range(3):
+        alone = two_steps(slice(i, i + 1), streams(seeds[i:i + 1]))
+        for got, want in zip(alone, batched):
+            if isinstance(got, Plan):
+                torch.testing.assert_close(got.mean, want.mean[i:i + 1], atol=1e-5, rtol=1e-5)
+                torch.testing.assert_close(got.std, want.std[i:i + 1], atol=1e-5, rtol=1e-5)
+            else:
+                torch.testing.assert_close(got, want[i:i + 1], atol=1e-5, rtol=1e-5)
+
+
+def test_one_generator_or_a_list_of_one_draw_the_same_for_a_single_env():
+    planner = make("mppi", PolicyWorld(False), policy_samples=4)
+    z = torch.randn(1, 2)
+    a, plan = planner.plan(z, generator=torch.Generator().manual_seed(5))
+    b, plan_b = planner.plan(z, generator=streams([5]))
+    assert torch.equal(a, b) and torch.equal(plan.mean, plan_b.mean)
+
+
+def test_per_env_streams_must_match_the_batch():
+    planner = make("cem", LinearWorld(False))
+    with pytest.raises(ValueError, match="got 2 generators for 3 rows"):
+        planner.plan(torch.zeros(3, 2), generator=streams([1, 2]))
