@@ -19,8 +19,9 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from worldmodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from worldmodel.config import Config, parse_cli, split_pairs
@@ -44,7 +45,7 @@ class RunDir:
         self.config_file = self.path / "config.json"
 
     @classmethod
-    def create(cls, cfg: Config) -> "RunDir":
+    def create(cls, cfg: Config) -> RunDir:
         run = cls(cfg.run_dir or default_run_dir(cfg))
         if run.latest_checkpoint() is not None:
             raise CheckpointError(
@@ -56,7 +57,7 @@ class RunDir:
         return run
 
     @classmethod
-    def open(cls, path: str | Path) -> "RunDir":
+    def open(cls, path: str | Path) -> RunDir:
         run = cls(path)
         if not run.config_file.is_file():
             raise CheckpointError(f"{run.path} is not a run folder (no config.json): check run_dir.")
@@ -136,7 +137,10 @@ def config_from_cli(argv: list[str]) -> Config:
     cfg = parse_cli(argv)
     if not cfg.resume:
         if cfg.encoder_from:
-            from agents.transfer import adopt_encoder_config, load_pretrained_encoder  # transfer imports this module
+            from agents.transfer import (  # transfer imports this module
+                adopt_encoder_config,
+                load_pretrained_encoder,
+            )
 
             cfg = adopt_encoder_config(cfg, load_pretrained_encoder(cfg.encoder_from), set(split_pairs(argv)))
         return cfg

@@ -40,7 +40,12 @@ from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import Config, ConfigError
 from worldmodel.model import WorldModel
-from worldmodel.precision import NonFiniteLossError, replay_device, resolve_device, resolve_precision
+from worldmodel.precision import (
+    NonFiniteLossError,
+    replay_device,
+    resolve_device,
+    resolve_precision,
+)
 from worldmodel.replay import ReplayError, SequenceReplay
 from worldmodel.trainer import WorldModelTrainer
 

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-import results  # noqa: E402
+import results
 
 PIECES = results.RESULTS / "transfer"
 RUNS = results.ROOT / "runs" / "bench_transfer"

@@ -14,13 +14,13 @@ from worldmodel.trainer import WorldModelTrainer
 from worldmodel.visualize import FrameDecoder, fit_decoder, open_loop, own_decoder
 
 __all__ = [
+    "PRESETS",
     "ActionSpec",
     "CheckpointError",
     "Config",
     "ConfigError",
     "FrameDecoder",
     "NonFiniteLossError",
-    "PRESETS",
     "ReplayError",
     "SequenceReplay",
     "WorldModel",

@@ -20,7 +20,7 @@ class ActionSpec:
     """Vector size: the Box dimension, or the number of discrete choices."""
 
     @classmethod
-    def from_space(cls, space: Any) -> "ActionSpec":
+    def from_space(cls, space: Any) -> ActionSpec:
         """From a gymnasium `Box` (1-D, already scaled to [-1, 1]) or `Discrete` space (single or batched)."""
         name = type(space).__name__
         if name == "Discrete":

@@ -209,7 +209,7 @@ class Config:
     """Episodes recorded for the linear probe: 3/4 fit the ridge regression, 1/4 score it."""
 
     @classmethod
-    def from_preset(cls, preset: str = "cpu", **overrides: Any) -> "Config":
+    def from_preset(cls, preset: str = "cpu", **overrides: Any) -> Config:
         """The preset's config with `overrides` applied; unknown keys or bad values raise ConfigError."""
         if preset not in PRESETS:
             raise ConfigError(f"Unknown preset {preset!r}: choose one of {', '.join(PRESETS)}.")
@@ -217,7 +217,7 @@ class Config:
         _check_keys(values)
         return cls(**{k: _coerce(k, v) for k, v in values.items()})
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         """A copy with `changes` applied (validated like overrides)."""
         _check_keys(changes)
         return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
@@ -230,7 +230,7 @@ class Config:
             json.dump(self.to_dict(), f, indent=2)
 
     @classmethod
-    def load(cls, path) -> "Config":
+    def load(cls, path) -> Config:
         """Read a saved config.json; keys this version does not know are an error."""
         with open(path) as f:
             values = json.load(f)

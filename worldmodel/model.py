@@ -52,7 +52,14 @@ from worldmodel.masking import (
     patchify,
     tube_mask,
 )
-from worldmodel.objectives import cosine_loss, info_nce, lambda_returns, latent_mse, symexp, symlog
+from worldmodel.objectives import (
+    cosine_loss,
+    info_nce,
+    lambda_returns,
+    latent_mse,
+    symexp,
+    symlog,
+)
 
 # Config keys that define the encoder's input and architecture: an encoder file records them,
 # and loading it into a model that differs in any of them is refused.
@@ -257,7 +264,7 @@ class WorldModel(nn.Module):
 
         # Open-loop rollouts of K steps from every start s = 0 .. T-K-1, all at once.
         starts = t_len - horizon
-        future = lambda x: rearrange(x[:, 1:].unfold(1, horizon, 1), "b s ... k -> b s k ...")  # noqa: E731
+        future = lambda x: rearrange(x[:, 1:].unfold(1, horizon, 1), "b s ... k -> b s k ...")
         step_actions = future(actions)  # (B, S, K, A): the action taken on step k
         latent, imagined, outcomes = z[:, :starts], [], []
         for j in range(horizon):
@@ -359,7 +366,7 @@ class WorldModel(nn.Module):
                                path, kind="world_model")
 
     @classmethod
-    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "WorldModel":
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> WorldModel:
         data = load_checkpoint(path, kind="world_model", map_location=map_location)
         try:
             model = cls(Config(**data["config"]), ActionSpec(data.get("action_kind", "continuous"), data["action_dim"]))
@@ -412,4 +419,4 @@ def _frozen_copy(module: nn.Module) -> nn.Module:
     return target
 
 
-__all__ = ["WorldModel", "ENCODER_KEYS"]
+__all__ = ["ENCODER_KEYS", "WorldModel"]

@@ -31,7 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from tensordict import TensorDict
-from torchrl.data import LazyMemmapStorage, LazyTensorStorage, ReplayBuffer, SliceSampler
+from torchrl.data import (
+    LazyMemmapStorage,
+    LazyTensorStorage,
+    ReplayBuffer,
+    SliceSampler,
+)
 
 FORMAT_VERSION = 1
 
@@ -254,7 +259,7 @@ class SequenceReplay:
         self._longest = meta["longest"]
 
     @classmethod
-    def from_saved(cls, path: str | Path, seq_len: int) -> "SequenceReplay":
+    def from_saved(cls, path: str | Path, seq_len: int) -> SequenceReplay:
         """A replay rebuilt from what `save` wrote, sampling sequences of `seq_len` (may differ from the saved one)."""
         path = Path(path)
         try:

@@ -2,16 +2,20 @@
 
 import pytest
 import torch
+from batches import SIZE, batch_for  # tests/batches.py
 
 from agents.runs import RunDir
-from agents.transfer import adopt_encoder_config, encoder_lr, load_pretrained_encoder, transfer_into
+from agents.transfer import (
+    adopt_encoder_config,
+    encoder_lr,
+    load_pretrained_encoder,
+    transfer_into,
+)
 from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError, save_checkpoint
 from worldmodel.config import Config, ConfigError
 from worldmodel.model import WorldModel
 from worldmodel.trainer import WorldModelTrainer
-
-from batches import SIZE, batch_for  # tests/batches.py
 
 SMALL = dict(image_size=SIZE, enc_stem=2, enc_depth=2, batch_size=4, seq_len=6, model_horizon=3)
 
