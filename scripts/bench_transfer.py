@@ -174,8 +174,13 @@ def main(argv: list[str]) -> None:
         piece = {"pair": label, **train_piece(source, target, mode, seed, preset, steps, name)}
         (PIECES / f"{name}.json").write_text(json.dumps(piece, indent=2))
         print(f"{label} {mode} seed {seed}: final eval return {piece['final_return']:.1f}", flush=True)
-        results.save("bench_transfer", table_and_plot(), {"pieces": sorted(p.name for p in PIECES.glob("*.json"))},
-                     results.command_line())
+        _save()
+    _save()  # the table and plot from every piece there is (also when all were already done)
+
+
+def _save() -> None:
+    results.save("bench_transfer", table_and_plot(), {"pieces": sorted(p.name for p in PIECES.glob("*.json"))},
+                 results.command_line())
 
 
 if __name__ == "__main__":
