@@ -24,8 +24,8 @@ import torch
 from tensordict import TensorDict
 
 from agents.agent import PlanningAgent
-from agents.collect import record_episodes
 from agents.loop import evaluate
+from agents.pretrain import probe_episodes as record_probe_episodes
 from agents.runs import RunDir
 from agents.transfer import encoder_lr
 from envs import make_env, make_vector_env, perturb_frames
@@ -97,37 +97,26 @@ def episode_returns(loaded: LoadedAgent, episodes: int, seed: int, perturb: str 
         agent.load_state_dict(start)
 
 
-def record_probe_episodes(cfg: Config, spec: ActionSpec, episodes: int, seed: int) -> list[TensorDict]:
-    """`episodes` clean random-action episodes, episode `e` reset with `seed + e`; each a TensorDict
-    with `obs (L, 3, H, W) uint8` and, where the env has one, `state (L, S)`."""
-    env = make_env(cfg.env, image_size=cfg.image_size, frame_stack=cfg.frame_stack, action_repeat=cfg.action_repeat,
-                   seed=seed)
-    try:
-        return record_episodes(env, spec, episodes, seed=seed)
-    finally:
-        env.close()
-
-
-def probe_r2(loaded: LoadedAgent, episodes: list[TensorDict], seed: int,
+def probe_r2(loaded: LoadedAgent, fit: list[TensorDict], score: list[TensorDict], seed: int,
              perturbations: list[tuple[str, int]]) -> dict[str, dict]:
-    """Probe R² held out, clean and under each perturbation, from probe episodes reset with `seed + e`.
+    """Probe R², fitted on the clean `fit` episodes and scored on the held-out `score` episodes, clean
+    and under each perturbation (probe episode e was reset with `seed + e`, `fit` first).
 
     Returns `{"clean": {...}, "name:severity": {...}}`, each `{"r2", "r2_per_dim"}`; empty when the
     episodes carry no `state` (e.g. Atari).
     """
-    if len(episodes) < 2 or "state" not in episodes[0]:
+    if not fit or not score or "state" not in fit[0].keys():
         return {}
     model = loaded.agent.model
     model.eval()
-    n_fit = min(max(1, round(0.75 * len(episodes))), len(episodes) - 1)  # at least one episode each side
 
     def features(frames: list[torch.Tensor]) -> torch.Tensor:
         return torch.cat([episode_latents(model.encode_sequence, f, model.history, loaded.agent.device)
                           for f in frames])
 
-    train_x = features([ep["obs"] for ep in episodes[:n_fit]])
-    train_y = torch.cat([ep["state"] for ep in episodes[:n_fit]])
-    held = list(enumerate(episodes))[n_fit:]
+    train_x = features([ep["obs"] for ep in fit])
+    train_y = torch.cat([ep["state"] for ep in fit])
+    held = list(enumerate(score, start=len(fit)))
     test_y = torch.cat([ep["state"] for _, ep in held])
     conditions = {"clean": [ep["obs"] for _, ep in held]}
     for name, severity in perturbations:
@@ -153,8 +142,8 @@ def robustness(loaded: LoadedAgent, perturbations: list[tuple[str, int]], episod
     the clean episodes' observations (e.g. for a video).
     """
     probe_seed = seed + PROBE_SEED_OFFSET
-    recorded = record_probe_episodes(loaded.cfg, loaded.spec, probe_episodes, probe_seed)
-    probes = probe_r2(loaded, recorded, probe_seed, perturbations)
+    fit, score, _ = record_probe_episodes(loaded.cfg.replace(probe_episodes=probe_episodes), probe_seed)
+    probes = probe_r2(loaded, fit, score, probe_seed, perturbations)
 
     def condition(key: str, perturb: str | None, hook=None) -> dict:
         returns = episode_returns(loaded, episodes, seed, perturb, on_step=hook)
@@ -170,9 +159,8 @@ def robustness(loaded: LoadedAgent, perturbations: list[tuple[str, int]], episod
         result["return_delta"] = result["return_mean"] - clean["return_mean"]
         result["probe_r2_delta"] = None if result["probe_r2"] is None else result["probe_r2"] - clean["probe_r2"]
         shifted[key] = {"name": name, "severity": severity, **result}
-    n_fit = min(max(1, round(0.75 * probe_episodes)), probe_episodes - 1)
     return {"clean": clean, "perturbations": shifted,
-            "probe": {"episodes": probe_episodes, "fit_episodes": n_fit, "seed": probe_seed}}
+            "probe": {"episodes": probe_episodes, "fit_episodes": len(fit), "seed": probe_seed}}
 
 
 def format_table(report: dict) -> str:
