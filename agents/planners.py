@@ -39,7 +39,6 @@ from einops import rearrange, repeat
 from worldmodel.config import Config
 from worldmodel.model import WorldModel
 from worldmodel.precision import autocast
-from worldmodel.trainer import register_einops_types
 
 Generators = torch.Generator | Sequence[torch.Generator] | None
 """Random streams for N rows: one generator shared by all rows, or one per row (None: the global one)."""
@@ -113,7 +112,6 @@ class SamplingPlanner(ABC):
         value head, the bulk of the planner's work. Shapes are static (`dynamic=False`), so there is
         one graph per batch size N and none after it; `mode="reduce-overhead"` replays it as a CUDA
         graph (worth it on CUDA, where a plan is many small kernels)."""
-        register_einops_types()
         self._score = torch.compile(self.score, dynamic=False, fullgraph=True, mode=mode)
         self.compiled = True
 

@@ -191,7 +191,9 @@ def stacked_conv(conv: nn.Conv2d, frames: torch.Tensor, stacked_channels: int) -
     k = stacked_channels // c
     if k * c != stacked_channels or s < k:
         raise ValueError(f"frames {tuple(frames.shape)} do not make windows of {stacked_channels} channels.")
-    weight = rearrange(conv.weight, "o (k c) kh kw -> o c k kh kw", k=k)
+    # (o, k*c, kh, kw) -> (o, c, k, kh, kw). A plain view, not einops: einops caches a backend per
+    # array type, and meeting `nn.Parameter` inside a compiled graph would invalidate it (a recompile).
+    weight = conv.weight.unflatten(1, (k, c)).transpose(1, 2)
     out = torch.nn.functional.conv3d(
         rearrange(frames, "b s c h w -> b c s h w"), weight, conv.bias,
         stride=(1, *conv.stride), padding=(0, *conv.padding), dilation=(1, *conv.dilation))

@@ -18,25 +18,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
-from einops import rearrange
 from tensordict import TensorDict
-from torch import nn
 
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.model import WorldModel
 from worldmodel.objectives import weigh
 from worldmodel.precision import autocast, check_finite, make_scaler
-
-
-def register_einops_types() -> None:
-    """Let einops meet every array type this code hands it (tensor, parameter, numpy array) before
-    anything is compiled. It caches a backend per type and dynamo guards on that cache, so a type
-    first met later (the encoder's `nn.Parameter` inside the loss, numpy frames in an env wrapper)
-    would change it and recompile every compiled graph once. (torch does this for `torch.Tensor`.)"""
-    for example in (torch.zeros(1), nn.Parameter(torch.zeros(1)), np.zeros(1)):
-        rearrange(example, "i -> i")
 
 
 class WorldModelTrainer:
@@ -88,7 +76,6 @@ class WorldModelTrainer:
         built once. The first update after this (compile + one step) reports its wall time as
         `compile/update_seconds`. `mode`: torch.compile's (None: default; "max-autotune", ...).
         """
-        register_einops_types()
         self._compile = {"dynamic": False, "mode": mode}
         self.forward = self._forward
 
