@@ -26,7 +26,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-import results
+import results  # noqa: E402
+
+from agents.runs import read_metrics  # noqa: E402
 
 PIECES = results.RESULTS / "transfer"
 RUNS = results.ROOT / "runs" / "bench_transfer"
@@ -63,7 +65,7 @@ def train_piece(source: Path | None, target: str, mode: str, seed: int, preset: 
         if mode != "scratch":
             cmd.append(f"encoder={source}")
     subprocess.run(cmd, check=True)
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    records = read_metrics(run_dir / "metrics.jsonl")
     probe = next((r["probe/r2"] for r in records if "probe/r2" in r), None)
     curve = results.eval_curve(run_dir, steps)
     return {"target": target, "mode": mode, "seed": seed, "preset": preset, "steps": steps, "curve": curve,

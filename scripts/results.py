@@ -101,7 +101,9 @@ def run_json(cmd: list[str], what: str) -> dict:
 
 def eval_curve(run_dir: Path, steps: int) -> list[tuple[int, float, float]]:
     """(environment step, seconds, eval return) of each evaluation of a finished training run folder."""
-    records = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    from agents.runs import read_metrics
+
+    records = read_metrics(Path(run_dir) / "metrics.jsonl")
     curve = [(r["step"], r["time"], r["eval/return"]) for r in records if "eval/return" in r]
     if not curve or curve[-1][0] < steps:
         raise SystemExit(f"{run_dir} has not reached {steps} environment steps yet.")
