@@ -5,9 +5,12 @@
     warm = planner.shift(plan)                        # warm start for the next step
 
 Each call refits a sampling distribution over action sequences `(N, H, A)` for `iterations`
-rounds: sample `samples` candidates per env (plus `policy_samples` proposed by the model's policy
-prior), roll them out through the world model in one batch, score them, refit. Score = discounted
-sum of predicted rewards + discounted value after H steps; predicted termination cuts the sum.
+rounds: sample `samples - policy_samples` candidates per env, roll them out through the world model
+in one batch, score them, refit on them together with the `policy_samples` sequences the model's
+policy prior proposed. Score = discounted sum of predicted rewards + discounted value after H
+steps; predicted termination cuts the sum. The prior's sequences are rolled out (and so scored)
+once per call, while they are proposed: the model is deterministic, so rescoring them each round
+would give the same numbers.
 
 Continuous actions: a Gaussian per step (mean, std), samples clipped to [-1, 1].
 Discrete actions: a categorical per step (probabilities over the A choices), samples one-hot.
@@ -21,8 +24,10 @@ samples, the policy prior's noise, the exploration noise of the first action) co
 with others. Categorical samples are drawn by the Gumbel-max trick, so they too are plain noise
 drawn per row.
 
-`compile()` (what `make_planner` does when `cfg.compile`) torch.compiles the rollout scoring: one
-static-shape graph per batch size N (training envs, evaluation env), CUDA graphs on CUDA.
+`compile()` (what `make_planner` does when `cfg.compile`) torch.compiles the two rollouts (the
+sampled candidates' scoring and the policy prior's proposals): static shapes, so two graphs per
+batch size N (training envs, evaluation env), CUDA graphs on CUDA. The random numbers are drawn
+outside them, so a compiled plan draws exactly what an eager one does.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -103,16 +109,18 @@ class SamplingPlanner(ABC):
         self.discrete = model.action_spec.kind == "discrete"
         self.action_dim = model.action_dim
         self._score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = self.score
+        self._propose: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] = self.propose
         self.compiled = False
         self.compile_seconds: dict[int, float] = {}
         """Batch size N -> seconds of the first compiled `plan` call at N (compiling included)."""
 
     def compile(self, mode: str | None = None) -> None:
-        """torch.compile the rollout scoring (`score`): the horizon loop through the dynamics and the
-        value head, the bulk of the planner's work. Shapes are static (`dynamic=False`), so there is
-        one graph per batch size N and none after it; `mode="reduce-overhead"` replays it as a CUDA
-        graph (worth it on CUDA, where a plan is many small kernels)."""
+        """torch.compile the rollouts (`score`, `propose`), the bulk of the planner's work. Shapes are
+        static (`dynamic=False`), so there are two graphs per batch size N and none after them;
+        `mode="reduce-overhead"` replays them as CUDA graphs (worth it on CUDA, where a plan is many
+        small kernels)."""
         self._score = torch.compile(self.score, dynamic=False, fullgraph=True, mode=mode)
+        self._propose = torch.compile(self.propose, dynamic=False, fullgraph=True, mode=mode)
         self.compiled = True
 
     # --- distributions -------------------------------------------------------------------
@@ -141,42 +149,54 @@ class SamplingPlanner(ABC):
         noise = _draw(torch.randn, n, (count, h, a), generator, plan.mean.device)
         return (plan.mean[:, None] + plan.std[:, None] * noise).clamp(-1.0, 1.0)
 
-    def _policy_candidates(self, z: torch.Tensor, generator: Generators) -> torch.Tensor:
-        """`policy_samples` sequences `(N, P, H, A)` proposed by the policy prior through the dynamics."""
-        n, p = z.shape[0], self.policy_samples
-        shape = (self.horizon, p, self.action_dim)
-        if self.discrete:
-            noise = _gumbel(n, shape, generator, z.device)
-        else:
-            noise = _draw(torch.randn, n, shape, generator, z.device)
-        noise = rearrange(noise, "n h p a -> h (n p) a")
-        latent = repeat(z, "n d -> (n p) d", p=p)
-        actions = []
-        for h in range(self.horizon):
-            if self.discrete:
-                action = self.model.policy(latent, sample=True, noise=noise[h])
-            else:
-                action = (self.model.policy(latent) + self.min_std * noise[h]).clamp(-1.0, 1.0)
-            actions.append(action)
-            latent = self.model.step(latent, action)
-        return rearrange(torch.stack(actions, 1), "(n p) h a -> n p h a", n=n)
+    def _prior_noise(self, n: int, generator: Generators, device: torch.device) -> torch.Tensor:
+        """The policy prior's noise for `propose`, `(N, H, P, A)`: Gaussian (continuous) or Gumbel."""
+        shape = (self.horizon, self.policy_samples, self.action_dim)
+        return (_gumbel if self.discrete else partial(_draw, torch.randn))(n, shape, generator, device)
 
-    # --- scoring -------------------------------------------------------------------------
-    def score(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Predicted discounted return of each candidate: z `(N, D)`, actions `(N, S, H, A)` -> `(N, S)`."""
-        n, s = actions.shape[:2]
-        latent = repeat(z, "n d -> (n s) d", s=s)
-        actions = rearrange(actions, "n s h a -> (n s) h a")
-        total = torch.zeros(n * s, device=z.device)
-        alive = torch.ones(n * s, device=z.device)
-        discount = 1.0
+    # --- rollouts ------------------------------------------------------------------------
+    def _rollout(self, latent: torch.Tensor, act: Callable[[int, torch.Tensor], torch.Tensor]
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Roll B latents `(B, D)` H steps, taking `act(h, latent) -> (B, A)` at step h.
+
+        Returns the actions taken `(B, H, A)` and the predicted discounted return `(B,)`: rewards
+        until a predicted termination, plus the value of the last latent.
+        """
+        b = latent.shape[0]
+        total = torch.zeros(b, device=latent.device)
+        alive = torch.ones(b, device=latent.device)
+        discount, actions = 1.0, []
         for h in range(self.horizon):
-            latent, reward, ends = self.model.transition(latent, actions[:, h])
+            action = act(h, latent)
+            actions.append(action)
+            latent, reward, ends = self.model.transition(latent, action)
             total = total + discount * alive * reward
             alive = alive * (1.0 - ends)
             discount *= self.discount
         total = total + discount * alive * self.model.value(latent)
+        return torch.stack(actions, 1), total
+
+    def score(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Predicted discounted return of each candidate: z `(N, D)`, actions `(N, S, H, A)` -> `(N, S)`."""
+        n, s = actions.shape[:2]
+        flat = rearrange(actions, "n s h a -> (n s) h a")
+        _, total = self._rollout(repeat(z, "n d -> (n s) d", s=s), lambda h, latent: flat[:, h])
         return rearrange(total, "(n s) -> n s", n=n)
+
+    def propose(self, z: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The policy prior's P sequences per env and their scores: z `(N, D)`, noise `(N, H, P, A)`
+        (from `_prior_noise`) -> actions `(N, P, H, A)`, scores `(N, P)`. Continuous: the policy's
+        action plus `min_std` Gaussian noise; discrete: a sample of its softmax (Gumbel-max)."""
+        n, p = z.shape[0], noise.shape[2]
+        noise = rearrange(noise, "n h p a -> h (n p) a")
+
+        def act(h: int, latent: torch.Tensor) -> torch.Tensor:
+            if self.discrete:
+                return self.model.policy(latent, sample=True, noise=noise[h])
+            return (self.model.policy(latent) + self.min_std * noise[h]).clamp(-1.0, 1.0)
+
+        actions, total = self._rollout(repeat(z, "n d -> (n p) d", p=p), act)
+        return rearrange(actions, "(n p) h a -> n p h a", n=n), rearrange(total, "(n p) -> n p", n=n)
 
     # --- the call ------------------------------------------------------------------------
     @torch.inference_mode()
@@ -193,14 +213,17 @@ class SamplingPlanner(ABC):
         start = time.perf_counter()
         plan = warm if warm is not None else self.initial(n, z.device)
         with autocast(z.device, self.precision):
-            prior = self._policy_candidates(z, generator) if self.policy_samples else None
+            # Copies (.clone()): a CUDA-graph replay reuses its output buffers on the next call.
+            if self.policy_samples:
+                noise = self._prior_noise(n, generator, z.device)
+                prior, prior_scores = (t.float().clone() for t in self._propose(z, noise))
             for _ in range(self.iterations):
                 candidates = self._sample(plan, generator)
-                if prior is not None:
-                    candidates = torch.cat([prior.to(candidates.dtype), candidates], dim=1)
-                # A copy: a CUDA-graph replay reuses its output buffer on the next call.
                 scores = self._score(z, candidates).float().clone()
-                plan = self._refit(plan, candidates.float(), scores)
+                if self.policy_samples:
+                    candidates = torch.cat([prior, candidates], dim=1)
+                    scores = torch.cat([prior_scores, scores], dim=1)
+                plan = self._refit(plan, candidates, scores)
         action = self._first_action(plan, eval, generator)
         if timing:
             self.compile_seconds[n] = time.perf_counter() - start

@@ -1,11 +1,13 @@
 """Planning latency: milliseconds per action for MPPI and CEM at each preset, fp32 vs bf16, against
 TorchRL's `MPPIPlanner` at the same latent size, width, horizon, samples, iterations and elites.
 
-    python scripts/bench_planner.py [presets=debug,cpu,gpu] [calls=50] [device=cpu]
+    python scripts/bench_planner.py [presets=debug,cpu,gpu] [calls=50] [device=cpu] [compiled=true]
 
 For each preset: `act` = a full agent step (stack the frame history, encode, plan, warm start),
 `plan` = the planner alone from a latent, both with the preset's policy prior; `plan, no prior` is
 the same arithmetic TorchRL's planner does (no policy proposals), the row to compare with it.
+`act, compile=true` is the agent step with the planner's rollouts torch.compiled (what
+`compile=true` gives a training run), timed after the compile; `compiled=false` skips it.
 TorchRL's planner rolls out a `ModelBasedEnvBase` whose dynamics, reward and value are separate
 MLPs of the same width; ours predicts the next latent and the reward with one network (see
 `worldmodel/dynamics.py`), which is part of why it is faster. Writes docs/results/bench_planner.json
@@ -33,6 +35,7 @@ def main(argv: list[str]) -> None:
     args = dict(a.split("=", 1) for a in argv)
     presets = args.get("presets", "debug,cpu,gpu").split(",")
     calls, device = int(args.get("calls", 50)), torch.device(args.get("device", "cpu"))
+    compiled = args.get("compiled", "true") == "true"
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     from torchrl_reference import mppi_plan_step
 
@@ -58,21 +61,27 @@ def main(argv: list[str]) -> None:
                 "plan_no_prior_ms": 1000 * results.median_seconds(lambda: bare.plan(z, generator=g), calls, 5, sync),
                 "cem_no_prior_ms": 1000 * results.median_seconds(lambda: cem.plan(z, generator=g), calls, 5, sync),
             }
+            entry["act_compiled_ms"] = None
+            if compiled:
+                fast = PlanningAgent(cfg.replace(compile=True), model, None, device, seed=0)
+                fast.act(obs)  # compiles
+                entry["act_compiled_ms"] = 1000 * results.median_seconds(lambda: fast.act(obs), calls, 5, sync)
             step, _ = mppi_plan_step(cfg.latent_dim, cfg.hidden_dim, cfg.horizon, cfg.samples, cfg.iterations,
                                      cfg.elites, 1, precision)
             entry["torchrl_mppi_ms"] = 1000 * results.median_seconds(step, max(calls // 5, 5), 2, sync)
             entry["speedup_vs_torchrl"] = entry["torchrl_mppi_ms"] / entry["plan_no_prior_ms"]
             raw.append(entry)
-            print(f"{preset:>5} {precision}: act {entry['act_ms']:.2f} ms, plan {entry['plan_ms']:.2f} ms, "
+            fast_ms = "-" if entry["act_compiled_ms"] is None else f"{entry['act_compiled_ms']:.2f}"
+            print(f"{preset:>5} {precision}: act {entry['act_ms']:.2f} ms (compiled {fast_ms}), plan {entry['plan_ms']:.2f} ms, "
                   f"no prior {entry['plan_no_prior_ms']:.2f} ms (CEM {entry['cem_no_prior_ms']:.2f}); "
                   f"TorchRL MPPIPlanner {entry['torchrl_mppi_ms']:.2f} ms -> {entry['speedup_vs_torchrl']:.1f}x",
                   flush=True)
             rows.append([preset, precision,
                          f"D{cfg.latent_dim} W{cfg.hidden_dim} H{cfg.horizon} S{cfg.samples} I{cfg.iterations}",
-                         f"{entry['act_ms']:.2f}", f"{entry['plan_ms']:.2f}", f"{entry['plan_no_prior_ms']:.2f}",
+                         f"{entry['act_ms']:.2f}", fast_ms, f"{entry['plan_ms']:.2f}", f"{entry['plan_no_prior_ms']:.2f}",
                          f"{entry['cem_no_prior_ms']:.2f}", f"{entry['torchrl_mppi_ms']:.2f}",
                          f"{entry['speedup_vs_torchrl']:.1f}x"])
-    cols = ["preset", "precision", "sizes", "act ms (encode + MPPI)", "MPPI ms", "MPPI ms, no prior",
+    cols = ["preset", "precision", "sizes", "act ms (encode + MPPI)", "act ms, compile=true", "MPPI ms", "MPPI ms, no prior",
             "CEM ms, no prior", "TorchRL MPPIPlanner ms", "TorchRL / ours (no prior)"]
     results.save("bench_planner", {"columns": cols, "rows": rows}, {"cases": raw}, results.command_line())
 

@@ -18,7 +18,8 @@ Every case runs in its own process (its own peak memory, its own compiled graphs
   processes excluded), on CUDA `torch.cuda.max_memory_allocated`.
 - **compile s**: the first update's and the first plan's wall time with `compile=true` (compiling
   included; a warm inductor cache on disk makes it shorter); **graphs**: graphs dynamo built in the
-  whole case (2 with compile: the update and the plan at N; more would be recompiles).
+  whole case (3 with compile: the update, and the planner's two rollouts at N, the candidates'
+  scoring and the policy prior's proposals; more would be recompiles).
 
 Defaults: presets debug,cpu (plus gpu on CUDA), fp16 only on CUDA, CUDA only when present. Writes
 docs/results/bench_throughput.json and refreshes the README table (`readme=false`: not the table);
