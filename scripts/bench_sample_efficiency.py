@@ -107,8 +107,7 @@ def main(argv: list[str]) -> None:
         result = piece_from(run_dir, cfg["env"], cfg["objective"], cfg["seed"], preset, steps)
         name = f"{cfg['env'].replace('/', '-')}__{preset}__{cfg['objective']}__{steps}__{cfg['seed']}.json"
         (PIECES / name).write_text(json.dumps(result, indent=2))
-        results.save("bench_sample_efficiency", table_and_plot(),
-                     {"pieces": sorted(p.name for p in PIECES.glob("*.json"))}, results.command_line())
+        save_table()
         return
     if "only" in args:
         env, objective, seed = args["only"].split(":")
@@ -125,8 +124,13 @@ def main(argv: list[str]) -> None:
         result = run(env, objective, seed, preset, steps)
         piece.write_text(json.dumps(result, indent=2))
         print(f"{env} {objective} seed {seed}: final eval return {result['final_return']:.1f}", flush=True)
-        results.save("bench_sample_efficiency", table_and_plot(), {"pieces": sorted(p.name for p in PIECES.glob("*.json"))},
-                     results.command_line())
+        save_table()
+    save_table()  # also when every piece already existed (e.g. pieces copied in from another checkout)
+
+
+def save_table() -> None:
+    results.save("bench_sample_efficiency", table_and_plot(), {"pieces": sorted(p.name for p in PIECES.glob("*.json"))},
+                 results.command_line())
 
 
 if __name__ == "__main__":
