@@ -25,6 +25,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 import results  # noqa: E402
 
 PIECES = results.RESULTS / "sample_efficiency"
+TARGETS = {"Pendulum-v1": -200.0}
+"""The issue's target return by 20k steps, drawn as a dotted line on the plot."""
 
 
 def piece_from(run_dir: Path, env: str, objective: str, seed: int, preset: str, steps: int) -> dict:
@@ -55,13 +57,16 @@ def table_and_plot() -> dict:
         finals = [p["final_return"] for p in pieces]
         # Each evaluation is only a few episodes: the mean over the last quarter of training is steadier.
         late = [statistics.mean(c[2] for c in p["curve"] if c[0] > 0.75 * steps) for p in pieces]
+        # The best evaluation shows what the agent reached, next to whether it held it.
+        best = [max(c[2] for c in p["curve"]) for p in pieces]
         minutes = statistics.mean(p["seconds"] for p in pieces) / 60
         rows.append([env, preset, objective, f"{steps:,}", len(pieces),
                      f"{statistics.mean(finals):.0f} ± {results.ci95(finals):.0f}",
-                     f"{statistics.mean(late):.0f} ± {results.ci95(late):.0f}", f"{minutes:.0f}"])
+                     f"{statistics.mean(late):.0f} ± {results.ci95(late):.0f}",
+                     f"{statistics.mean(best):.0f} ± {results.ci95(best):.0f}", f"{minutes:.0f}"])
     _plot(groups)
     return {"columns": ["env", "preset", "objective", "env steps", "seeds", "last eval return (mean ± 95% CI)",
-                        "mean eval return, last 25% of steps", "minutes per run"], "rows": rows}
+                        "mean eval return, last 25% of steps", "best eval return", "minutes per run"], "rows": rows}
 
 
 def _plot(groups: dict) -> None:
@@ -78,12 +83,17 @@ def _plot(groups: dict) -> None:
         for (e, preset, objective, steps), pieces in sorted(groups.items()):
             if e != env:
                 continue
+            color = f"C{['masked', 'contrastive', 'both'].index(objective)}"
             for row, x_index, label in ((0, 0, "environment steps"), (1, 1, "seconds")):
                 ax = axes[row][col]
-                for i, p in enumerate(pieces):
-                    xs = [c[x_index] for c in p["curve"]]
-                    ax.plot(xs, [c[2] for c in p["curve"]], color=f"C{['masked', 'contrastive', 'both'].index(objective)}",
-                            alpha=0.7, label=objective if i == 0 else None)
+                for p in pieces:  # each seed thin, the mean over seeds bold (at the steps all seeds share)
+                    ax.plot([c[x_index] for c in p["curve"]], [c[2] for c in p["curve"]], color=color, alpha=0.3,
+                            linewidth=0.8)
+                shared = min(len(p["curve"]) for p in pieces)
+                mean = [[statistics.mean(p["curve"][i][k] for p in pieces) for i in range(shared)] for k in (x_index, 2)]
+                ax.plot(*mean, color=color, linewidth=2, label=f"{objective} (mean of {len(pieces)})")
+                if env in TARGETS:
+                    ax.axhline(TARGETS[env], color="gray", linestyle=":", linewidth=1)
                 ax.set_xlabel(label)
                 ax.set_ylabel("eval return")
                 ax.set_title(f"{env} ({preset})")
