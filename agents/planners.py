@@ -91,7 +91,8 @@ class SamplingPlanner(ABC):
     """Shared machinery; the siblings define `_refit`.
 
     Args:
-        model: the world model (its `imagine`-style verbs: step, reward, termination, value, policy).
+        model: the world model; the planner calls its `transition` (next latent, reward, termination),
+            `value` and, with a policy prior, `policy`.
         horizon, samples, iterations, elites, discount, min_std, max_std: see `Config`.
         policy_samples: candidates proposed by the model's policy prior (0: none).
         precision: autocast precision for the rollouts.
@@ -155,32 +156,26 @@ class SamplingPlanner(ABC):
         return (_gumbel if self.discrete else partial(_draw, torch.randn))(n, shape, generator, device)
 
     # --- rollouts ------------------------------------------------------------------------
-    def _rollout(self, latent: torch.Tensor, act: Callable[[int, torch.Tensor], torch.Tensor]
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Roll B latents `(B, D)` H steps, taking `act(h, latent) -> (B, A)` at step h.
-
-        Returns the actions taken `(B, H, A)` and the predicted discounted return `(B,)`: rewards
-        until a predicted termination, plus the value of the last latent.
+    def _rollout(self, latent: torch.Tensor, act: Callable[[int, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Roll B latents `(B, D)` H steps, taking `act(h, latent) -> (B, A)` at step h; the predicted
+        discounted return `(B,)`: rewards until a predicted termination, plus the last latent's value.
         """
         b = latent.shape[0]
         total = torch.zeros(b, device=latent.device)
         alive = torch.ones(b, device=latent.device)
-        discount, actions = 1.0, []
+        discount = 1.0
         for h in range(self.horizon):
-            action = act(h, latent)
-            actions.append(action)
-            latent, reward, ends = self.model.transition(latent, action)
+            latent, reward, ends = self.model.transition(latent, act(h, latent))
             total = total + discount * alive * reward
             alive = alive * (1.0 - ends)
             discount *= self.discount
-        total = total + discount * alive * self.model.value(latent)
-        return torch.stack(actions, 1), total
+        return total + discount * alive * self.model.value(latent)
 
     def score(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Predicted discounted return of each candidate: z `(N, D)`, actions `(N, S, H, A)` -> `(N, S)`."""
         n, s = actions.shape[:2]
         flat = rearrange(actions, "n s h a -> (n s) h a")
-        _, total = self._rollout(repeat(z, "n d -> (n s) d", s=s), lambda h, latent: flat[:, h])
+        total = self._rollout(repeat(z, "n d -> (n s) d", s=s), lambda h, latent: flat[:, h])
         return rearrange(total, "(n s) -> n s", n=n)
 
     def propose(self, z: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,14 +184,19 @@ class SamplingPlanner(ABC):
         action plus `min_std` Gaussian noise; discrete: a sample of its softmax (Gumbel-max)."""
         n, p = z.shape[0], noise.shape[2]
         noise = rearrange(noise, "n h p a -> h (n p) a")
+        actions: list[torch.Tensor] = []
 
         def act(h: int, latent: torch.Tensor) -> torch.Tensor:
             if self.discrete:
-                return self.model.policy(latent, sample=True, noise=noise[h])
-            return (self.model.policy(latent) + self.min_std * noise[h]).clamp(-1.0, 1.0)
+                action = self.model.policy(latent, sample=True, noise=noise[h])
+            else:
+                action = (self.model.policy(latent) + self.min_std * noise[h]).clamp(-1.0, 1.0)
+            actions.append(action)
+            return action
 
-        actions, total = self._rollout(repeat(z, "n d -> (n p) d", p=p), act)
-        return rearrange(actions, "(n p) h a -> n p h a", n=n), rearrange(total, "(n p) -> n p", n=n)
+        total = self._rollout(repeat(z, "n d -> (n p) d", p=p), act)
+        sequences = rearrange(torch.stack(actions, 1), "(n p) h a -> n p h a", n=n)
+        return sequences, rearrange(total, "(n p) -> n p", n=n)
 
     # --- the call ------------------------------------------------------------------------
     @torch.inference_mode()
