@@ -2,6 +2,7 @@
 
     python scripts/bench_sample_efficiency.py [envs=Pendulum-v1,CartPole-v1] [objectives=masked,contrastive,both]
                                               [seeds=0,1,2] [preset=cpu] [steps=20000] [only=<env>:<objective>:<seed>]
+                                              [set=<key>=<value>,...]
     python scripts/bench_sample_efficiency.py from_run=<run folder>    # count an existing 20k-step run
 
 Each (env, objective, seed) trains with `scripts/train.py` into runs/bench_se/...; a run stopped
@@ -10,6 +11,10 @@ docs/results/sample_efficiency/ (eval curve vs steps and vs seconds), so the ben
 piece by piece across sessions. The table (mean ± 95% CI of the last evaluation, and of the
 evaluation at the target step) and a PNG plot are rebuilt from whatever pieces exist.
 Target for pixel Pendulum-v1 (optimal ≈ -150, random ≈ -1200): mean eval return >= -200 by 20k steps.
+
+`set=horizon=3,samples=128` runs an ablation: the preset with those config overrides, labelled
+`cpu+horizon=3+samples=128` in the run folders, the pieces' names and the table, so it sits next to
+the plain preset's rows instead of mixing with them.
 """
 
 from __future__ import annotations
@@ -29,22 +34,29 @@ TARGETS = {"Pendulum-v1": -200.0}
 """The issue's target return by 20k steps, drawn as a dotted line on the plot."""
 
 
+def label(preset: str, overrides: dict[str, str]) -> str:
+    """`cpu`, or `cpu+horizon=3+samples=128` for the preset with overrides (an ablation)."""
+    return "+".join([preset, *(f"{k}={v}" for k, v in overrides.items())])
+
+
 def piece_from(run_dir: Path, env: str, objective: str, seed: int, preset: str, steps: int) -> dict:
-    """The result of a finished training run folder."""
+    """The result of a finished training run folder; `preset` is its label (with any overrides)."""
     curve = results.eval_curve(run_dir, steps)
     return {"env": env, "objective": objective, "seed": seed, "preset": preset, "steps": steps, "curve": curve,
             "final_return": curve[-1][2], "seconds": curve[-1][1], "run_dir": str(run_dir)}
 
 
-def run(env: str, objective: str, seed: int, preset: str, steps: int) -> dict:
-    run_dir = results.ROOT / "runs" / "bench_se" / f"{env.replace('/', '-')}__{preset}__{objective}__{seed}"
+def run(env: str, objective: str, seed: int, preset: str, steps: int, overrides: dict[str, str]) -> dict:
+    name = label(preset, overrides)
+    run_dir = results.ROOT / "runs" / "bench_se" / f"{env.replace('/', '-')}__{name}__{objective}__{seed}"
     cmd = [sys.executable, str(results.ROOT / "scripts" / "train.py"), f"env={env}", f"preset={preset}",
-           f"objective={objective}", f"seed={seed}", f"steps={steps}", f"run_dir={run_dir}", "exp=bench_se"]
+           f"objective={objective}", f"seed={seed}", f"steps={steps}", f"run_dir={run_dir}", "exp=bench_se",
+           *(f"{k}={v}" for k, v in overrides.items())]
     if (run_dir / "checkpoints" / "latest").exists():
         cmd = [sys.executable, str(results.ROOT / "scripts" / "train.py"), f"run_dir={run_dir}", "resume=true",
                f"steps={steps}"]
     subprocess.run(cmd, check=True)
-    return piece_from(run_dir, env, objective, seed, preset, steps)
+    return piece_from(run_dir, env, objective, seed, name, steps)
 
 
 def table_and_plot() -> dict:
@@ -78,25 +90,30 @@ def _plot(groups: dict) -> None:
     envs = sorted({key[0] for key in groups})
     if not envs:
         return
+    # Colour: the objective. Line style: the preset label, solid for the first (the plain preset sorts
+    # before its `+key=value` ablations).
+    styles = {name: ("-", "--", "-.", ":")[i % 4] for i, name in enumerate(sorted({key[1] for key in groups}))}
     fig, axes = plt.subplots(2, len(envs), figsize=(5 * len(envs), 7), squeeze=False)
     for col, env in enumerate(envs):
+        presets = sorted({key[1] for key in groups if key[0] == env})
         for (e, preset, objective, steps), pieces in sorted(groups.items()):
             if e != env:
                 continue
             color = f"C{['masked', 'contrastive', 'both'].index(objective)}"
-            for row, x_index, label in ((0, 0, "environment steps"), (1, 1, "seconds")):
+            name = objective if len(presets) == 1 else f"{objective}, {preset}"
+            for row, x_index, xlabel in ((0, 0, "environment steps"), (1, 1, "seconds")):
                 ax = axes[row][col]
                 for p in pieces:  # each seed thin, the mean over seeds bold (at the steps all seeds share)
                     ax.plot([c[x_index] for c in p["curve"]], [c[2] for c in p["curve"]], color=color, alpha=0.3,
-                            linewidth=0.8)
+                            linewidth=0.8, linestyle=styles[preset])
                 shared = min(len(p["curve"]) for p in pieces)
                 mean = [[statistics.mean(p["curve"][i][k] for p in pieces) for i in range(shared)] for k in (x_index, 2)]
-                ax.plot(*mean, color=color, linewidth=2, label=f"{objective} (mean of {len(pieces)})")
+                ax.plot(*mean, color=color, linewidth=2, linestyle=styles[preset], label=f"{name} (mean of {len(pieces)})")
                 if env in TARGETS:
                     ax.axhline(TARGETS[env], color="gray", linestyle=":", linewidth=1)
-                ax.set_xlabel(label)
+                ax.set_xlabel(xlabel)
                 ax.set_ylabel("eval return")
-                ax.set_title(f"{env} ({preset})")
+                ax.set_title(f"{env} ({', '.join(presets)})")
                 ax.legend()
     fig.tight_layout()
     fig.savefig(results.RESULTS / "sample_efficiency.png", dpi=90)
@@ -106,17 +123,21 @@ def _plot(groups: dict) -> None:
 def main(argv: list[str]) -> None:
     args = dict(a.split("=", 1) for a in argv)
     preset, steps = args.get("preset", "cpu"), int(args.get("steps", 20_000))
+    overrides = dict(kv.split("=", 1) for kv in args["set"].split(",")) if args.get("set") else {}
+    name = label(preset, overrides)
     PIECES.mkdir(parents=True, exist_ok=True)
     if "from_run" in args:
         # A run trained outside the benchmark (e.g. the README's main command) counts as a piece when
         # its config is exactly what the benchmark would have run.
         run_dir = Path(args["from_run"])
         cfg = json.loads((run_dir / "config.json").read_text())
+        if overrides:
+            raise SystemExit("from_run counts runs of a plain preset; drop set=.")
         if cfg["preset"] != preset or cfg["steps"] != steps:
             raise SystemExit(f"{run_dir} ran preset={cfg['preset']} steps={cfg['steps']}, not {preset}/{steps}.")
         result = piece_from(run_dir, cfg["env"], cfg["objective"], cfg["seed"], preset, steps)
-        name = f"{cfg['env'].replace('/', '-')}__{preset}__{cfg['objective']}__{steps}__{cfg['seed']}.json"
-        (PIECES / name).write_text(json.dumps(result, indent=2))
+        piece_name = f"{cfg['env'].replace('/', '-')}__{preset}__{cfg['objective']}__{steps}__{cfg['seed']}.json"
+        (PIECES / piece_name).write_text(json.dumps(result, indent=2))
         save_table()
         return
     if "only" in args:
@@ -128,10 +149,10 @@ def main(argv: list[str]) -> None:
                 for env in args.get("envs", "Pendulum-v1,CartPole-v1").split(",")
                 for objective in args.get("objectives", "masked,contrastive,both").split(",")]
     for env, objective, seed in jobs:
-        piece = PIECES / f"{env.replace('/', '-')}__{preset}__{objective}__{steps}__{seed}.json"
+        piece = PIECES / f"{env.replace('/', '-')}__{name}__{objective}__{steps}__{seed}.json"
         if piece.exists():
             continue
-        result = run(env, objective, seed, preset, steps)
+        result = run(env, objective, seed, preset, steps, overrides)
         piece.write_text(json.dumps(result, indent=2))
         print(f"{env} {objective} seed {seed}: final eval return {result['final_return']:.1f}", flush=True)
         save_table()
