@@ -2,6 +2,7 @@
 TorchRL's `MPPIPlanner` at the same latent size, width, horizon, samples, iterations and elites.
 
     python scripts/bench_planner.py [presets=debug,cpu,gpu] [calls=50] [device=cpu] [compiled=true]
+    python scripts/bench_planner.py presets=cpu,cpu+samples=128    # a preset with overrides, as its own row
 
 For each preset: `act` = a full agent step (stack the frame history, encode, plan, warm start),
 `plan` = the planner alone from a latent, both with the preset's policy prior; `plan, no prior` is
@@ -42,7 +43,8 @@ def main(argv: list[str]) -> None:
     raw, rows = [], []
     for preset in presets:
         for precision in ("fp32", "bf16"):
-            cfg = Config.from_preset(preset, precision=precision, device=device.type)
+            base, overrides = results.split_preset(preset)
+            cfg = Config.from_preset(base, **overrides, precision=precision, device=device.type)
             torch.manual_seed(0)
             model = WorldModel(cfg, ActionSpec("continuous", 1)).to(device)
             model.eval()

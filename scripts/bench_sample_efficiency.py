@@ -2,7 +2,6 @@
 
     python scripts/bench_sample_efficiency.py [envs=Pendulum-v1,CartPole-v1] [objectives=masked,contrastive,both]
                                               [seeds=0,1,2] [preset=cpu] [steps=20000] [only=<env>:<objective>:<seed>]
-                                              [set=<key>=<value>,...]
     python scripts/bench_sample_efficiency.py from_run=<run folder>    # count an existing 20k-step run
 
 Each (env, objective, seed) trains with `scripts/train.py` into runs/bench_se/...; a run stopped
@@ -12,9 +11,9 @@ piece by piece across sessions. The table (mean ± 95% CI of the last evaluation
 evaluation at the target step) and a PNG plot are rebuilt from whatever pieces exist.
 Target for pixel Pendulum-v1 (optimal ≈ -150, random ≈ -1200): mean eval return >= -200 by 20k steps.
 
-`set=horizon=3,samples=128` runs an ablation: the preset with those config overrides, labelled
-`cpu+horizon=3+samples=128` in the run folders, the pieces' names and the table, so it sits next to
-the plain preset's rows instead of mixing with them.
+`preset=cpu+samples=128+horizon=3` runs an ablation: the `cpu` preset with those config overrides,
+labelled so in the run folders, the pieces' names, the table and the plot, next to the plain
+preset's rows rather than mixed with them.
 """
 
 from __future__ import annotations
@@ -34,11 +33,6 @@ TARGETS = {"Pendulum-v1": -200.0}
 """The issue's target return by 20k steps, drawn as a dotted line on the plot."""
 
 
-def label(preset: str, overrides: dict[str, str]) -> str:
-    """`cpu`, or `cpu+horizon=3+samples=128` for the preset with overrides (an ablation)."""
-    return "+".join([preset, *(f"{k}={v}" for k, v in overrides.items())])
-
-
 def piece_from(run_dir: Path, env: str, objective: str, seed: int, preset: str, steps: int) -> dict:
     """The result of a finished training run folder; `preset` is its label (with any overrides)."""
     curve = results.eval_curve(run_dir, steps)
@@ -46,8 +40,9 @@ def piece_from(run_dir: Path, env: str, objective: str, seed: int, preset: str, 
             "final_return": curve[-1][2], "seconds": curve[-1][1], "run_dir": str(run_dir)}
 
 
-def run(env: str, objective: str, seed: int, preset: str, steps: int, overrides: dict[str, str]) -> dict:
-    name = label(preset, overrides)
+def run(env: str, objective: str, seed: int, name: str, steps: int) -> dict:
+    """Train (or resume) one piece; `name` is the preset, with any `+key=value` overrides."""
+    preset, overrides = results.split_preset(name)
     run_dir = results.ROOT / "runs" / "bench_se" / f"{env.replace('/', '-')}__{name}__{objective}__{seed}"
     cmd = [sys.executable, str(results.ROOT / "scripts" / "train.py"), f"env={env}", f"preset={preset}",
            f"objective={objective}", f"seed={seed}", f"steps={steps}", f"run_dir={run_dir}", "exp=bench_se",
@@ -122,9 +117,8 @@ def _plot(groups: dict) -> None:
 
 def main(argv: list[str]) -> None:
     args = dict(a.split("=", 1) for a in argv)
-    preset, steps = args.get("preset", "cpu"), int(args.get("steps", 20_000))
-    overrides = dict(kv.split("=", 1) for kv in args["set"].split(",")) if args.get("set") else {}
-    name = label(preset, overrides)
+    name, steps = args.get("preset", "cpu"), int(args.get("steps", 20_000))
+    preset, overrides = results.split_preset(name)
     PIECES.mkdir(parents=True, exist_ok=True)
     if "from_run" in args:
         # A run trained outside the benchmark (e.g. the README's main command) counts as a piece when
@@ -132,7 +126,7 @@ def main(argv: list[str]) -> None:
         run_dir = Path(args["from_run"])
         cfg = json.loads((run_dir / "config.json").read_text())
         if overrides:
-            raise SystemExit("from_run counts runs of a plain preset; drop set=.")
+            raise SystemExit(f"from_run counts runs of a plain preset, not of {name}.")
         if cfg["preset"] != preset or cfg["steps"] != steps:
             raise SystemExit(f"{run_dir} ran preset={cfg['preset']} steps={cfg['steps']}, not {preset}/{steps}.")
         result = piece_from(run_dir, cfg["env"], cfg["objective"], cfg["seed"], preset, steps)
@@ -152,7 +146,7 @@ def main(argv: list[str]) -> None:
         piece = PIECES / f"{env.replace('/', '-')}__{name}__{objective}__{steps}__{seed}.json"
         if piece.exists():
             continue
-        result = run(env, objective, seed, preset, steps, overrides)
+        result = run(env, objective, seed, name, steps)
         piece.write_text(json.dumps(result, indent=2))
         print(f"{env} {objective} seed {seed}: final eval return {result['final_return']:.1f}", flush=True)
         save_table()

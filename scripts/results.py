@@ -26,6 +26,19 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 
 
+def split_preset(label: str) -> tuple[str, dict[str, str]]:
+    """`"cpu+samples=128+horizon=3"` -> `("cpu", {"samples": "128", "horizon": "3"})`: a preset with
+    config overrides, the way the benchmarks name an ablation (`"cpu"` alone: no overrides)."""
+    preset, *pairs = label.split("+")
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"{label!r}: write a preset with overrides as preset+key=value+key=value.")
+        overrides[key] = value
+    return preset, overrides
+
+
 def ci95(values: list[float]) -> float:
     """Half-width of a 95% Student-t interval of the mean (0 for a single value)."""
     if len(values) < 2:
