@@ -14,8 +14,15 @@ would give the same numbers.
 
 Continuous actions: a Gaussian per step (mean, std), samples clipped to [-1, 1].
 Discrete actions: a categorical per step (probabilities over the A choices), samples one-hot.
-The refit is where the siblings differ: CEM averages the `elites` best candidates; MPPI weights
-every candidate by softmax(score / (temperature * std(score))).
+The refit weights are where the siblings differ: CEM weights the `elites` best candidates equally;
+MPPI weights them by softmax(score / (temperature * std(score))).
+
+The action (`act_from`): `"mean"` takes the refitted distribution's first step (evaluation; training
+samples around it); `"elite"` draws one candidate of the last round by its refit weight and takes its
+first action (TD-MPC2; training adds the plan's noise to it). The mean of a plan whose good
+candidates split between opposite actions (a pendulum at rest at the bottom: swing left or right)
+is a middle action that neither plan takes; an elite candidate is always a plan that scored well.
+Discrete actions explore, in training, by sampling the refitted first-step categorical either way.
 
 Randomness: `generator` is either one `torch.Generator` for the whole batch or a list of N, one
 per env (row). With one per row, every random number of row i (Gaussian candidates, categorical
@@ -88,7 +95,7 @@ class Plan:
 
 
 class SamplingPlanner(ABC):
-    """Shared machinery; the siblings define `_refit`.
+    """Shared machinery; the siblings define `_weights`.
 
     Args:
         model: the world model; the planner calls its `transition` (next latent, reward, termination),
@@ -97,16 +104,19 @@ class SamplingPlanner(ABC):
         policy_samples: candidates proposed by the model's policy prior (0: none).
         precision: autocast precision for the rollouts.
         temperature: MPPI's softmax temperature, relative to the spread of the scores.
+        act_from: "mean" or "elite", see the module docstring.
     """
 
     def __init__(self, model: WorldModel, horizon: int, samples: int, iterations: int, elites: int,
                  discount: float, min_std: float, max_std: float, policy_samples: int = 0,
-                 precision: str = "fp32", temperature: float = 0.5):
+                 precision: str = "fp32", temperature: float = 0.5, act_from: str = "mean"):
+        if act_from not in ("mean", "elite"):
+            raise ValueError(f"act_from={act_from!r}: choose 'mean' or 'elite'.")
         self.model, self.horizon, self.samples = model, horizon, samples
         self.iterations, self.elites, self.discount = iterations, elites, discount
         self.min_std, self.max_std = min_std, max_std
         self.policy_samples = policy_samples if model.has_policy else 0
-        self.precision, self.temperature = precision, temperature
+        self.precision, self.temperature, self.act_from = precision, temperature, act_from
         self.discrete = model.action_spec.kind == "discrete"
         self.action_dim = model.action_dim
         self._score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = self.score
@@ -223,11 +233,30 @@ class SamplingPlanner(ABC):
                 if self.policy_samples:
                     candidates = torch.cat([prior, candidates], dim=1)
                     scores = torch.cat([prior_scores, scores], dim=1)
-                plan = self._refit(plan, candidates, scores)
-        action = self._first_action(plan, eval, generator)
+                weights = self._weights(scores)
+                plan = self._fit(candidates, weights)
+        if self.act_from == "elite":
+            action = self._elite_action(plan, candidates, weights, eval, generator)
+        else:
+            action = self._first_action(plan, eval, generator)
         if timing:
             self.compile_seconds[n] = time.perf_counter() - start
         return action, plan
+
+    def _elite_action(self, plan: Plan, candidates: torch.Tensor, weights: torch.Tensor, eval: bool,
+                      generator: Generators) -> torch.Tensor:
+        """The first action `(N, A)` of one candidate per env, drawn with probability `weights (N, S)`
+        (Gumbel-max, per row) from the last round's `candidates (N, S, H, A)`; in training, continuous
+        actions get the plan's noise and discrete ones are sampled from the plan (as `_first_action`)."""
+        n = candidates.shape[0]
+        if self.discrete and not eval:
+            return self._first_action(plan, eval, generator)
+        index = (weights.log() + _gumbel(n, (weights.shape[1],), generator, weights.device)).argmax(1)
+        first = candidates[torch.arange(n, device=candidates.device), index, 0]
+        if self.discrete or eval:
+            return first
+        noise = _draw(torch.randn, n, (self.action_dim,), generator, first.device)
+        return (first + plan.std[:, 0] * noise).clamp(-1.0, 1.0)
 
     def _first_action(self, plan: Plan, eval: bool, generator: Generators) -> torch.Tensor:
         first = plan.mean[:, 0]
@@ -243,8 +272,8 @@ class SamplingPlanner(ABC):
         return (first + plan.std[:, 0] * noise).clamp(-1.0, 1.0)
 
     @abstractmethod
-    def _refit(self, plan: Plan, candidates: torch.Tensor, scores: torch.Tensor) -> Plan:
-        """The next distribution from candidates `(N, S, H, A)` and their scores `(N, S)`."""
+    def _weights(self, scores: torch.Tensor) -> torch.Tensor:
+        """Refit weights `(N, S)` (each row summing to 1, zero outside the elites) from scores `(N, S)`."""
 
     def _fit(self, candidates: torch.Tensor, weights: torch.Tensor) -> Plan:
         """Weighted refit: candidates `(N, S, H, A)`, weights `(N, S)` summing to 1."""
@@ -261,10 +290,9 @@ class SamplingPlanner(ABC):
 class CEMPlanner(SamplingPlanner):
     """Cross-entropy method: refit to the `elites` best candidates, equally weighted."""
 
-    def _refit(self, plan: Plan, candidates: torch.Tensor, scores: torch.Tensor) -> Plan:
+    def _weights(self, scores: torch.Tensor) -> torch.Tensor:
         top = scores.topk(self.elites, dim=1).indices
-        weights = torch.zeros_like(scores).scatter_(1, top, 1.0 / self.elites)
-        return self._fit(candidates, weights)
+        return torch.zeros_like(scores).scatter_(1, top, 1.0 / self.elites)
 
 
 class MPPIPlanner(SamplingPlanner):
@@ -272,12 +300,11 @@ class MPPIPlanner(SamplingPlanner):
     softmax(score / (temperature * std of scores)), so the weighting is free of the reward's scale;
     candidates outside the `elites` best get no weight."""
 
-    def _refit(self, plan: Plan, candidates: torch.Tensor, scores: torch.Tensor) -> Plan:
+    def _weights(self, scores: torch.Tensor) -> torch.Tensor:
         scale = self.temperature * scores.std(dim=1, keepdim=True).clamp_min(1e-6)
         logits = (scores - scores.max(dim=1, keepdim=True).values) / scale
         kth = scores.topk(self.elites, dim=1).values[:, -1:]
-        logits = logits.masked_fill(scores < kth, float("-inf"))
-        return self._fit(candidates, torch.softmax(logits, dim=1))
+        return torch.softmax(logits.masked_fill(scores < kth, float("-inf")), dim=1)
 
 
 PLANNERS = {"mppi": MPPIPlanner, "cem": CEMPlanner}
@@ -290,7 +317,7 @@ def make_planner(cfg: Config, model: WorldModel) -> SamplingPlanner:
         model, horizon=cfg.horizon, samples=cfg.samples, iterations=cfg.iterations, elites=cfg.elites,
         discount=cfg.discount, min_std=cfg.min_std, max_std=cfg.max_std,
         policy_samples=cfg.policy_samples if cfg.policy_prior else 0, precision=cfg.precision,
-        temperature=cfg.mppi_temperature)
+        temperature=cfg.mppi_temperature, act_from=cfg.act_from)
     if cfg.compile:
         on_cuda = next(model.parameters()).device.type == "cuda"
         planner.compile(mode="reduce-overhead" if on_cuda else None)

@@ -179,6 +179,10 @@ class Config:
     """Best candidates used by the CEM refit (and kept by MPPI's weighting)."""
     mppi_temperature: float = 0.5
     """MPPI weights: softmax(score / (temperature * std of scores)); smaller is greedier."""
+    act_from: Literal["mean", "elite"] = "mean"
+    """The action a plan gives: `mean`, the refitted distribution's first step (evaluation; training
+    samples around it); `elite`, the first action of one elite candidate drawn by its refit weight
+    (TD-MPC2; training adds noise), which never averages two opposite good plans into a poor middle one."""
     min_std: float = 0.05
     """Lower bound of the planner's action standard deviation (continuous actions)."""
     max_std: float = 1.0

@@ -55,9 +55,10 @@ def make(kind, world, **kw):
 
 @pytest.mark.parametrize("kind", ["mppi", "cem"])
 @pytest.mark.parametrize("discrete", [False, True])
-def test_actions_in_bounds_and_reproducible(kind, discrete):
+@pytest.mark.parametrize("act_from", ["mean", "elite"])
+def test_actions_in_bounds_and_reproducible(kind, discrete, act_from):
     world = LinearWorld(discrete)
-    planner = make(kind, world)
+    planner = make(kind, world, act_from=act_from)
     z = torch.randn(5, 2)
     a1, plan1 = planner.plan(z, generator=torch.Generator().manual_seed(3))
     a2, plan2 = planner.plan(z, generator=torch.Generator().manual_seed(3))
@@ -73,10 +74,11 @@ def test_actions_in_bounds_and_reproducible(kind, discrete):
 
 @pytest.mark.parametrize("kind", ["mppi", "cem"])
 @pytest.mark.parametrize("discrete", [False, True])
-def test_planned_sequences_beat_random_and_head_for_the_goal(kind, discrete):
+@pytest.mark.parametrize("act_from", ["mean", "elite"])
+def test_planned_sequences_beat_random_and_head_for_the_goal(kind, discrete, act_from):
     torch.manual_seed(0)
     world = LinearWorld(discrete)
-    planner = make(kind, world)
+    planner = make(kind, world, act_from=act_from)
     z = torch.zeros(16, 2)
     _, plan = planner.plan(z, generator=torch.Generator().manual_seed(0))
     if discrete:
@@ -93,6 +95,35 @@ def test_planned_sequences_beat_random_and_head_for_the_goal(kind, discrete):
         assert (first.argmax(-1) == 2).float().mean() > 0.9  # "right"
     else:
         assert first[:, 0].mean() > 0.6 and first[:, 1].abs().mean() < 0.3
+
+
+class TwoWays(LinearWorld):
+    """Two equally good plans: reward z'² on a line, so moving fully left or fully right is best and
+    standing still is worst (a pendulum at rest at the bottom can swing up either way)."""
+
+    def transition(self, z, a):
+        nxt = z + 0.5 * a
+        return nxt, nxt.square().sum(-1), torch.zeros(z.shape[0])
+
+
+@pytest.mark.parametrize("kind", ["mppi", "cem"])
+def test_elite_action_takes_one_good_plan_where_the_mean_averages_two(kind):
+    world = TwoWays(False, dim=1)
+    z = torch.zeros(64, 1)
+    actions = {}
+    for act_from in ("mean", "elite"):
+        planner = make(kind, world, horizon=2, samples=128, iterations=2, elites=16, act_from=act_from)
+        actions[act_from], _ = planner.plan(z, eval=True, generator=torch.Generator().manual_seed(0))
+    # Each elite action is one of the two good plans; the means sit between them.
+    assert actions["elite"].abs().min() > 0.5
+    assert actions["mean"].abs().mean() < actions["elite"].abs().mean() - 0.3
+    # Both directions get chosen across envs: the draw does not prefer a side.
+    assert (actions["elite"] > 0).float().mean().item() == pytest.approx(0.5, abs=0.25)
+
+
+def test_unknown_act_from_is_an_error():
+    with pytest.raises(ValueError, match="act_from='best'"):
+        make("mppi", LinearWorld(False), act_from="best")
 
 
 def test_warm_start_shifts_the_plan():
@@ -168,14 +199,16 @@ def streams(seeds):
 @pytest.mark.parametrize("discrete", [False, True])
 @pytest.mark.parametrize("prior", [False, True])
 @pytest.mark.parametrize("world", ["linear", "model"])
-def test_batched_planning_equals_per_env_planning_under_a_fixed_seed(kind, discrete, prior, world):
+@pytest.mark.parametrize("act_from", ["mean", "elite"])
+def test_batched_planning_equals_per_env_planning_under_a_fixed_seed(kind, discrete, prior, world, act_from):
     if world == "linear":
         model = PolicyWorld(discrete) if prior else LinearWorld(discrete)
         z = torch.randn(3, 2, generator=torch.Generator().manual_seed(0))
     else:
         model = tiny_world_model(discrete, prior)
         z = torch.randn(3, model.cfg.latent_dim, generator=torch.Generator().manual_seed(0))
-    planner = make(kind, model, samples=32, elites=6, iterations=3, policy_samples=4 if prior else 0)
+    planner = make(kind, model, samples=32, elites=6, iterations=3, policy_samples=4 if prior else 0,
+                   act_from=act_from)
     assert planner.policy_samples == (4 if prior else 0)
     seeds = [11, 22, 33]
 
