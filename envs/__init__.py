@@ -8,6 +8,9 @@ import os
 # Classic control draws with pygame; without these it looks for a display and a sound card.
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+# SDL otherwise takes over SIGTERM (turning it into a quit event nobody reads), so `kill`, a job
+# scheduler's time limit or torchrun stopping a failed group would leave a training process running.
+os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
 # MuJoCo and dm_control pick their GL backend when first imported: headless EGL (Mesa's software
 # EGL works without a display) unless the user chose one. Unset, rendering fails to load GL.
 os.environ.setdefault("MUJOCO_GL", "egl")

@@ -232,3 +232,23 @@ def test_vector_env_steps_and_autoresets(asynchronous):
 def test_vector_env_refuses_bad_id_in_the_parent_process():
     with pytest.raises(UnknownEnvError):
         make_vector_env("Pendulum", 2)
+
+
+def test_sigterm_still_stops_a_process_that_rendered_with_pygame():
+    """SDL (under classic control's pygame) catches SIGTERM unless told not to; `kill` must stop a run."""
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import envs, sys, time\n"
+            "env = envs.make_env('Pendulum-v1', image_size=32, seed=0)\n"
+            "env.reset(seed=0); env.step(env.action_space.sample())\n"
+            "print('rendered', flush=True)\n"
+            "time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "rendered"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == -signal.SIGTERM
+    finally:
+        proc.kill()
