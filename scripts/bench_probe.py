@@ -53,8 +53,7 @@ def table() -> dict:
         after = [r["r2_trained"] for r in runs]
         dims = [statistics.mean(d) for d in zip(*(r["r2_trained_per_dim"] for r in runs))]
         rows.append([env, preset, objective, steps, len(runs),
-                     f"{statistics.mean(before):.3f} ± {results.ci95(before):.3f}",
-                     f"{statistics.mean(after):.3f} ± {results.ci95(after):.3f}",
+                     results.mean_ci(before, 3), results.mean_ci(after, 3),
                      " / ".join(f"{d:.2f}" for d in dims),
                      f"{statistics.mean(r['updates_per_second'] for r in runs):.1f}"])
     return {"columns": ["env", "preset", "objective", "updates", "seeds", "probe R² untrained",

@@ -68,9 +68,7 @@ def table_and_plot() -> dict:
         best = [max(c[2] for c in p["curve"]) for p in pieces]
         minutes = statistics.mean(p["seconds"] for p in pieces) / 60
         rows.append([env, preset, objective, f"{steps:,}", len(pieces),
-                     f"{statistics.mean(finals):.0f} ± {results.ci95(finals):.0f}",
-                     f"{statistics.mean(late):.0f} ± {results.ci95(late):.0f}",
-                     f"{statistics.mean(best):.0f} ± {results.ci95(best):.0f}", f"{minutes:.0f}"])
+                     results.mean_ci(finals), results.mean_ci(late), results.mean_ci(best), f"{minutes:.0f}"])
     _plot(groups)
     return {"columns": ["env", "preset", "objective", "env steps", "seeds", "last eval return (mean ± 95% CI)",
                         "mean eval return, last 25% of steps", "best eval return", "minutes per run"], "rows": rows}

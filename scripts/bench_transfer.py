@@ -87,12 +87,6 @@ def auc(curve: list) -> float:
     return area / (curve[-1][0] - curve[0][0])
 
 
-def _fmt(values: list[float], digits: int = 0) -> str:
-    if not values:
-        return "–"
-    return f"{statistics.mean(values):.{digits}f} ± {results.ci95(values):.{digits}f}"
-
-
 def table_and_plot() -> dict:
     groups: dict[tuple, list[dict]] = {}
     for path in sorted(PIECES.glob("*.json")):
@@ -112,9 +106,9 @@ def table_and_plot() -> dict:
         delta = (f"{statistics.mean(areas) - statistics.mean(auc(p['curve']) for p in scratch):+.0f}"
                  if scratch and mode != "scratch" else "–")
         probes = [p["probe_r2"] for p in pieces if p["probe_r2"] is not None]
-        rows.append([pair, mode, len(pieces), _fmt(probes, 2), f"{threshold:g}",
+        rows.append([pair, mode, len(pieces), results.mean_ci(probes, 2), f"{threshold:g}",
                      f"{statistics.mean(reached):,.0f} ({len(reached)}/{len(pieces)})" if reached else f"– (0/{len(pieces)})",
-                     speedup, _fmt(areas), delta, _fmt([p["final_return"] for p in pieces]),
+                     speedup, results.mean_ci(areas), delta, results.mean_ci([p["final_return"] for p in pieces]),
                      f"{statistics.mean(p['seconds'] for p in pieces) / 60:.0f}"])
     _plot(groups)
     return {"columns": ["source > target", "encoder", "seeds", "probe R² before training", "threshold",

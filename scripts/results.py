@@ -47,6 +47,15 @@ def ci95(values: list[float]) -> float:
     return t * statistics.stdev(values) / math.sqrt(len(values))
 
 
+def mean_ci(values: list[float], digits: int = 0) -> str:
+    """`"mean ± 95% CI half-width"` for a table cell; the mean alone for one value, "–" for none."""
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {ci95(values):.{digits}f}"
+
+
 def median_seconds(fn, repeats: int, warmup: int = 3, sync=lambda: None) -> float:
     """Median wall-clock seconds of `fn()` over `repeats` calls, after `warmup` calls."""
     for _ in range(warmup):
