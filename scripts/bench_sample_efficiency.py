@@ -74,40 +74,56 @@ def table_and_plot() -> dict:
                         "mean eval return, last 25% of steps", "best eval return", "minutes per run"], "rows": rows}
 
 
+def _panels(groups: dict) -> list[tuple[str, list[tuple[tuple, str, str, str]]]]:
+    """What each column of the plot shows: `(title, [(group key, colour, line style, legend name)])`.
+    Per env, the plain preset's objectives (colour = objective); where ablations (`preset+key=value`)
+    exist, a second column sets each beside the plain preset's run of the same objective."""
+    def colour(objective: str) -> str:
+        return f"C{['masked', 'contrastive', 'both'].index(objective)}"
+
+    panels = []
+    for env in sorted({key[0] for key in groups}):
+        keys = sorted(key for key in groups if key[0] == env)
+        plain = [key for key in keys if "+" not in key[1]]
+        ablations = [key for key in keys if "+" in key[1]]
+        if plain:
+            presets = ", ".join(sorted({key[1] for key in plain}))
+            panels.append((f"{env} ({presets})", [(key, colour(key[2]), "-", key[2]) for key in plain]))
+        if ablations:
+            objectives = {key[2] for key in ablations}
+            lines = [(key, colour(key[2]), "-", f"{key[2]}, {key[1]}") for key in plain if key[2] in objectives]
+            lines += [(key, f"C{3 + i}", "--", f"{key[2]}, {key[1]}") for i, key in enumerate(ablations)]
+            panels.append((f"{env}: ablations", lines))
+    return panels
+
+
 def _plot(groups: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    envs = sorted({key[0] for key in groups})
-    if not envs:
+    panels = _panels(groups)
+    if not panels:
         return
-    # Colour: the objective. Line style: the preset label, solid for the first (the plain preset sorts
-    # before its `+key=value` ablations).
-    styles = {name: ("-", "--", "-.", ":")[i % 4] for i, name in enumerate(sorted({key[1] for key in groups}))}
-    fig, axes = plt.subplots(2, len(envs), figsize=(5 * len(envs), 7), squeeze=False)
-    for col, env in enumerate(envs):
-        presets = sorted({key[1] for key in groups if key[0] == env})
-        for (e, preset, objective, steps), pieces in sorted(groups.items()):
-            if e != env:
-                continue
-            color = f"C{['masked', 'contrastive', 'both'].index(objective)}"
-            name = objective if len(presets) == 1 else f"{objective}, {preset}"
+    fig, axes = plt.subplots(2, len(panels), figsize=(5 * len(panels), 7), squeeze=False)
+    for col, (title, lines) in enumerate(panels):
+        for key, color, style, name in lines:
+            pieces = groups[key]
             for row, x_index, xlabel in ((0, 0, "environment steps"), (1, 1, "seconds")):
                 ax = axes[row][col]
                 for p in pieces:  # each seed thin, the mean over seeds bold (at the steps all seeds share)
                     ax.plot([c[x_index] for c in p["curve"]], [c[2] for c in p["curve"]], color=color, alpha=0.3,
-                            linewidth=0.8, linestyle=styles[preset])
+                            linewidth=0.8, linestyle=style)
                 shared = min(len(p["curve"]) for p in pieces)
                 mean = [[statistics.mean(p["curve"][i][k] for p in pieces) for i in range(shared)] for k in (x_index, 2)]
-                ax.plot(*mean, color=color, linewidth=2, linestyle=styles[preset], label=f"{name} (mean of {len(pieces)})")
-                if env in TARGETS:
-                    ax.axhline(TARGETS[env], color="gray", linestyle=":", linewidth=1)
+                ax.plot(*mean, color=color, linewidth=2, linestyle=style, label=f"{name} (mean of {len(pieces)})")
+                if key[0] in TARGETS:
+                    ax.axhline(TARGETS[key[0]], color="gray", linestyle=":", linewidth=1)
                 ax.set_xlabel(xlabel)
                 ax.set_ylabel("eval return")
-                ax.set_title(f"{env} ({', '.join(presets)})")
-                ax.legend()
+                ax.set_title(title)
+                ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(results.RESULTS / "sample_efficiency.png", dpi=90)
     plt.close(fig)
