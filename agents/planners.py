@@ -215,8 +215,9 @@ class SamplingPlanner(ABC):
         """Choose actions for latents `z (N, D)`.
 
         `generator`: one for all rows, or a list of N (one per env, see the module docstring).
-        Returns the action vectors `(N, A)` (the plan's mean / most likely first action when `eval`,
-        a sample from its first step otherwise) and the refitted plan (for `shift`).
+        Returns the action vectors `(N, A)` (with `act_from="mean"`: the plan's mean / most likely
+        first action when `eval`, a sample from its first step otherwise; with `"elite"`: one elite
+        candidate's first action, see the module docstring) and the refitted plan (for `shift`).
         """
         n = z.shape[0]
         timing = self.compiled and n not in self.compile_seconds
