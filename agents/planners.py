@@ -254,7 +254,7 @@ class SamplingPlanner(ABC):
             return self._first_action(plan, eval, generator)
         index = (weights.log() + _gumbel(n, (weights.shape[1],), generator, weights.device)).argmax(1)
         first = candidates[torch.arange(n, device=candidates.device), index, 0]
-        if self.discrete or eval:
+        if eval:
             return first
         noise = _draw(torch.randn, n, (self.action_dim,), generator, first.device)
         return (first + plan.std[:, 0] * noise).clamp(-1.0, 1.0)
