@@ -33,6 +33,11 @@ TARGETS = {"Pendulum-v1": -200.0}
 """The issue's target return by 20k steps, drawn as a dotted line on the plot."""
 
 
+def piece_path(env: str, name: str, objective: str, steps: int, seed: int) -> Path:
+    """Where one piece's JSON lives; `name` is the preset label (with any `+key=value` overrides)."""
+    return PIECES / f"{env.replace('/', '-')}__{name}__{objective}__{steps}__{seed}.json"
+
+
 def piece_from(run_dir: Path, env: str, objective: str, seed: int, preset: str, steps: int) -> dict:
     """The result of a finished training run folder; `preset` is its label (with any overrides)."""
     curve = results.eval_curve(run_dir, steps)
@@ -144,8 +149,7 @@ def main(argv: list[str]) -> None:
         if cfg["preset"] != preset or cfg["steps"] != steps:
             raise SystemExit(f"{run_dir} ran preset={cfg['preset']} steps={cfg['steps']}, not {preset}/{steps}.")
         result = piece_from(run_dir, cfg["env"], cfg["objective"], cfg["seed"], preset, steps)
-        piece_name = f"{cfg['env'].replace('/', '-')}__{preset}__{cfg['objective']}__{steps}__{cfg['seed']}.json"
-        (PIECES / piece_name).write_text(json.dumps(result, indent=2))
+        piece_path(cfg["env"], preset, cfg["objective"], steps, cfg["seed"]).write_text(json.dumps(result, indent=2))
         save_table()
         return
     if "only" in args:
@@ -157,7 +161,7 @@ def main(argv: list[str]) -> None:
                 for env in args.get("envs", "Pendulum-v1,CartPole-v1").split(",")
                 for objective in args.get("objectives", "masked,contrastive,both").split(",")]
     for env, objective, seed in jobs:
-        piece = PIECES / f"{env.replace('/', '-')}__{name}__{objective}__{steps}__{seed}.json"
+        piece = piece_path(env, name, objective, steps, seed)
         if piece.exists():
             continue
         result = run(env, objective, seed, name, steps)
