@@ -102,11 +102,11 @@ class TrainingSession:
         state_dim = 0 if state is None else int(np.asarray(state).reshape(cfg.num_envs, -1).shape[1])
         pretrained = load_pretrained_encoder(cfg.encoder_from) if cfg.encoder_from and not cfg.resume else None
 
+        device = rank_device(checked_device(cfg), ctx)  # before the folder, like the env id
         run = None
         if ctx.main:
             run = RunDir.open(cfg.run_dir) if cfg.resume else RunDir.create(cfg)
         run = RunDir(ctx.broadcast(str(run.path) if run else None))
-        device = rank_device(resolve_device(cfg.device), ctx)
         frame = (3, cfg.image_size, cfg.image_size)
         storage = replay_device(cfg.replay_device, device, cfg.buffer_size * SequenceReplay.row_bytes(
             frame, spec.dim, state_dim), on_disk=cfg.buffer_on_disk)
@@ -166,6 +166,19 @@ class TrainingSession:
         if self.eval_envs is not None:
             self.eval_envs.close()
         self.ctx.close()
+
+
+def checked_device(cfg: Config) -> torch.device:
+    """The training device `cfg.device` names, with `cfg.precision` and `cfg.replay_device` checked
+    against this machine (CUDA asked for but absent, fp16 on the CPU): a ConfigError, not a traceback."""
+    try:
+        device = resolve_device(cfg.device)
+        resolve_precision(device, cfg.precision)
+        if cfg.replay_device != "auto":
+            resolve_device(cfg.replay_device)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return device
 
 
 def run_training(prog: str, make_config: Callable[[], Config],

@@ -412,8 +412,10 @@ def _validate(cfg: Config) -> None:
     if cfg.buffer_size < cfg.seq_len * cfg.num_envs:
         raise ConfigError(f"buffer_size={cfg.buffer_size} cannot hold one sequence per env (seq_len={cfg.seq_len}).")
     for key in ("device", "replay_device"):
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", getattr(cfg, key)):
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", getattr(cfg, key)):
             raise ConfigError(f"{key}={getattr(cfg, key)!r} is not valid: use auto, cpu, cuda or cuda:N.")
+    if cfg.buffer_on_disk and cfg.replay_device not in ("auto", "cpu"):
+        raise ConfigError(f"buffer_on_disk=true keeps the replay in a file on the CPU: drop replay_device={cfg.replay_device}.")
     if cfg.precision == "fp16" and cfg.device == "cpu":
         raise ConfigError("precision=fp16 needs CUDA; on CPU use precision=bf16 (fast on AMX) or fp32.")
     if not 0.0 < cfg.encoder_lr_scale <= 1.0:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import imageio
 import pytest
+import torch
 
 from agents.runs import read_metrics
 
@@ -125,6 +126,19 @@ def test_bad_env_leaves_no_run_folder(tmp_path):
     run_dir = tmp_path / "never"
     proc = script("train", "preset=debug", "env=NoSuchEnv-v0", f"run_dir={run_dir}")
     assert proc.returncode == 2 and not run_dir.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("args,match", [
+    (["device=cuda"], "CUDA is not available"),
+    (["precision=fp16"], "precision=fp16 is not supported on CPU"),  # device=auto resolves to the CPU here
+    (["replay_device=cuda:0"], "CUDA is not available"),
+])
+def test_a_device_this_machine_lacks_exits_2_and_leaves_no_run_folder(tmp_path, args, match):
+    run_dir = tmp_path / "never"
+    proc = script("train", "preset=debug", *args, f"run_dir={run_dir}")
+    assert proc.returncode == 2 and not run_dir.exists()
+    assert match in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_resume_with_another_env_is_refused(trained, tmp_path):

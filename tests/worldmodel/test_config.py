@@ -34,6 +34,8 @@ def test_config_is_frozen():
     (["tensorboard=maybe"], "not a boolean"),
     (["steps=0"], "at least 1"),
     (["device=tpu"], "device='tpu'"),
+    (["device=mps"], "device='mps'"),
+    (["buffer_on_disk=true", "replay_device=cuda"], "drop replay_device=cuda"),
     (["precision=fp16", "device=cpu"], "fp16 needs CUDA"),
     (["resume=true"], "needs run_dir"),
     (["justaword"], "not key=value"),
