@@ -7,8 +7,9 @@
 Each (env, objective, seed) trains with `scripts/train.py` into runs/bench_se/...; a run stopped
 midway resumes from its checkpoint the next time. Each finished run is saved as its own JSON under
 docs/results/sample_efficiency/ (eval curve vs steps and vs seconds), so the benchmark fills in
-piece by piece across sessions. The table (mean ± 95% CI of the last evaluation, and of the
-evaluation at the target step) and a PNG plot are rebuilt from whatever pieces exist.
+piece by piece across sessions. The table (mean ± 95% CI over seeds of the last evaluation, of the
+mean evaluation over the last quarter of steps, and of the best one) and a PNG plot are rebuilt
+from whatever pieces exist.
 Target for pixel Pendulum-v1 (optimal ≈ -150, random ≈ -1200): mean eval return >= -200 by 20k steps.
 
 `preset=cpu+samples=128+horizon=3` runs an ablation: the `cpu` preset with those config overrides,

@@ -22,7 +22,7 @@ import sys
 from agents.pretrain import probe_episodes, probe_metrics
 from agents.runs import config_from_cli
 from agents.session import TrainingSession, run_training
-from worldmodel.config import ConfigError, split_pairs
+from worldmodel.config import Config, ConfigError, split_pairs
 
 MODES = ("frozen", "finetune", "init", "scratch")
 
@@ -30,8 +30,13 @@ MODES = ("frozen", "finetune", "init", "scratch")
 def config_args(argv: list[str]) -> list[str]:
     """train.py's arguments for a transfer command line (`encoder=` and `mode=` translated)."""
     pairs = split_pairs(argv)
-    if pairs.get("resume", "false").lower() in ("true", "1", "yes"):
-        return argv  # a resumed run keeps its saved config
+    if Config.from_preset("cpu", resume=pairs.get("resume", "false"), run_dir=pairs.get("run_dir", "")).resume:
+        # A resumed run keeps its saved config, encoder and mode included.
+        for key in ("mode", "encoder"):
+            if key in pairs:
+                raise ConfigError(f"{key}= cannot change when resuming: the run keeps the encoder and mode it "
+                                  f"started with; drop {key}= (or start a new run_dir).")
+        return argv
     mode = pairs.pop("mode", "finetune")
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} is not valid: choose one of {', '.join(MODES)}.")
@@ -60,7 +65,7 @@ def probe_before_training(session: TrainingSession) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("help", "-h", "--help"):
+    if any(a in ("help", "-h", "--help") for a in argv):
         print(__doc__)
         return 0
     return run_training("transfer.py", lambda: config_from_cli(config_args(argv)), probe_before_training)

@@ -61,23 +61,24 @@ class Config:
 
     # --- training loop --------------------------------------------------------------------
     steps: int = 20_000
-    """Environment steps to train for, counting action repeats and all parallel envs."""
+    """Environment steps to train for, counting action repeats and all parallel envs (pretrain.py: updates)."""
     seed_steps: int = 1_000
     """Environment steps of uniformly random actions before learning starts."""
     updates_per_step: float = 0.5
-    """Gradient updates per agent step (fractions accumulate)."""
+    """Gradient updates per transition collected, i.e. per agent step of one env (a batched step of
+    num_envs=N envs brings N times as many); fractions accumulate."""
     seed_updates: int = 200
     """Updates done at once when the seed phase ends, before the agent's first plan."""
     eval_every: int = 2_000
-    """Environment steps between evaluations."""
+    """Environment steps between evaluations (pretrain.py: updates between probes)."""
     eval_episodes: int = 3
     """Episodes per evaluation, on a separate environment."""
     checkpoint_every: int = 5_000
-    """Environment steps between checkpoints (one is always written at the end)."""
+    """Environment steps between checkpoints, one always written at the end (pretrain.py: updates)."""
     keep_checkpoints: int = 2
     """Most recent checkpoints kept on disk."""
     log_every: int = 500
-    """Environment steps between training-metric log lines."""
+    """Environment steps between training-metric log lines (pretrain.py: updates)."""
     tensorboard: bool = True
     """Also write TensorBoard events under run_dir/tb."""
     video: bool = True
@@ -89,7 +90,7 @@ class Config:
     buffer_on_disk: bool = False
     """Memory-map the replay under run_dir/replay instead of holding it in RAM."""
     replay_device: str = "auto"
-    """Where the replay lives: auto (the GPU when training there and the full buffer takes under half its free memory; else cpu with pinned-memory transfers), cpu, cuda or cuda:N."""
+    """Where the replay lives: auto (the GPU when training there and the full buffer takes under half its free memory; else cpu with pinned-memory transfers; always cpu with buffer_on_disk), cpu, cuda or cuda:N."""
     batch_size: int = 16
     """Sequences per update batch."""
     seq_len: int = 16
@@ -125,7 +126,7 @@ class Config:
     grad_clip: float = 10.0
     """Gradient-norm clip (after unscaling, for fp16)."""
     target_momentum: float = 0.99
-    """EMA momentum of the target encoder (and target projector): target <- m * target + (1 - m) * online."""
+    """EMA momentum of the target encoder, target value head (and target projector): target <- m * target + (1 - m) * online."""
 
     # --- masked-frame prediction ----------------------------------------------------------
     mask_type: Literal["frame", "tube", "both"] = "both"
@@ -184,7 +185,7 @@ class Config:
     samples around it); `elite`, the first action of one elite candidate drawn by its refit weight
     (TD-MPC2; training adds noise), which never averages two opposite good plans into a poor middle one."""
     min_std: float = 0.05
-    """Lower bound of the planner's action standard deviation (continuous actions)."""
+    """Lower bound of the planner's action standard deviation (continuous actions), and the policy prior's noise."""
     max_std: float = 1.0
     """Initial (and largest) action standard deviation (continuous actions)."""
     discount: float = 0.99
@@ -194,7 +195,7 @@ class Config:
     policy_prior: bool = True
     """Learn a policy from the agent's own actions and let it propose some of the candidates (TD-MPC2-style)."""
     policy_samples: int = 16
-    """Candidates proposed by the policy prior (rolled out through the dynamics) per iteration."""
+    """Candidates proposed by the policy prior per plan: rolled out and scored once, then part of every refit round."""
 
     # --- transfer: start from a pretrained encoder ---------------------------------------
     encoder_from: str = ""
@@ -394,7 +395,7 @@ def _validate(cfg: Config) -> None:
         if not getattr(cfg, key) > 0:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be positive.")
     if cfg.seed_steps < 0 or cfg.updates_per_step < 0 or cfg.seed_updates < 0:
-        raise ConfigError("seed_steps and updates_per_step must be non-negative.")
+        raise ConfigError("seed_steps, updates_per_step and seed_updates must be non-negative.")
     if cfg.seq_len < 2:
         raise ConfigError(f"seq_len={cfg.seq_len} must be at least 2: the model learns from transitions.")
     if cfg.model_horizon >= cfg.seq_len:

@@ -1,6 +1,6 @@
 """The world model: encoder, latent dynamics, heads and self-supervised objectives.
 
-    model = WorldModel(cfg, action_dim=1)
+    model = WorldModel(cfg, 1)   # action: an ActionSpec, or a continuous action dim
     z = model.encode(obs)                       # (N, 3k, H, W) uint8 -> (N, D)
     latents = model.imagine(z, actions)         # (N, H, A) -> (N, H, D)
     r = model.reward(z, actions[:, 0])          # (N,)

@@ -53,6 +53,7 @@ def test_frozen_transfer_to_a_discrete_target(source, tmp_path):
     (["mode=frozen"], "mode=frozen needs encoder="),
     (["mode=frozen", "encoder={tmp}/nowhere"], "no such run folder or file"),
     (["mode=finetune", "encoder={source}", "image_size=32"], "image_size=32 (the encoder has 64)"),
+    (["resume=on", "mode=frozen", "encoder={source}"], "mode= cannot change when resuming"),
 ])
 def test_bad_transfer_input_exits_2_with_one_clear_message(source, tmp_path, args, message):
     proc = script("transfer", "env=CartPole-v1", "preset=debug", f"run_dir={tmp_path / 'run'}",
