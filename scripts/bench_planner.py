@@ -69,7 +69,7 @@ def main(argv: list[str]) -> None:
                 fast.act(obs)  # compiles
                 entry["act_compiled_ms"] = 1000 * results.median_seconds(lambda: fast.act(obs), calls, 5, sync)
             step, _ = mppi_plan_step(cfg.latent_dim, cfg.hidden_dim, cfg.horizon, cfg.samples, cfg.iterations,
-                                     cfg.elites, 1, precision)
+                                     cfg.elites, 1, precision, str(device))
             entry["torchrl_mppi_ms"] = 1000 * results.median_seconds(step, max(calls // 5, 5), 2, sync)
             entry["speedup_vs_torchrl"] = entry["torchrl_mppi_ms"] / entry["plan_no_prior_ms"]
             raw.append(entry)

@@ -163,7 +163,7 @@ def main(argv: list[str]) -> None:
     folder = Path(args["out"]).resolve() if "out" in args else results.RESULTS
     path = results.write("bench_throughput", {"columns": cols, "rows": rows}, {"cases": raw}, results.command_line(),
                          folder)
-    if folder == results.RESULTS and _flag(args.get("readme", "true")):
+    if folder == results.DEFAULT_RESULTS.resolve() and _flag(args.get("readme", "true")):
         results.update_readme()
     print(f"wrote {path}")
 

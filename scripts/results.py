@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import re
 import resource
@@ -23,7 +24,10 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "docs" / "results"
+DEFAULT_RESULTS = ROOT / "docs" / "results"
+RESULTS = Path(os.environ.get("PIXELWORLD_RESULTS") or DEFAULT_RESULTS).resolve()
+"""Where results go; `PIXELWORLD_RESULTS=<folder>` sends them elsewhere and leaves the README alone
+(what the smoke tests of the bench scripts do)."""
 
 
 def split_preset(label: str) -> tuple[str, dict[str, str]]:
@@ -88,10 +92,11 @@ def machine() -> dict:
 
 
 def save(name: str, table: dict, raw: dict, command: str) -> Path:
-    """Write docs/results/{name}.json and refresh the README tables."""
+    """Write docs/results/{name}.json (under RESULTS) and refresh the README tables (only for docs/results)."""
     path = write(name, table, raw, command)
-    update_readme()
-    print(f"wrote {path.relative_to(ROOT)}")
+    if RESULTS == DEFAULT_RESULTS.resolve():
+        update_readme()
+    print(f"wrote {path}")
     return path
 
 

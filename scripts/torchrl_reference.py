@@ -284,7 +284,7 @@ def _mlp(in_features: int, hidden: int, out_features: int) -> nn.Module:
     )
 
 
-def _latent_env(latent_dim: int, hidden: int, action_dim: int):
+def _latent_env(latent_dim: int, hidden: int, action_dim: int, device: str = "cpu"):
     """A ``ModelBasedEnvBase`` whose whole state is one latent vector ``"latent"`` ``(latent_dim,)``.
 
     World model (``WorldModelWrapper``):
@@ -303,7 +303,7 @@ def _latent_env(latent_dim: int, hidden: int, action_dim: int):
 
     class LatentMLPEnv(ModelBasedEnvBase):
         def __init__(self, world_model):
-            super().__init__(world_model, device="cpu", batch_size=torch.Size([]))
+            super().__init__(world_model, device=device, batch_size=torch.Size([]))
             self.observation_spec = Composite(latent=Unbounded((latent_dim,)))
             self.state_spec = Composite(latent=Unbounded((latent_dim,)))
             self.action_spec = Bounded(-1.0, 1.0, shape=(action_dim,))
@@ -320,7 +320,7 @@ def _latent_env(latent_dim: int, hidden: int, action_dim: int):
     return LatentMLPEnv(world_model)
 
 
-def _plan_step(kind: str, latent_dim, hidden, horizon, samples, iterations, top_k, action_dim, precision):
+def _plan_step(kind: str, latent_dim, hidden, horizon, samples, iterations, top_k, action_dim, precision, device="cpu"):
     from torchrl.modules import ValueOperator
     from torchrl.modules.planners import CEMPlanner, MPPIPlanner
     from torchrl.objectives.value import TDLambdaEstimator
@@ -331,14 +331,14 @@ def _plan_step(kind: str, latent_dim, hidden, horizon, samples, iterations, top_
             raise ValueError(f"{name} must be >= 1, got {v}.")
     if top_k > samples:
         raise ValueError(f"top_k={top_k} must be <= samples={samples}.")
-    autocast = lambda: _autocast(precision, "cpu")  # noqa: E731  (validates precision)
+    autocast = lambda: _autocast(precision, torch.device(device).type)  # noqa: E731  (validates precision)
     with autocast():
         pass
 
-    env = _latent_env(latent_dim, hidden, action_dim)
+    env = _latent_env(latent_dim, hidden, action_dim, device)
     modules = [env.world_model]
     if kind == "mppi":
-        value_net = ValueOperator(_mlp(latent_dim, hidden, 1), in_keys=["latent"])
+        value_net = ValueOperator(_mlp(latent_dim, hidden, 1), in_keys=["latent"]).to(device)
         advantage = TDLambdaEstimator(gamma=0.99, lmbda=0.95, value_network=value_net)
         modules.append(value_net)
         planner = MPPIPlanner(
@@ -368,6 +368,7 @@ def _plan_step(kind: str, latent_dim, hidden, horizon, samples, iterations, top_
         "top_k": top_k,
         "action_dim": action_dim,
         "precision": precision,
+        "device": str(device),
     }
     return step, info
 
@@ -381,6 +382,7 @@ def mppi_plan_step(
     top_k: int,
     action_dim: int = 1,
     precision: str = "fp32",
+    device: str = "cpu",
 ) -> tuple[Callable[[], None], dict]:
     """One planning call of ``torchrl.modules.planners.MPPIPlanner`` from one latent state.
 
@@ -397,7 +399,7 @@ def mppi_plan_step(
     ``top_k``, exp-weighted mean/std update. Returns the first action of the mean.
     Runs under ``torch.no_grad()`` (and bf16 autocast for ``precision="bf16"``).
     """
-    return _plan_step("mppi", latent_dim, hidden, horizon, samples, iterations, top_k, action_dim, precision)
+    return _plan_step("mppi", latent_dim, hidden, horizon, samples, iterations, top_k, action_dim, precision, device)
 
 
 def cem_plan_step(
@@ -409,6 +411,7 @@ def cem_plan_step(
     top_k: int,
     action_dim: int = 1,
     precision: str = "fp32",
+    device: str = "cpu",
 ) -> tuple[Callable[[], None], dict]:
     """One planning call of ``torchrl.modules.planners.CEMPlanner`` from one latent state.
 
@@ -417,7 +420,7 @@ def cem_plan_step(
     plain mean/std of the ``top_k``. ``step()`` = ``planner(state)`` under
     ``torch.no_grad()`` (and bf16 autocast for ``precision="bf16"``).
     """
-    return _plan_step("cem", latent_dim, hidden, horizon, samples, iterations, top_k, action_dim, precision)
+    return _plan_step("cem", latent_dim, hidden, horizon, samples, iterations, top_k, action_dim, precision, device)
 
 
 # --------------------------------------------------------------------------- quick check
