@@ -45,7 +45,7 @@ class PlanningAgent:
     """Args:
         cfg: config (planner, history, precision; `compile` compiles the planner's rollout).
         model: the world model, on `device`.
-        trainer: its trainer (updates the model; None for an evaluation-only agent).
+        trainer: its trainer (updates the model; None for an agent that only acts and is not checkpointed).
         device: where planning runs.
         seed: seeds the planner's sampling, one stream per env (see `stream_seed`).
     """

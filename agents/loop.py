@@ -234,10 +234,3 @@ def train(
             _checkpoint(run, cfg, c, agent, explorer, replay, np_rng, ctx)
     bar.close()
     return c
-
-
-def checkpoint_step(run_dir: str | Path) -> int | None:
-    """Environment steps of a run folder's latest checkpoint (None when it has none)."""
-    folder = RunDir(run_dir).latest_checkpoint()
-    return None if folder is None else int(folder.name.split("_")[1])
-

@@ -10,11 +10,12 @@ x = updates); a metric missing from a run is simply not drawn for it.
 from __future__ import annotations
 
 import fnmatch
-import json
 import math
 import os
 from pathlib import Path
 from typing import Any
+
+from agents.runs import read_metrics
 
 DEFAULT_KEYS = ("eval/return", "train/episode_return", "loss/*", "probe/r2", "imagine/*")
 """Metric patterns drawn by default (`fnmatch` style), in this order."""
@@ -26,15 +27,7 @@ def load_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         raise ValueError(f"{run_dir} has no metrics.jsonl: pass a run folder written by train.py or pretrain.py.")
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "step" in record:
-            records.append(record)
-    return records
+    return read_metrics(path)
 
 
 def select_keys(runs: dict[str, list[dict[str, Any]]], patterns: tuple[str, ...] | list[str] = DEFAULT_KEYS

@@ -8,6 +8,9 @@
             latest           name of the newest complete checkpoint folder
             step_000005000/  state.pt (+ replay/), written under a .tmp name, then renamed
         videos/              imagined-rollout and evaluation videos
+        plots/               learning curves, drawn at the end of a run
+        eval_<checkpoint>.json   what scripts/evaluate.py measured
+        replay/              the live replay with buffer_on_disk=true (pretrain.py: the data it collected)
 
 A run killed at any moment leaves `latest` pointing at a complete checkpoint.
 """
@@ -202,6 +205,13 @@ class MetricsLogger:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """All records of a metrics.jsonl file."""
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """All records of a metrics.jsonl file (dicts with a "step"); a line cut short by a killed run is skipped."""
+    records = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "step" in record:
+            records.append(record)
+    return records

@@ -3,7 +3,7 @@
 The stack built by `envs.make_env`, innermost first:
 
     base env (TimeLimit included) -> RescaleAction([-1, 1]) -> clip to [-1, 1]   (Box actions only)
-    -> ActionRepeat -> PixelObservation -> FrameStack
+    -> ActionRepeat -> PixelObservation -> FrameStack -> Perturb (`perturb=`, envs/perturb.py)
 
 Action repeat sits *inside* the pixel wrapper so a frame is rendered once per agent step, not
 once per repeated simulator step: rendering is the expensive part.

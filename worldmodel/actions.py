@@ -31,13 +31,6 @@ class ActionSpec:
             return cls("continuous", int(space.shape[-1]))
         raise ValueError(f"Unsupported action space {space}: use a 1-D Box or a Discrete space.")
 
-    def to_vector(self, actions: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Env actions `(N,)` int or `(N, dim)` float -> `(N, dim)` float32."""
-        actions = torch.as_tensor(np.asarray(actions))
-        if self.kind == "discrete":
-            return torch.nn.functional.one_hot(actions.long().reshape(-1), self.dim).float()
-        return actions.float().reshape(-1, self.dim)
-
     def to_env(self, vectors: torch.Tensor) -> np.ndarray:
         """`(N, dim)` vectors -> env actions: argmax indices `(N,)` int64, or clipped `(N, dim)` float32."""
         vectors = vectors.detach().float().cpu()

@@ -6,8 +6,8 @@
 
 Both end in a LayerNorm, so latents have a fixed scale whatever the input statistics; that keeps
 latent-prediction losses comparable across environments and stops a latent from drifting in scale.
-Sequences are encoded frame by frame: fold time into the batch first,
-`rearrange(frames, 'b t c h w -> (b t) c h w')`.
+`forward_sequence` encodes every window of k frames of a sequence `(B, S, c, H, W)` without
+building the stacks (`stacked_conv`), as training does.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class ConvEncoder(nn.Module):
     layer (32, 64, 128, 256) costs about 3x the compute on CPU for little gain on control tasks.
     With `stem > 1` the first layer is a `stem x stem` convolution of stride `stem` (a ViT-style
     patch embedding): stride-2 layers at full resolution are where a conv encoder spends its time
-    on CPU, and at 64x64 a 4x4 stem cuts the cost ~4x (see the README's benchmark). Activations
+    on CPU, and at 64x64 a 4x4 stem cuts the cost ~4x. Activations
     are kept channels-last, which oneDNN convolutions run ~2x faster on CPU. No normalisation
     inside the stack, for speed; the LayerNorm at the end fixes the scale.
 

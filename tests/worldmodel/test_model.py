@@ -7,7 +7,7 @@ from batches import SIZE, batch_for  # tests/batches.py
 
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import Config
-from worldmodel.history import FrameHistory, stack_history, window_batch
+from worldmodel.history import FrameHistory
 from worldmodel.model import WorldModel
 from worldmodel.objectives import info_nce, weigh
 from worldmodel.precision import NonFiniteLossError, autocast
@@ -195,13 +195,12 @@ def test_malicious_model_file_is_refused(tmp_path):
         WorldModel.load(tmp_path / "evil.pt")
 
 
-def test_history_helpers_agree():
-    frames = torch.arange(2 * 5 * 3 * 2 * 2, dtype=torch.float32).reshape(2, 5, 3, 2, 2)
-    stacked = stack_history(frames, 3)
-    assert stacked.shape == (2, 3, 9, 2, 2)
-    torch.testing.assert_close(stacked[1, 2], frames[1, 2:5].reshape(9, 2, 2))
-    torch.testing.assert_close(window_batch(frames, 3), stacked.reshape(6, 9, 2, 2))
+def stack_history(frames: torch.Tensor, k: int) -> torch.Tensor:
+    """The reference: sliding windows of k frames, `(B, S, C, H, W)` -> `(B, S - k + 1, k * C, H, W)`."""
+    return torch.stack([frames[:, t:t + k].flatten(1, 2) for t in range(frames.shape[1] - k + 1)], dim=1)
 
+
+def test_frame_history_refills_at_an_episode_start():
     history = FrameHistory(n=2, k=3)
     f0 = torch.zeros(2, 3, 2, 2, dtype=torch.uint8)
     out = history.push(f0, torch.ones(2, dtype=torch.bool))
