@@ -153,6 +153,51 @@ def test_termination_cuts_the_planned_return():
     torch.testing.assert_close(scores, torch.full((2, 3), float(first_reward)))
 
 
+def test_the_score_adds_the_discounted_value_at_the_horizon_unless_terminated():
+    class Valued(LinearWorld):
+        """No reward; a value of 10 everywhere; with `cliff`, every move ends the episode."""
+
+        def __init__(self, cliff):
+            super().__init__(False)
+            self.cliff = cliff
+
+        def transition(self, z, a):
+            return z + 0.5 * a, torch.zeros(z.shape[0]), torch.full((z.shape[0],), float(self.cliff))
+
+        def value(self, z):
+            return torch.full((z.shape[0],), 10.0)
+
+    actions = torch.zeros(2, 3, 4, 2)
+    scores = make("mppi", Valued(False), discount=0.9).score(torch.zeros(2, 2), actions)
+    torch.testing.assert_close(scores, torch.full((2, 3), 0.9**4 * 10.0))
+    scores = make("mppi", Valued(True), discount=0.9).score(torch.zeros(2, 2), actions)
+    torch.testing.assert_close(scores, torch.zeros(2, 3))
+
+
+def test_refit_weights_cem_equal_on_the_elites_mppi_softmax_of_scaled_scores():
+    scores = torch.tensor([[3.0, 1.0, 2.0, 0.0, -1.0]])
+    cem = make("cem", LinearWorld(False), elites=3)._weights(scores)
+    torch.testing.assert_close(cem, torch.tensor([[1 / 3, 1 / 3, 1 / 3, 0.0, 0.0]]))
+    mppi = make("mppi", LinearWorld(False), elites=3, temperature=0.5)._weights(scores)
+    assert torch.allclose(mppi.sum(1), torch.ones(1)) and mppi[0, 3] == 0 and mppi[0, 4] == 0
+    scale = 0.5 * scores.std()
+    torch.testing.assert_close(mppi[0, 0] / mppi[0, 2], torch.exp((3.0 - 2.0) / scale))
+    torch.testing.assert_close(mppi[0, 2] / mppi[0, 1], torch.exp((2.0 - 1.0) / scale))
+
+
+@pytest.mark.parametrize("kind", ["mppi", "cem"])
+def test_the_policy_priors_proposals_steer_the_plan(kind):
+    """With two random candidates per round and an optimal prior, the plan follows the prior."""
+    z = torch.zeros(8, 2)
+    g = torch.Generator().manual_seed(0)
+    with_prior = make(kind, PolicyWorld(False), samples=10, elites=4, iterations=2, policy_samples=8)
+    without = make(kind, LinearWorld(False), samples=10, elites=4, iterations=2)
+    towards = torch.tanh(PolicyWorld(False).goal)  # the prior's first action from z = 0
+    error_with = (with_prior.plan(z, eval=True, generator=g)[0] - towards).abs().mean()
+    error_without = (without.plan(z, eval=True, generator=g)[0] - towards).abs().mean()
+    assert error_with < 0.1 < error_without
+
+
 def test_value_targets_stop_at_termination_but_not_at_truncation():
     rewards = torch.tensor([[1.0, 1.0, 1.0]])
     next_values = torch.tensor([[10.0, 10.0, 10.0]])
