@@ -1,5 +1,6 @@
 import pytest
 import torch
+from batches import batch_for
 
 from agents.agent import PlanningAgent, stream_seed
 from worldmodel.actions import ActionSpec
@@ -38,6 +39,26 @@ def test_reset_refills_the_frame_window_of_new_episodes_only():
     window = agent._memory[False].frames.window  # (n, k, 3, H, W)
     assert window[0, :, 0, 0, 0].tolist() == [1, 2, 3]  # env 0 continues its episode
     assert window[1, :, 0, 0, 0].tolist() == [3, 3, 3]  # env 1 starts over from its first frame
+
+
+def test_reset_forgets_the_plan_of_new_episodes_only():
+    agent = make_agent()
+    warm_starts = []
+    plan = agent.planner.plan
+
+    def recording(z, warm=None, **kw):
+        warm_starts.append(warm)
+        return plan(z, warm, **kw)
+
+    agent.planner.plan = recording
+    agent.act(frames(2, 1))
+    kept = agent._memory[False].plan  # the shifted plan the next call starts from
+    agent.reset(torch.tensor([False, True]))
+    agent.act(frames(2, 2))
+    warm = warm_starts[-1]
+    assert warm_starts[0] is None
+    torch.testing.assert_close(warm.mean[0], kept.mean[0])  # env 0 continues from its own plan
+    assert torch.all(warm.mean[1] == 0) and torch.all(warm.std[1] == agent.planner.max_std)  # env 1 starts afresh
 
 
 def test_evaluation_memory_is_separate_and_seeded_plans_repeat():
@@ -80,6 +101,8 @@ def test_planning_streams_are_per_env_memory_and_seed():
 
 def test_state_dict_restores_every_planning_stream_exactly():
     agent = make_agent(trained=True)
+    for seed in range(2):  # the weights and the optimiser move away from the shared initial ones
+        agent.update(batch_for(agent.cfg, action_dim=2, seed=seed))
     obs = torch.cat([frames(1, 3), frames(1, 200)])
     agent.act(obs)
     agent.act(obs)
@@ -88,6 +111,9 @@ def test_state_dict_restores_every_planning_stream_exactly():
     assert len(state["generators"]["train"]) == 2 and len(state["generators"]["eval"]) == 1
     restored = make_agent(trained=True, seed=123)  # the seed is overridden by the saved streams
     restored.load_state_dict(state)
+    for mine, theirs in zip(agent.model.state_dict().values(), restored.model.state_dict().values()):
+        assert torch.equal(mine, theirs)
+    assert restored.trainer.steps == 2 and restored.trainer.optimizer.state_dict()["state"]
     agent.reset(torch.ones(2, dtype=torch.bool))
     agent.reset(torch.ones(1, dtype=torch.bool), eval=True)
     for _ in range(2):

@@ -89,14 +89,20 @@ def test_action_repeat_sums_rewards_like_manual_stepping():
 
 
 def test_action_repeat_stops_at_termination_and_keeps_flags_apart():
-    env = make_env("CartPole-v1", action_repeat=8, seed=0)
+    plain = gym.make("CartPole-v1")
+    plain.reset(seed=0)
+    falls_after = 1
+    while not plain.step(1)[2]:  # always push right: falls quickly
+        falls_after += 1
+    assert falls_after % 3 != 0  # so the last repeat is cut short
+    env = make_env("CartPole-v1", action_repeat=3, seed=0)
     env.reset(seed=0)
     steps, terminated, truncated = 0, False, False
     while not (terminated or truncated):
-        _, reward, terminated, truncated, _ = env.step(1)  # always push right: falls quickly
+        _, reward, terminated, truncated, _ = env.step(1)
         steps += 1
     assert terminated and not truncated
-    assert reward <= 8.0
+    assert steps == -(-falls_after // 3) and reward == falls_after - 3 * (steps - 1)
 
     env = make_env("Pendulum-v1", action_repeat=7, seed=0)  # 200 steps: last repeat is cut short
     env.reset(seed=0)

@@ -7,6 +7,7 @@ from batches import SIZE, batch_for  # tests/batches.py
 
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import Config
+from worldmodel.actions import ActionSpec
 from worldmodel.history import FrameHistory
 from worldmodel.model import WorldModel
 from worldmodel.objectives import info_nce, weigh
@@ -90,7 +91,7 @@ def test_no_gradient_reaches_the_target_encoder():
 def test_imagine_shapes(discrete):
     cfg = small_cfg()
     action_dim = 3
-    model = WorldModel(cfg, action_dim)
+    model = WorldModel(cfg, ActionSpec("discrete" if discrete else "continuous", action_dim))
     obs = torch.randint(0, 255, (5, 3 * cfg.history, SIZE, SIZE), dtype=torch.uint8)
     z = model.encode(obs)
     assert z.shape == (5, cfg.latent_dim)
@@ -109,16 +110,20 @@ def test_imagine_shapes(discrete):
         model.encode(obs[:, :3])
 
 
-def test_discrete_actions_train():
+def test_discrete_actions_train_and_the_kind_survives_a_save(tmp_path):
     cfg = small_cfg()
-    model = WorldModel(cfg, 4)
+    torch.manual_seed(0)
+    model = WorldModel(cfg, ActionSpec("discrete", 4))
     trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", cfg.lr, cfg.grad_clip)
     out = trainer.update(batch_for(cfg, action_dim=4, discrete=True))
-    assert np.isfinite(out["loss/total"])
+    assert np.isfinite(out["loss/total"]) and np.isfinite(out["loss/policy"])
+    model.save(tmp_path / "wm.pt")
+    assert WorldModel.load(tmp_path / "wm.pt").action_spec == ActionSpec("discrete", 4)
 
 
 def test_bf16_is_finite_and_close_to_fp32_on_cpu():
     cfg = small_cfg(objective="contrastive")
+    torch.manual_seed(0)
     model = WorldModel(cfg, 1)
     batch = batch_for(cfg)
     terms32, _ = model.loss(batch)
@@ -131,6 +136,7 @@ def test_bf16_is_finite_and_close_to_fp32_on_cpu():
 
 def test_training_reduces_the_loss():
     cfg = small_cfg(objective="both")
+    torch.manual_seed(0)
     model = WorldModel(cfg, 1)
     trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", 1e-3, cfg.grad_clip)
     batch = batch_for(cfg)
