@@ -6,11 +6,11 @@ import torch
 from batches import SIZE, batch_for  # tests/batches.py
 
 from worldmodel.checkpoint import CheckpointError
-from worldmodel.config import Config
 from worldmodel.actions import ActionSpec
+from worldmodel.config import Config
 from worldmodel.history import FrameHistory
 from worldmodel.model import WorldModel
-from worldmodel.objectives import info_nce, weigh
+from worldmodel.objectives import info_nce, symlog, weigh
 from worldmodel.precision import NonFiniteLossError, autocast
 from worldmodel.trainer import WorldModelTrainer
 
@@ -119,6 +119,35 @@ def test_discrete_actions_train_and_the_kind_survives_a_save(tmp_path):
     assert np.isfinite(out["loss/total"]) and np.isfinite(out["loss/policy"])
     model.save(tmp_path / "wm.pt")
     assert WorldModel.load(tmp_path / "wm.pt").action_spec == ActionSpec("discrete", 4)
+
+
+class Constant(torch.nn.Module):
+    """A head that outputs `value` everywhere: `(..., D)` -> `(..., size)`."""
+
+    def __init__(self, value: float, size: int = 1):
+        super().__init__()
+        self.value, self.size = value, size
+
+    def forward(self, x):
+        return torch.full((*x.shape[:-1], self.size), self.value)
+
+
+def test_value_and_policy_targets_line_up_with_the_replayed_steps():
+    """The value head learns r_{t+1} + γ (1 - terminated_{t+1}) V(z_{t+1}) (λ = 0) and the policy
+    prior the action taken from step t; constant heads make the losses checkable by hand."""
+    cfg = small_cfg(td_lambda=0.0, discount=0.9, history=2)
+    model = WorldModel(cfg, 1)
+    batch = batch_for(cfg)
+    batch["terminated"][:, 3] = True
+    model._target_value = Constant(float(symlog(torch.tensor(10.0))))
+    model._value = Constant(0.0)
+    model._policy = Constant(0.0)
+    terms, _ = model.loss(batch)
+    k = cfg.history
+    rewards, ends, actions = batch["reward"][:, k - 1:], batch["terminated"][:, k - 1:], batch["action"][:, k - 1:]
+    targets = rewards[:, 1:] + 0.9 * (1 - ends[:, 1:].float()) * 10.0
+    torch.testing.assert_close(terms["value"], symlog(targets).square().mean())
+    torch.testing.assert_close(terms["policy"], actions[:, 1:].square().mean())
 
 
 def test_bf16_is_finite_and_close_to_fp32_on_cpu():

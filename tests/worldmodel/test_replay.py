@@ -7,7 +7,9 @@ from worldmodel.replay import ReplayError, SequenceReplay
 
 def _fill(rb: SequenceReplay, steps: int, seed: int = 0, p_end: float = 0.08, stack: int = 1):
     """Feed `steps` rows per env. Each frame's pixels and `state` encode (episode, step) so
-    sequences can be checked: state = 1000 * episode + step; reward = step."""
+    sequences can be checked: state = 1000 * episode + step; reward = step; the flags follow
+    distinct patterns of the code (terminated: code % 7 == 3, truncated: code % 5 == 1), so a
+    swapped or misaligned column shows."""
     rng = np.random.default_rng(seed)
     n = rb.num_envs
     episode = np.arange(n)
@@ -19,7 +21,7 @@ def _fill(rb: SequenceReplay, steps: int, seed: int = 0, p_end: float = 0.08, st
         obs[:, -3:] = (code % 251)[:, None, None, None]
         obs[:, :-3] = 255  # older stacked frames: must not be stored
         rb.add(obs, rng.uniform(-1, 1, (n, rb.action_dim)), t.astype(np.float32),
-               np.zeros(n), np.zeros(n), t == 0, np.repeat(code[:, None], rb.state_dim, 1).astype(np.float32))
+               code % 7 == 3, code % 5 == 1, t == 0, np.repeat(code[:, None], rb.state_dim, 1).astype(np.float32))
         t += 1
         for i in range(n):
             if rng.random() < p_end:
@@ -32,6 +34,10 @@ def _check_sequences(batch):
     assert torch.all(diffs == 1), "a sequence crossed an episode boundary or skipped a step"
     assert torch.all(batch["episode"] == batch["episode"][:, :1])
     assert torch.all(batch["obs"] == (code % 251).to(torch.uint8)[..., None, None, None])
+    assert torch.equal(batch["reward"], code % 1000)
+    assert torch.equal(batch["terminated"].bool(), code.long() % 7 == 3)
+    assert torch.equal(batch["truncated"].bool(), code.long() % 5 == 1)
+    assert torch.equal(batch["is_first"].bool(), code.long() % 1000 == 0)
 
 
 @pytest.mark.parametrize("num_envs", [1, 3])
