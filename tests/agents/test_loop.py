@@ -1,0 +1,52 @@
+"""The evaluation loop against a scripted vector env: per-env quotas, autoreset steps left out."""
+
+import numpy as np
+import torch
+
+from agents.loop import evaluate
+from worldmodel.actions import ActionSpec
+
+
+class ScriptedEnvs:
+    """N envs in NEXT_STEP autoreset mode; env i's episodes last `lengths[i]` steps with reward 1
+    each, the last one terminated (env 0) or truncated (others). The step after an episode ends
+    returns the next episode's first frame with reward 100, which must never be counted."""
+
+    def __init__(self, lengths):
+        self.lengths, self.num_envs = lengths, len(lengths)
+        self.t = np.zeros(self.num_envs, int)
+        self.ended = np.zeros(self.num_envs, bool)
+
+    def reset(self, seed=None):
+        self.t[:], self.ended[:] = 0, False
+        return np.zeros((self.num_envs, 3, 4, 4), np.uint8), {}
+
+    def step(self, actions):
+        reward = np.where(self.ended, 100.0, 1.0)
+        self.t = np.where(self.ended, 0, self.t + 1)
+        end = ~self.ended & (self.t == np.array(self.lengths))
+        terminated = end & (np.arange(self.num_envs) == 0)
+        truncated = end & (np.arange(self.num_envs) > 0)
+        self.ended = end
+        return np.zeros((self.num_envs, 3, 4, 4), np.uint8), reward, terminated, truncated, {}
+
+
+class Counting:
+    """An agent that counts its resets per env."""
+
+    def __init__(self, n):
+        self.resets = np.zeros(n, int)
+
+    def reset(self, mask, eval=False):
+        self.resets += mask.numpy().astype(int)
+
+    def act(self, obs, eval=False):
+        return torch.zeros(obs.shape[0], 1)
+
+
+def test_each_env_plays_its_quota_and_autoreset_steps_do_not_count():
+    envs, agent = ScriptedEnvs([2, 5]), Counting(2)
+    returns = evaluate(agent, envs, ActionSpec("continuous", 1), episodes=3, seed=0)
+    # Env 0 (short episodes) plays 2 of the 3, env 1 plays 1: not "the first 3 to finish".
+    assert returns.tolist() == [2.0, 2.0, 5.0]
+    assert agent.resets[0] >= 2 and agent.resets[1] >= 1  # the start, then each new episode
