@@ -14,6 +14,8 @@ import pytest
 import torch
 
 from agents.runs import read_metrics
+from worldmodel.checkpoint import load_checkpoint
+from worldmodel.replay import SequenceReplay
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,6 +63,14 @@ def test_resume_continues_the_step_count_and_the_metrics_file(trained, tmp_path)
     updates = [r["train/updates"] for r in records if "train/updates" in r]
     assert updates == sorted(updates), "the update counter restarted"
     assert (run_dir / "checkpoints" / "latest").read_text() == "step_000000600"
+    # What the resumed run carried over: its counters, the trainer's step, and the replay (grown, not refilled).
+    before = load_checkpoint(trained / "checkpoints" / "step_000000400" / "state.pt", kind="train_state")
+    after = load_checkpoint(run_dir / "checkpoints" / "step_000000600" / "state.pt", kind="train_state")
+    assert after["counters"]["restarts"] == 1 and after["counters"]["episodes"] >= before["counters"]["episodes"]
+    assert after["agent"]["trainer"]["steps"] == after["counters"]["updates"] > before["counters"]["updates"]
+    def rows(run):
+        return len(SequenceReplay.from_saved(run / "checkpoints" / run.joinpath("checkpoints", "latest").read_text() / "replay", 2))
+    assert rows(run_dir) >= rows(trained) + 100  # 200 more env steps at action_repeat=2
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
