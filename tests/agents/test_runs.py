@@ -91,3 +91,25 @@ def test_corrupted_wrong_kind_and_missing_checkpoints(tmp_path):
         pickle.dump([1, 2], f)
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "plain.pkl")
+    newer = tmp_path / "newer.pt"
+    torch.save({"format_version": 99, "kind": "encoder", "w": torch.ones(1)}, newer)
+    with pytest.raises(CheckpointError, match="has checkpoint format 99"):
+        load_checkpoint(newer)
+
+
+def test_a_cut_short_metrics_line_is_skipped(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "a": 1.0}\n{"step": 2, "a"\n{"step": 3, "a": 3.0}\n')
+    assert [r["step"] for r in read_metrics(path)] == [1, 3]
+
+
+def test_a_trainer_state_of_another_model_is_a_clear_error():
+    from worldmodel.model import WorldModel
+    from worldmodel.trainer import WorldModelTrainer
+
+    def trainer(latent_dim):
+        cfg = Config.from_preset("debug", image_size=32, enc_stem=2, latent_dim=latent_dim)
+        return WorldModelTrainer(WorldModel(cfg, 1), torch.device("cpu"), "fp32", cfg.lr, cfg.grad_clip)
+
+    with pytest.raises(CheckpointError, match="does not fit this one"):
+        trainer(16).load_state_dict(trainer(32).state_dict())

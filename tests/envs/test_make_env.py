@@ -131,6 +131,10 @@ def test_unknown_id_suggests_close_ids():
         make_env("Cartpole-v1")
     with pytest.raises(UnknownEnvError, match="Unknown environment id"):
         make_env("NoSuchThingAtAll-v9")
+    with pytest.raises(UnknownEnvError, match="Atari ids look like 'ALE/Pong-v5'"):
+        make_env("Qwzx")
+    with pytest.raises(UnknownEnvError, match="non-empty string"):
+        make_env("")
 
 
 class _NoRender(gym.Env):
@@ -173,6 +177,18 @@ def test_env_that_cannot_render_is_refused():
 def test_unsupported_action_space_is_refused():
     with pytest.raises(UnsupportedActionSpaceError, match="MultiDiscrete"):
         make_env("OddActionsTest-v0")
+
+
+def test_unbounded_box_actions_are_refused():
+    class _Unbounded(_OddActions):
+        action_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+
+    gym.register("UnboundedTest-v0", entry_point=_Unbounded)
+    try:
+        with pytest.raises(UnsupportedActionSpaceError, match="unbounded Box"):
+            make_env("UnboundedTest-v0")
+    finally:
+        gym.registry.pop("UnboundedTest-v0")
 
 
 def test_custom_renderable_env_works_and_is_resized():
@@ -233,6 +249,12 @@ def test_vector_env_steps_and_autoresets(asynchronous):
         assert done_seen.any()
     finally:
         vec.close()
+
+
+@pytest.mark.parametrize("num_envs", [0, 2000])
+def test_vector_env_refuses_a_bad_number_of_envs(num_envs):
+    with pytest.raises(EnvError, match="num_envs"):
+        make_vector_env("Pendulum-v1", num_envs)
 
 
 def test_vector_env_refuses_bad_id_in_the_parent_process():

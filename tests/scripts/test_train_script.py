@@ -124,6 +124,7 @@ def test_train_bad_input_exits_2_with_one_clear_message(args, match):
     (["run_dir=/nonexistent/run"], "not a run folder"),
     (["run_dir={run}", "episode=3"], "Unknown key 'episode'. Did you mean episodes"),
     (["run_dir={run}", "episodes=many"], "not a valid int"),
+    (["run_dir={run}", "episodes=0"], "episodes=0 must be at least 1"),
     (["run_dir={run}", "env=CartPole-v1"], "trained on 'Pendulum-v1'"),
     (["run_dir={run}", "checkpoint=step_999"], "No checkpoint file"),
 ])
