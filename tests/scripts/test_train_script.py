@@ -99,11 +99,19 @@ def test_evaluate_reports_return_and_records_video(trained):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "return" in proc.stdout
     result = json.loads((trained / "eval_step_000000400.json").read_text())
-    assert result["episodes"] == 2 and len(result["returns"]) == 2 and result["return_mean"] < 0
+    assert result["episodes"] == 2 and len(result["returns"]) == 2
+    assert result["return_mean"] == pytest.approx(sum(result["returns"]) / 2)
+    assert all(-16.3 * 200 <= r <= 0 for r in result["returns"])  # Pendulum's reward range, 200 steps
     reader = imageio.get_reader(trained / "videos" / "eval_step_000000400.mp4", "ffmpeg")
     # 2 episodes of 100 agent steps (200 env steps, action repeat 2; the first episode's terminal
     # frame is shown too), 64x64 frames shown 4x.
     assert reader.count_frames() == 201 and reader.get_data(0).shape == (256, 256, 3)
+
+
+def test_evaluate_a_named_checkpoint(trained):
+    proc = script("evaluate", f"run_dir={trained}", "episodes=1", "checkpoint=step_000000200")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((trained / "eval_step_000000200.json").read_text())["episodes"] == 1
 
 
 @pytest.mark.parametrize("args,match", [

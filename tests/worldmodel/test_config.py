@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -21,7 +22,7 @@ def test_overrides_are_typed():
 
 
 def test_config_is_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         Config().seed = 4  # type: ignore[misc]
 
 
