@@ -17,9 +17,9 @@ Discrete actions: a categorical per step (probabilities over the A choices), sam
 The refit weights are where the siblings differ: CEM weights the `elites` best candidates equally;
 MPPI weights them by softmax(score / (temperature * std(score))).
 
-The action (`act_from`): `"mean"` takes the refitted distribution's first step (evaluation; training
-samples around it); `"elite"` draws one candidate of the last round by its refit weight and takes its
-first action (TD-MPC2; training adds the plan's noise to it). The mean of a plan whose good
+The action (`act_from`): `"elite"` (the default) draws one candidate of the last round by its refit
+weight and takes its first action (TD-MPC2; training adds the plan's noise to it); `"mean"` takes the
+refitted distribution's first step (evaluation; training samples around it). The mean of a plan whose good
 candidates split between opposite actions (a pendulum at rest at the bottom: swing left or right)
 is a middle action that neither plan takes; an elite candidate is always a plan that scored well.
 Discrete actions explore, in training, by sampling the refitted first-step categorical either way.
@@ -109,7 +109,7 @@ class SamplingPlanner(ABC):
 
     def __init__(self, model: WorldModel, horizon: int, samples: int, iterations: int, elites: int,
                  discount: float, min_std: float, max_std: float, policy_samples: int = 0,
-                 precision: str = "fp32", temperature: float = 0.5, act_from: str = "mean"):
+                 precision: str = "fp32", temperature: float = 0.5, act_from: str = "elite"):
         if act_from not in ("mean", "elite"):
             raise ValueError(f"act_from={act_from!r}: choose 'mean' or 'elite'.")
         self.model, self.horizon, self.samples = model, horizon, samples

@@ -172,18 +172,18 @@ class Config:
     """Sampling planner in latent space: MPPI (score-weighted refit) or CEM (elite refit)."""
     horizon: int = 5
     """Planning horizon H (a learned value scores the state after H steps)."""
-    samples: int = 256
-    """Candidate action sequences per planning iteration."""
+    samples: int = 128
+    """Candidate action sequences per planning iteration (the policy prior's included)."""
     iterations: int = 3
     """Refits of the sampling distribution per action."""
     elites: int = 32
     """Best candidates used by the CEM refit (and kept by MPPI's weighting)."""
     mppi_temperature: float = 0.5
     """MPPI weights: softmax(score / (temperature * std of scores)); smaller is greedier."""
-    act_from: Literal["mean", "elite"] = "mean"
-    """The action a plan gives: `mean`, the refitted distribution's first step (evaluation; training
-    samples around it); `elite`, the first action of one elite candidate drawn by its refit weight
-    (TD-MPC2; training adds noise), which never averages two opposite good plans into a poor middle one."""
+    act_from: Literal["mean", "elite"] = "elite"
+    """The action a plan gives: `elite`, the first action of one elite candidate drawn by its refit
+    weight (TD-MPC2; training adds noise), which never averages two opposite good plans into a poor
+    middle one; `mean`, the refitted distribution's first step (evaluation; training samples around it)."""
     min_std: float = 0.05
     """Lower bound of the planner's action standard deviation (continuous actions), and the policy prior's noise."""
     max_std: float = 1.0
