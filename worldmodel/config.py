@@ -236,10 +236,12 @@ class Config:
 
     @classmethod
     def load(cls, path) -> Config:
-        """Read a saved config.json; keys this version does not know are an error."""
+        """Read a saved config.json; keys this version does not know are an error. A key the file
+        lacks (it predates the key) takes the value that reproduces how that run behaved."""
         with open(path) as f:
             values = json.load(f)
         _check_keys(values)
+        values = {**BEFORE_THE_KEY, **values}
         return cls(**{k: _coerce(k, v) for k, v in values.items()})
 
     def __post_init__(self) -> None:
@@ -250,6 +252,10 @@ class Config:
         """Frames per replay sequence: T steps plus the history - 1 frames before the first one."""
         return self.seq_len + self.history - 1
 
+
+BEFORE_THE_KEY: dict[str, Any] = {"act_from": "mean"}
+"""Values for keys a saved config may predate, where the default changed since: runs saved before
+`act_from` existed acted on the plan's mean, and keep doing so when evaluated or resumed."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "debug": dict(

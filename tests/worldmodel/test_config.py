@@ -74,3 +74,12 @@ def test_save_load_round_trip_and_unknown_saved_key(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps(data))
     with pytest.raises(ConfigError, match="mystery"):
         Config.load(tmp_path / "c.json")
+
+
+def test_a_saved_config_that_predates_act_from_keeps_the_mean_action(tmp_path):
+    values = Config().to_dict()
+    del values["act_from"]
+    (tmp_path / "old.json").write_text(json.dumps(values))
+    assert Config.load(tmp_path / "old.json").act_from == "mean"
+    Config().save(tmp_path / "new.json")
+    assert Config.load(tmp_path / "new.json").act_from == Config().act_from == "elite"
