@@ -161,11 +161,8 @@ def main(argv: list[str]) -> None:
     cols = ["preset", "precision", "compile", "envs", "device", "env steps/s", "act ms (all envs)", "ms/action",
             "updates/s", "peak MB", "compile s (update + plan)", "graphs"]
     folder = Path(args["out"]).resolve() if "out" in args else results.RESULTS
-    path = results.write("bench_throughput", {"columns": cols, "rows": rows}, {"cases": raw}, results.command_line(),
-                         folder)
-    if folder == results.DEFAULT_RESULTS.resolve() and _flag(args.get("readme", "true")):
-        results.update_readme()
-    print(f"wrote {path}")
+    results.save("bench_throughput", {"columns": cols, "rows": rows}, {"cases": raw}, results.command_line(),
+                 folder, readme=_flag(args.get("readme", "true")))
 
 
 if __name__ == "__main__":

@@ -91,10 +91,11 @@ def machine() -> dict:
     return info
 
 
-def save(name: str, table: dict, raw: dict, command: str) -> Path:
-    """Write docs/results/{name}.json (under RESULTS) and refresh the README tables (only for docs/results)."""
-    path = write(name, table, raw, command)
-    if RESULTS == DEFAULT_RESULTS.resolve():
+def save(name: str, table: dict, raw: dict, command: str, folder: Path = RESULTS, readme: bool = True) -> Path:
+    """Write `{folder}/{name}.json` and, when that is docs/results itself, refresh the README tables
+    (`readme=False`: not even then)."""
+    path = write(name, table, raw, command, folder)
+    if readme and folder.resolve() == DEFAULT_RESULTS:
         update_readme()
     print(f"wrote {path}")
     return path

@@ -22,7 +22,7 @@ import sys
 from agents.pretrain import probe_episodes, probe_metrics
 from agents.runs import config_from_cli
 from agents.session import TrainingSession, run_training
-from worldmodel.config import Config, ConfigError, split_pairs
+from worldmodel.config import ConfigError, coerce, split_pairs
 
 MODES = ("frozen", "finetune", "init", "scratch")
 
@@ -30,7 +30,7 @@ MODES = ("frozen", "finetune", "init", "scratch")
 def config_args(argv: list[str]) -> list[str]:
     """train.py's arguments for a transfer command line (`encoder=` and `mode=` translated)."""
     pairs = split_pairs(argv)
-    if Config.from_preset("cpu", resume=pairs.get("resume", "false"), run_dir=pairs.get("run_dir", "")).resume:
+    if coerce("resume", pairs.get("resume", "false")):
         # A resumed run keeps its saved config, encoder and mode included.
         for key in ("mode", "encoder"):
             if key in pairs:

@@ -220,12 +220,12 @@ class Config:
             raise ConfigError(f"Unknown preset {preset!r}: choose one of {', '.join(PRESETS)}.")
         values = {**PRESETS[preset], **overrides, "preset": preset}
         _check_keys(values)
-        return cls(**{k: _coerce(k, v) for k, v in values.items()})
+        return cls(**{k: coerce(k, v) for k, v in values.items()})
 
     def replace(self, **changes: Any) -> Config:
         """A copy with `changes` applied (validated like overrides)."""
         _check_keys(changes)
-        return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
+        return dataclasses.replace(self, **{k: coerce(k, v) for k, v in changes.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -242,7 +242,7 @@ class Config:
             values = json.load(f)
         _check_keys(values)
         values = {**BEFORE_THE_KEY, **values}
-        return cls(**{k: _coerce(k, v) for k, v in values.items()})
+        return cls(**{k: coerce(k, v) for k, v in values.items()})
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -346,7 +346,7 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-def _coerce(key: str, value: Any) -> Any:
+def coerce(key: str, value: Any) -> Any:
     """Turn a command-line string (or a JSON value) into the field's type."""
     hint = typing.get_type_hints(Config)[key]
     origin = typing.get_origin(hint)
