@@ -236,10 +236,15 @@ class Config:
 
     @classmethod
     def load(cls, path) -> Config:
-        """Read a saved config.json; keys this version does not know are an error. A key the file
-        lacks (it predates the key) takes the value that reproduces how that run behaved."""
+        """Read a saved config.json (see `from_saved`)."""
         with open(path) as f:
-            values = json.load(f)
+            return cls.from_saved(json.load(f))
+
+    @classmethod
+    def from_saved(cls, values: dict[str, Any]) -> Config:
+        """A config saved by `to_dict` (config.json, a checkpoint, a world-model file). Keys this
+        version does not know are an error; a key the saved one lacks (it predates the key) takes the
+        value that reproduces how that run behaved (`BEFORE_THE_KEY`), else its default."""
         _check_keys(values)
         values = {**BEFORE_THE_KEY, **values}
         return cls(**{k: coerce(k, v) for k, v in values.items()})

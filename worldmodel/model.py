@@ -369,7 +369,8 @@ class WorldModel(nn.Module):
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> WorldModel:
         data = load_checkpoint(path, kind="world_model", map_location=map_location)
         try:
-            model = cls(Config(**data["config"]), ActionSpec(data.get("action_kind", "continuous"), data["action_dim"]))
+            cfg, spec = Config.from_saved(data["config"]), ActionSpec(data.get("action_kind", "continuous"), data["action_dim"])
+            model = cls(cfg, spec)
             model.load_state_dict(data["state_dict"])
         except (RuntimeError, TypeError, ValueError) as e:
             raise CheckpointError(f"{path} does not hold a world model this version can rebuild: "
