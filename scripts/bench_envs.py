@@ -13,9 +13,16 @@ import sys
 import time
 
 from envs import make_env, make_vector_env
+from worldmodel.config import parse_keys
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 import results  # noqa: E402
+
+KEYS = {
+    "seconds": (float, 3.0, "seconds each figure is counted over, after a warm-up"),
+    "ids": (str, "Pendulum-v1,CartPole-v1,Acrobot-v1,MountainCarContinuous-v0", "env ids, comma-separated"),
+    "workers": (str, "1,2,4", "vector env sizes, comma-separated (1: the single env only)"),
+}
 
 
 def rate_single(env_id: str, seconds: float) -> float:
@@ -46,10 +53,10 @@ def rate_vector(env_id: str, workers: int, seconds: float) -> float:
 
 
 def main(argv: list[str]) -> None:
-    args = dict(a.split("=", 1) for a in argv)
-    seconds = float(args.get("seconds", 3))
-    ids = args.get("ids", "Pendulum-v1,CartPole-v1,Acrobot-v1,MountainCarContinuous-v0").split(",")
-    workers = [int(w) for w in args.get("workers", "1,2,4").split(",")]
+    args = parse_keys(argv, KEYS, "bench_envs.py")
+    seconds = args["seconds"]
+    ids = args["ids"].split(",")
+    workers = [int(w) for w in args["workers"].split(",")]
     raw = {}
     for env_id in ids:
         raw[env_id] = {"single": rate_single(env_id, seconds)}

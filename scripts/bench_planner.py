@@ -28,15 +28,22 @@ import results  # noqa: E402
 from agents.agent import PlanningAgent  # noqa: E402
 from agents.planners import make_planner  # noqa: E402
 from worldmodel.actions import ActionSpec  # noqa: E402
-from worldmodel.config import Config  # noqa: E402
+from worldmodel.config import Config, parse_keys  # noqa: E402
 from worldmodel.model import WorldModel  # noqa: E402
+
+KEYS = {
+    "presets": (str, "debug,cpu,gpu", "presets to time, comma-separated; preset+key=value adds config overrides"),
+    "calls": (int, 50, "timed calls per figure (the median is reported)"),
+    "device": (str, "cpu", "torch device to plan on (cpu, cuda)"),
+    "compiled": (bool, True, "also time the agent step with compile=true (false: skip it)"),
+}
 
 
 def main(argv: list[str]) -> None:
-    args = dict(a.split("=", 1) for a in argv)
-    presets = args.get("presets", "debug,cpu,gpu").split(",")
-    calls, device = int(args.get("calls", 50)), torch.device(args.get("device", "cpu"))
-    compiled = args.get("compiled", "true") == "true"
+    args = parse_keys(argv, KEYS, "bench_planner.py")
+    presets = args["presets"].split(",")
+    calls, device = args["calls"], torch.device(args["device"])
+    compiled = args["compiled"]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     from torchrl_reference import mppi_plan_step
 

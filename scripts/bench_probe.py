@@ -21,8 +21,17 @@ sys.path.insert(0, os.path.dirname(__file__))
 import results  # noqa: E402
 
 from agents.runs import read_metrics  # noqa: E402
+from worldmodel.config import parse_keys  # noqa: E402
 
 PIECES = results.RESULTS / "probe"
+KEYS = {
+    "env": (str, "Pendulum-v1", "environment id"),
+    "preset": (str, "cpu", "config preset of the pretraining runs"),
+    "steps": (int, 1500, "pretraining updates per run"),
+    "seeds": (str, "0,1,2", "seeds, comma-separated"),
+    "objectives": (str, "masked,contrastive,both", "pretraining objectives, comma-separated"),
+    "precision": (str, "bf16", "precision of the pretraining runs (fp32, bf16, fp16)"),
+}
 
 
 def run_pair(env: str, preset: str, objective: str, seed: int, steps: int, precision: str) -> dict:
@@ -61,11 +70,11 @@ def table() -> dict:
 
 
 def main(argv: list[str]) -> None:
-    args = dict(a.split("=", 1) for a in argv)
-    env, preset = args.get("env", "Pendulum-v1"), args.get("preset", "cpu")
-    steps, precision = int(args.get("steps", 1500)), args.get("precision", "bf16")
-    seeds = [int(s) for s in args.get("seeds", "0,1,2").split(",")]
-    objectives = args.get("objectives", "masked,contrastive,both").split(",")
+    args = parse_keys(argv, KEYS, "bench_probe.py")
+    env, preset = args["env"], args["preset"]
+    steps, precision = args["steps"], args["precision"]
+    seeds = [int(s) for s in args["seeds"].split(",")]
+    objectives = args["objectives"].split(",")
     PIECES.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         for objective in objectives:

@@ -18,10 +18,16 @@ import tempfile
 import numpy as np
 import torch
 
+from worldmodel.config import parse_keys
 from worldmodel.replay import SequenceReplay
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 import results  # noqa: E402
+
+KEYS = {
+    "capacity": (int, 100_000, "replay capacity in transitions (filled to it)"),
+    "image_size": (int, 64, "frame height and width in pixels"),
+}
 
 
 def rss_bytes() -> int:
@@ -40,9 +46,9 @@ def fill(rb: SequenceReplay, rows: int, chunk_envs: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    args = dict(a.split("=", 1) for a in argv)
-    capacity = int(args.get("capacity", 100_000))
-    size = int(args.get("image_size", 64))
+    args = parse_keys(argv, KEYS, "bench_replay.py")
+    capacity = args["capacity"]
+    size = args["image_size"]
     envs = 4
     raw, rows = {}, []
     for where in ("ram", "disk"):

@@ -29,7 +29,18 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(__file__))
 import results  # noqa: E402
 
+from worldmodel.config import parse_keys  # noqa: E402
+
 PIECES = results.RESULTS / "sample_efficiency"
+KEYS = {
+    "envs": (str, "Pendulum-v1,CartPole-v1", "environment ids, comma-separated"),
+    "objectives": (str, "masked,contrastive,both", "objectives, comma-separated"),
+    "seeds": (str, "0,1,2", "seeds, comma-separated"),
+    "preset": (str, "cpu", "config preset; preset+key=value+... runs an ablation with those overrides"),
+    "steps": (int, 20_000, "environment steps per run"),
+    "only": (str, "", "run just this piece, as <env>:<objective>:<seed> (instead of envs/objectives/seeds)"),
+    "from_run": (str, "", "count this finished run folder as a piece instead of training (plain preset, same steps)"),
+}
 TARGETS = {"Pendulum-v1": -200.0}
 """The issue's target return by 20k steps, drawn as a dotted line on the plot."""
 
@@ -136,11 +147,11 @@ def _plot(groups: dict) -> None:
 
 
 def main(argv: list[str]) -> None:
-    args = dict(a.split("=", 1) for a in argv)
-    name, steps = args.get("preset", "cpu"), int(args.get("steps", 20_000))
+    args = parse_keys(argv, KEYS, "bench_sample_efficiency.py")
+    name, steps = args["preset"], args["steps"]
     preset, overrides = results.split_preset(name)
     PIECES.mkdir(parents=True, exist_ok=True)
-    if "from_run" in args:
+    if args["from_run"]:
         # A run trained outside the benchmark (e.g. the README's main command) counts as a piece when
         # its config is exactly what the benchmark would have run.
         run_dir = Path(args["from_run"])
@@ -153,14 +164,14 @@ def main(argv: list[str]) -> None:
         piece_path(cfg["env"], preset, cfg["objective"], steps, cfg["seed"]).write_text(json.dumps(result, indent=2))
         save_table()
         return
-    if "only" in args:
+    if args["only"]:
         env, objective, seed = args["only"].split(":")
         jobs = [(env, objective, int(seed))]
     else:
         jobs = [(env, objective, int(seed))
-                for seed in args.get("seeds", "0,1,2").split(",")
-                for env in args.get("envs", "Pendulum-v1,CartPole-v1").split(",")
-                for objective in args.get("objectives", "masked,contrastive,both").split(",")]
+                for seed in args["seeds"].split(",")
+                for env in args["envs"].split(",")
+                for objective in args["objectives"].split(",")]
     for env, objective, seed in jobs:
         piece = piece_path(env, name, objective, steps, seed)
         if piece.exists():

@@ -38,8 +38,24 @@ from pathlib import Path
 
 import torch
 
+from worldmodel.config import parse_keys
+
 sys.path.insert(0, os.path.dirname(__file__))
 import results
+
+KEYS = {
+    "presets": (str, "", "presets, comma-separated; empty: debug,cpu, plus gpu on a CUDA device"),
+    "precisions": (str, "fp32,bf16,fp16", "precisions, comma-separated (fp16 runs on CUDA only)"),
+    "compile": (str, "false,true", "compile settings, comma-separated true/false"),
+    "num_envs": (str, "1,2,4", "numbers of envs, comma-separated"),
+    "device": (str, "", "devices, comma-separated; empty: cpu, plus cuda when present"),
+    "env": (str, "Pendulum-v1", "environment id"),
+    "seconds": (float, 10.0, "seconds of acting counted per case, after a warm-up"),
+    "updates": (int, 20, "timed updates per case (the median is reported)"),
+    "out": (str, "", "write the JSON into this folder instead of docs/results, leaving the README alone"),
+    "readme": (bool, True, "refresh the README table (false: only the JSON)"),
+    "one": (str, "", "internal: run the single case preset:precision:compile:num_envs:device and print its JSON"),
+}
 
 
 def run_one(preset: str, precision: str, compiled: bool, num_envs: int, device: str, env: str, seconds: float,
@@ -112,17 +128,17 @@ def run_one(preset: str, precision: str, compiled: bool, num_envs: int, device: 
     }
 
 
-def cases(args: dict[str, str]) -> list[tuple[str, str, bool, int, str]]:
+def cases(args: dict) -> list[tuple[str, str, bool, int, str]]:
     """(preset, precision, compile, num_envs, device) for every combination asked for."""
-    devices = args.get("device", "cpu,cuda" if torch.cuda.is_available() else "cpu").split(",")
-    precisions = args.get("precisions", "fp32,bf16,fp16").split(",")
-    compiles = [_flag(v) for v in args.get("compile", "false,true").split(",")]
-    num_envs = [int(n) for n in args.get("num_envs", "1,2,4").split(",")]
+    devices = (args["device"] or ("cpu,cuda" if torch.cuda.is_available() else "cpu")).split(",")
+    precisions = args["precisions"].split(",")
+    compiles = [_flag(v) for v in args["compile"].split(",")]
+    num_envs = [int(n) for n in args["num_envs"].split(",")]
     out = []
     for device in devices:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise SystemExit(f"device={device} but CUDA is not available here.")
-        presets = args.get("presets", "debug,cpu,gpu" if device.startswith("cuda") else "debug,cpu").split(",")
+        presets = (args["presets"] or ("debug,cpu,gpu" if device.startswith("cuda") else "debug,cpu")).split(",")
         for preset in presets:
             for precision in precisions:
                 if precision == "fp16" and not device.startswith("cuda"):
@@ -138,10 +154,9 @@ def _flag(value: str) -> bool:
 
 
 def main(argv: list[str]) -> None:
-    args = dict(a.split("=", 1) for a in argv)
-    common = {"env": args.get("env", "Pendulum-v1"), "seconds": float(args.get("seconds", 10)),
-              "updates": int(args.get("updates", 20))}
-    if "one" in args:
+    args = parse_keys(argv, KEYS, "bench_throughput.py")
+    common = {"env": args["env"], "seconds": args["seconds"], "updates": args["updates"]}
+    if args["one"]:
         preset, precision, compiled, n, device = args["one"].split(":")
         print(json.dumps(run_one(preset, precision, compiled == "true", int(n), device, **common)))
         return
@@ -160,9 +175,9 @@ def main(argv: list[str]) -> None:
                      f"{r['peak_memory_mb']:,.0f}", compile_s, r["graphs"]])
     cols = ["preset", "precision", "compile", "envs", "device", "env steps/s", "act ms (all envs)", "ms/action",
             "updates/s", "peak MB", "compile s (update + plan)", "graphs"]
-    folder = Path(args["out"]).resolve() if "out" in args else results.RESULTS
+    folder = Path(args["out"]).resolve() if args["out"] else results.RESULTS
     results.save("bench_throughput", {"columns": cols, "rows": rows}, {"cases": raw}, results.command_line(),
-                 folder, readme=_flag(args.get("readme", "true")))
+                 folder, readme=args["readme"])
 
 
 if __name__ == "__main__":

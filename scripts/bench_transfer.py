@@ -29,11 +29,22 @@ sys.path.insert(0, os.path.dirname(__file__))
 import results  # noqa: E402
 
 from agents.runs import read_metrics  # noqa: E402
+from worldmodel.config import parse_keys  # noqa: E402
 
 PIECES = results.RESULTS / "transfer"
 RUNS = results.ROOT / "runs" / "bench_transfer"
 THRESHOLDS = {"Pendulum-v1": -400.0, "CartPole-v1": 100.0, "Acrobot-v1": -200.0, "MountainCarContinuous-v0": 0.0}
 """Evaluation return that counts as "learned" on each target (Pendulum: swung up and mostly held)."""
+KEYS = {
+    "pairs": (str, "Pendulum-v1>CartPole-v1,CartPole-v1>Pendulum-v1", "source>target env pairs, comma-separated"),
+    "modes": (str, "scratch,frozen,finetune", "encoder modes on the target, comma-separated"),
+    "seeds": (str, "0,1,2", "seeds, comma-separated"),
+    "steps": (int, 10_000, "environment steps per target run"),
+    "preset": (str, "cpu", "config preset of the source and target runs"),
+    "pretrain_updates": (int, 2_000, "pretraining updates of each source encoder"),
+    "only": (str, "", "run just this piece, as <source>><target>:<mode>:<seed> (instead of pairs/modes/seeds)"),
+    "source_run": (str, "", "take the encoder from this run folder instead of pretraining one"),
+}
 
 
 def _slug(env: str) -> str:
@@ -146,17 +157,17 @@ def _plot(groups: dict) -> None:
 
 
 def main(argv: list[str]) -> None:
-    args = dict(a.split("=", 1) for a in argv)
-    preset, steps = args.get("preset", "cpu"), int(args.get("steps", 10_000))
-    updates = int(args.get("pretrain_updates", 2_000))
-    if "only" in args:
+    args = parse_keys(argv, KEYS, "bench_transfer.py")
+    preset, steps = args["preset"], args["steps"]
+    updates = args["pretrain_updates"]
+    if args["only"]:
         pair, mode, seed = args["only"].split(":")
         jobs = [(pair, mode, int(seed))]
     else:
         jobs = [(pair, mode, int(seed))
-                for seed in args.get("seeds", "0,1,2").split(",")
-                for pair in args.get("pairs", "Pendulum-v1>CartPole-v1,CartPole-v1>Pendulum-v1").split(",")
-                for mode in args.get("modes", "scratch,frozen,finetune").split(",")]
+                for seed in args["seeds"].split(",")
+                for pair in args["pairs"].split(",")
+                for mode in args["modes"].split(",")]
     PIECES.mkdir(parents=True, exist_ok=True)
     for pair, mode, seed in jobs:
         source_env, target = pair.split(">")
@@ -166,7 +177,7 @@ def main(argv: list[str]) -> None:
             continue
         source = None
         if mode != "scratch":
-            source = Path(args["source_run"]) if "source_run" in args else pretrained_source(source_env, preset, updates)
+            source = Path(args["source_run"]) if args["source_run"] else pretrained_source(source_env, preset, updates)
         piece = {"pair": label, **train_piece(source, target, mode, seed, preset, steps, name)}
         (PIECES / f"{name}.json").write_text(json.dumps(piece, indent=2))
         print(f"{label} {mode} seed {seed}: final eval return {piece['final_return']:.1f}", flush=True)

@@ -22,8 +22,17 @@ import sys
 import numpy as np
 import torch
 
+from worldmodel.config import parse_keys
+
 sys.path.insert(0, os.path.dirname(__file__))
 import results  # noqa: E402
+
+KEYS = {
+    "preset": (str, "cpu", "config preset: batch size, sequence length, image size, model sizes"),
+    "updates": (int, 20, "timed updates per case (the median is reported)"),
+    "device": (str, "cpu", "torch device (cpu, cuda; fp16 is timed on cuda only)"),
+    "one": (str, "", "internal: run the single case kind:objective:precision and print its JSON"),
+}
 
 
 def run_one(kind: str, objective: str, precision: str, preset: str, updates: int, device: str) -> dict:
@@ -66,12 +75,12 @@ def run_one(kind: str, objective: str, precision: str, preset: str, updates: int
 
 
 def main(argv: list[str]) -> None:
-    args = dict(a.split("=", 1) for a in argv)
-    if "one" in args:
+    args = parse_keys(argv, KEYS, "bench_world_model.py")
+    preset, updates, device = args["preset"], args["updates"], args["device"]
+    if args["one"]:
         kind, objective, precision = args["one"].split(":")
-        print(json.dumps(run_one(kind, objective, precision, args["preset"], int(args["updates"]), args["device"])))
+        print(json.dumps(run_one(kind, objective, precision, preset, updates, device)))
         return
-    preset, updates, device = args.get("preset", "cpu"), int(args.get("updates", 20)), args.get("device", "cpu")
     precisions = ["fp32", "bf16"] + (["fp16"] if device.startswith("cuda") else [])
     cases = [("torchrl", "-", p) for p in precisions]
     cases += [("ours", o, p) for o in ("masked", "contrastive", "both") for p in precisions]
