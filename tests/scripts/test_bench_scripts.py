@@ -4,6 +4,7 @@ and they refuse a key they do not know with one error line, before writing anyth
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,41 @@ def test_bench_planner_times_ours_and_torchrls_planner_per_preset_and_variant(tm
     for case in result["raw"]["cases"]:
         assert case["act_ms"] > 0 and case["torchrl_mppi_ms"] > 0 and case["speedup_vs_torchrl"] > 0
     assert (ROOT / "README.md").read_text() == readme
+
+
+def test_bench_sample_efficiency_piece_gets_a_final_evaluation_and_a_rerun_reproduces_it(tmp_path):
+    out, runs = tmp_path / "results", tmp_path / "runs"
+    args = ("preset=debug", "steps=400", "only=Pendulum-v1:contrastive:0", "final_episodes=2", f"runs={runs}")
+    result = bench("bench_sample_efficiency", out, *args)
+    path = out / "sample_efficiency" / "Pendulum-v1__debug__contrastive__400__0.json"
+    piece = json.loads(path.read_text())
+    assert [c[0] for c in piece["curve"]] == [200, 400]
+    final = piece["final_eval"]
+    assert final["episodes"] == 2 and len(final["returns"]) == 2 and final["checkpoint"] == "step_000000400"
+    assert final["return_mean"] == pytest.approx(sum(final["returns"]) / 2)
+    assert -2000 < final["return_mean"] < 0  # Pendulum's range over 200 steps
+    row = result["table"]["rows"][0]
+    assert "final agent, 2 episodes (mean ± 95% CI)" in result["table"]["columns"]
+    assert row[result["table"]["columns"].index("final agent, 2 episodes (mean ± 95% CI)")] == f"{final['return_mean']:.0f}"
+
+    # A piece saved without a final evaluation, its run folder gone: rerun=true trains it again into the
+    # same curve (training is deterministic under a seed) and adds the same final evaluation.
+    del piece["final_eval"]
+    path.write_text(json.dumps(piece))
+    shutil.rmtree(runs)
+    skipped = run_script("bench_sample_efficiency", out, *args)
+    assert skipped.returncode == 0 and "rerun=true" in skipped.stdout
+    assert "final_eval" not in json.loads(path.read_text())
+    bench("bench_sample_efficiency", out, *args, "rerun=true")
+    again = json.loads(path.read_text())
+    assert again["final_eval"]["returns"] == final["returns"]
+    assert [c[2] for c in again["curve"]] == [c[2] for c in piece["curve"]]
+
+    # A stored curve the rerun cannot reproduce: one clear error, the piece left as it was.
+    del again["final_eval"]
+    again["curve"][-1][2] += 1.0
+    path.write_text(json.dumps(again))
+    shutil.rmtree(runs)
+    proc = run_script("bench_sample_efficiency", out, *args, "rerun=true")
+    assert proc.returncode != 0 and "did not reproduce the stored evaluation curve" in proc.stderr
+    assert json.loads(path.read_text()) == again
