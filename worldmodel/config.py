@@ -192,6 +192,10 @@ class Config:
     """Discount gamma of planned returns and value targets."""
     td_lambda: float = 0.95
     """Lambda of the TD(lambda) value targets along replayed sequences."""
+    value_on_imagined: bool = False
+    """Also fit the value head on the dynamics' imagined latents (detached), each with the target of the
+    real step it stands for, half of the value loss: the planner reads the value at the end of imagined
+    rollouts, where latents drift from encoded ones."""
     policy_prior: bool = True
     """Learn a policy from the agent's own actions and let it propose some of the candidates (TD-MPC2-style)."""
     policy_samples: int = 16

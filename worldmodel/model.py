@@ -304,6 +304,16 @@ class WorldModel(nn.Module):
             targets = lambda_returns(rewards[:, 1:].float(), next_values, terminated[:, 1:],
                                      cfg.discount, cfg.td_lambda)
         terms["value"] = F.mse_loss(self._value(latent[:, :-1]).squeeze(-1).float(), symlog(targets))
+        if cfg.value_on_imagined:
+            # The planner reads the value at the end of imagined rollouts, whose latents drift from the
+            # encoded ones; fit it there too: each imagined z^_{s+k} (detached) gets the target of the
+            # real step it stands for. The last step has no target (T-1 targets for T steps).
+            padded, valid = F.pad(targets, (0, 1)), F.pad(torch.ones_like(targets), (0, 1))
+            predicted = self._value(imagined.detach()).squeeze(-1).float()  # (B, S, K)
+            errors = (predicted - symlog(future(padded))).square() * future(valid)
+            on_imagined = errors.sum() / future(valid).sum()
+            metrics["value_imagined_loss"] = on_imagined.detach()
+            terms["value"] = (terms["value"] + on_imagined) / 2
         metrics["value_target_mean"] = targets.mean()
         if self.has_policy:
             # The policy prior imitates what the agent did: action t+1 was taken at step t.

@@ -150,6 +150,34 @@ def test_value_and_policy_targets_line_up_with_the_replayed_steps():
     torch.testing.assert_close(terms["policy"], actions[:, 1:].square().mean())
 
 
+def test_value_on_imagined_latents_gets_the_target_of_the_real_step_each_stands_for():
+    """With value_on_imagined, half of the value loss is on the K-step imagined latents: z^_{s+k+1}
+    learns the target of real step s+k+1 (the last step, with no target, left out)."""
+    cfg = small_cfg(td_lambda=0.0, discount=0.9, history=2, value_on_imagined=True)
+    model = WorldModel(cfg, 1)
+    batch = batch_for(cfg)
+    model._target_value = Constant(float(symlog(torch.tensor(10.0))))
+    model._value = Constant(0.0)
+    terms, metrics = model.loss(batch)
+    k, horizon = cfg.history, cfg.model_horizon
+    rewards, ends = batch["reward"][:, k - 1:], batch["terminated"][:, k - 1:]
+    targets = symlog(rewards[:, 1:] + 0.9 * (1 - ends[:, 1:].float()) * 10.0)  # (B, T-1): for V(z_t)
+    t_len = rewards.shape[1]
+    imagined = [targets[:, s + j + 1] for s in range(t_len - horizon) for j in range(horizon) if s + j + 1 < t_len - 1]
+    expected = torch.stack(imagined, 1).square().mean()
+    torch.testing.assert_close(metrics["value_imagined_loss"], expected)
+    torch.testing.assert_close(terms["value"], (targets.square().mean() + expected) / 2)
+
+
+def test_value_loss_on_imagined_latents_shapes_only_the_value_head():
+    cfg = small_cfg(value_on_imagined=True)
+    model = WorldModel(cfg, 1)
+    terms, _ = model.loss(batch_for(cfg))
+    terms["value"].backward()
+    shaped = {name.split(".")[0] for name, p in model.named_parameters() if p.grad is not None}
+    assert shaped == {"_value"}
+
+
 def test_bf16_is_finite_and_close_to_fp32_on_cpu():
     cfg = small_cfg(objective="contrastive")
     torch.manual_seed(0)
