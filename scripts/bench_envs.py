@@ -56,7 +56,7 @@ def main(argv: list[str]) -> None:
     args = parse_keys(argv, KEYS, "bench_envs.py")
     seconds = args["seconds"]
     ids = args["ids"].split(",")
-    workers = [int(w) for w in args["workers"].split(",")]
+    workers = results.int_list("workers", args["workers"])
     raw = {}
     for env_id in ids:
         raw[env_id] = {"single": rate_single(env_id, seconds)}

@@ -73,7 +73,7 @@ def main(argv: list[str]) -> None:
     args = parse_keys(argv, KEYS, "bench_probe.py")
     env, preset = args["env"], args["preset"]
     steps, precision = args["steps"], args["precision"]
-    seeds = [int(s) for s in args["seeds"].split(",")]
+    seeds = results.int_list("seeds", args["seeds"])
     objectives = args["objectives"].split(",")
     PIECES.mkdir(parents=True, exist_ok=True)
     for seed in seeds:

@@ -236,11 +236,11 @@ def main(argv: list[str]) -> None:
         save_table()
         return
     if args["only"]:
-        env, objective, seed = args["only"].split(":")
+        env, objective, seed = results.parts("only", args["only"], ("env", "objective", "seed"))
         jobs = [(env, objective, int(seed))]
     else:
         jobs = [(env, objective, int(seed))
-                for seed in args["seeds"].split(",")
+                for seed in results.int_list("seeds", args["seeds"])
                 for env in args["envs"].split(",")
                 for objective in args["objectives"].split(",")]
     for env, objective, seed in jobs:

@@ -133,7 +133,7 @@ def cases(args: dict) -> list[tuple[str, str, bool, int, str]]:
     devices = (args["device"] or ("cpu,cuda" if torch.cuda.is_available() else "cpu")).split(",")
     precisions = args["precisions"].split(",")
     compiles = [_flag(v) for v in args["compile"].split(",")]
-    num_envs = [int(n) for n in args["num_envs"].split(",")]
+    num_envs = results.int_list("num_envs", args["num_envs"])
     out = []
     for device in devices:
         if device.startswith("cuda") and not torch.cuda.is_available():

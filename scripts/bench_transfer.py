@@ -161,11 +161,11 @@ def main(argv: list[str]) -> None:
     preset, steps = args["preset"], args["steps"]
     updates = args["pretrain_updates"]
     if args["only"]:
-        pair, mode, seed = args["only"].split(":")
+        pair, mode, seed = results.parts("only", args["only"], ("source>target", "mode", "seed"))
         jobs = [(pair, mode, int(seed))]
     else:
         jobs = [(pair, mode, int(seed))
-                for seed in args["seeds"].split(",")
+                for seed in results.int_list("seeds", args["seeds"])
                 for pair in args["pairs"].split(",")
                 for mode in args["modes"].split(",")]
     PIECES.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,29 @@ def split_preset(label: str) -> tuple[str, dict[str, str]]:
     return preset, overrides
 
 
+def bad_argument(message: str) -> SystemExit:
+    """Print `<script>: error: message` and return the exit (status 2, as `parse_keys`) to raise."""
+    print(f"{Path(sys.argv[0]).name}: error: {message}", file=sys.stderr)
+    return SystemExit(2)
+
+
+def int_list(key: str, value: str) -> list[int]:
+    """`"0,1,2"` -> `[0, 1, 2]` for the list-valued keys of the bench scripts; a clear exit otherwise."""
+    try:
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise bad_argument(f"{key}={value!r}: give whole numbers separated by commas, e.g. {key}=0,1,2.") from None
+
+
+def parts(key: str, value: str, names: tuple[str, ...]) -> list[str]:
+    """`"Pendulum-v1:both:0"` -> its `len(names)` colon-separated parts (e.g. `only=`); a clear exit otherwise.
+    The last part is a seed where the last name is "seed", and must be a whole number."""
+    pieces = value.split(":")
+    if len(pieces) != len(names) or not all(pieces) or (names[-1] == "seed" and not pieces[-1].lstrip("-").isdigit()):
+        raise bad_argument(f"{key}={value!r}: write it as {key}=" + ":".join(f"<{n}>" for n in names) + ".")
+    return pieces
+
+
 def ci95(values: list[float]) -> float:
     """Half-width of a 95% Student-t interval of the mean (0 for a single value)."""
     if len(values) < 2:

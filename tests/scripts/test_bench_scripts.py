@@ -37,6 +37,23 @@ def test_bench_script_refuses_an_unknown_key_before_doing_anything(tmp_path, nam
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name,arg,message", [
+    ("bench_sample_efficiency", "seeds=0,x", "seeds='0,x': give whole numbers separated by commas"),
+    ("bench_sample_efficiency", "only=Pendulum-v1:both", "only='Pendulum-v1:both': write it as only=<env>:<objective>:<seed>"),
+    ("bench_sample_efficiency", "only=Pendulum-v1:both:first", "write it as only=<env>:<objective>:<seed>"),
+    ("bench_transfer", "only=Pendulum-v1>CartPole-v1", "write it as only=<source>target>:<mode>:<seed>"),
+    ("bench_throughput", "num_envs=one", "num_envs='one': give whole numbers"),
+    ("bench_probe", "seeds=", "seeds='': give whole numbers"),
+    ("bench_envs", "workers=1,,2", "workers='1,,2': give whole numbers"),
+])
+def test_bench_script_refuses_a_malformed_list_with_one_line(tmp_path, name, arg, message):
+    proc = run_script(name, tmp_path, arg)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert f"{name}.py: error: " in proc.stderr and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not any(tmp_path.rglob("*.json"))
+
+
 def test_bench_planner_times_ours_and_torchrls_planner_per_preset_and_variant(tmp_path):
     readme = (ROOT / "README.md").read_text()
     result = bench("bench_planner", tmp_path, "presets=debug,debug+samples=32", "calls=2", "compiled=false")
