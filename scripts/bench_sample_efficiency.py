@@ -201,12 +201,19 @@ def _plot(groups: dict) -> None:
                 shared = min(len(p["curve"]) for p in pieces)
                 mean = [[statistics.mean(p["curve"][i][k] for p in pieces) for i in range(shared)] for k in (x_index, 2)]
                 ax.plot(*mean, color=color, linewidth=2, linestyle=style, label=f"{name} (mean of {len(pieces)})")
+                finals = [p for p in pieces if "final_eval" in p]
+                if finals:  # the final agents over final_episodes each: their mean and 95% CI, at the end
+                    values = [p["final_eval"]["return_mean"] for p in finals]
+                    ax.errorbar(mean[0][-1], statistics.mean(values),
+                                yerr=results.ci95(values), color=color, marker="D", markersize=5, capsize=3)
                 if key[0] in TARGETS:
                     ax.axhline(TARGETS[key[0]], color="gray", linestyle=":", linewidth=1)
                 ax.set_xlabel(xlabel)
                 ax.set_ylabel("eval return")
                 ax.set_title(title)
                 ax.legend(fontsize=7)
+    fig.suptitle("lines: 3-episode evaluations during training; diamonds: final agents over final_episodes "
+                 "(mean ± 95% CI over seeds)", fontsize=8)
     fig.tight_layout()
     fig.savefig(results.RESULTS / "sample_efficiency.png", dpi=90)
     plt.close(fig)
