@@ -106,15 +106,16 @@ def final_eval(run_dir: Path, episodes: int) -> dict:
     return {key: report[key] for key in ("checkpoint", "episodes", "returns", "return_mean", "return_std")}
 
 
-def add_final_eval(path: Path, episodes: int, rerun: bool, runs: Path) -> None:
+def add_final_eval(path: Path, episodes: int, rerun: bool, runs: Path) -> bool:
     """Give the saved piece at `path` its final evaluation: from its run folder when that still holds
-    the finished run, else (with `rerun`) by training it again, which must reproduce the stored curve."""
+    the finished run, else (with `rerun`) by training it again, which must reproduce the stored curve.
+    Whether the piece changed."""
     piece = json.loads(path.read_text())
     run_dir = Path(piece["run_dir"])
     if not finished(run_dir, piece["steps"]):
         if not rerun:
             print(f"{path.name}: no final evaluation and its run folder is gone; rerun=true trains it again.")
-            return
+            return False
         again = run(piece["env"], piece["objective"], piece["seed"], piece["preset"], piece["steps"], runs)
         stored = [(step, ret) for step, _, ret in piece["curve"]]
         if [(step, ret) for step, _, ret in again["curve"]] != stored:
@@ -126,6 +127,7 @@ def add_final_eval(path: Path, episodes: int, rerun: bool, runs: Path) -> None:
         piece["rerun_dir"] = str(run_dir)
     piece["final_eval"] = final_eval(run_dir, episodes)
     path.write_text(json.dumps(piece, indent=2))
+    return True
 
 
 def table_and_plot() -> dict:
@@ -254,8 +256,8 @@ def main(argv: list[str]) -> None:
         piece = piece_path(env, name, objective, steps, seed)
         if piece.exists():
             if args["final_episodes"] and "final_eval" not in json.loads(piece.read_text()):
-                add_final_eval(piece, args["final_episodes"], args["rerun"], runs)
-                save_table()
+                if add_final_eval(piece, args["final_episodes"], args["rerun"], runs):
+                    save_table()
             continue
         result = run(env, objective, seed, name, steps, runs)
         if args["final_episodes"]:
