@@ -97,6 +97,12 @@ def _make_base(spec: gym.envs.registration.EnvSpec, image_size: int, kwargs: dic
         extra = "mujoco" if _is_mujoco(spec) else "dmc" if spec.id.startswith("dm_control/") else None
         fix = _INSTALL.format(extra=extra) if extra else "install the package named above"
         raise MissingExtraError(f"{spec.id!r} needs a dependency that is not installed ({e}). Fix: {fix}") from None
+    except ImportError as e:  # registered, but its module cannot be imported here (jax, a moved env, ...)
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise MissingExtraError(f"{spec.id!r} is registered but cannot be built here ({first.rstrip('.')}). "
+                                "Fix: install what it needs, or choose another id.") from None
+    except TypeError as e:  # e.g. a wrapper id that needs arguments of its own (GymV26Environment-v0: env_id=)
+        raise EnvError(f"{spec.id!r} cannot be built from its id alone: {e}.") from None
 
 
 def _mujoco_fast_render(env: gym.Env) -> None:
@@ -160,7 +166,9 @@ def make_env(
                 f"{env_id!r} has an unbounded Box action space {space}: actions cannot be scaled to [-1, 1]. "
                 "Wrap it with gymnasium.wrappers.ClipAction around explicit bounds first."
             )
-        ones = np.ones(space.shape, dtype=np.float32)
+        # Bounds in the space's own dtype: float32 bounds on a float64 space (DeepMind Control's)
+        # make gymnasium's Box check cast float64's limits to float32, warning of an overflow.
+        ones = np.ones(space.shape, dtype=space.dtype)
         env = gym.wrappers.RescaleAction(env, -ones, ones)
         # Clip in the agent's [-1, 1] frame (gymnasium's ClipAction would widen the space to ±inf).
         env = gym.wrappers.TransformAction(env, functools.partial(np.clip, a_min=-1.0, a_max=1.0), env.action_space)

@@ -6,14 +6,15 @@ optionally under out-of-distribution visual perturbations.
     python scripts/evaluate.py run_dir=runs/x perturb=color:3,noise:2
 
 Loads the run's config and the latest (or the named) checkpoint, plans with exploration off, and
-writes `eval_<checkpoint>.json` (and `videos/eval_<checkpoint>.mp4`) into the run folder.
+writes `eval_<checkpoint>.json` (and `videos/eval_<checkpoint>.mp4`) into the run folder; a
+read-only run folder is evaluated all the same, its result printed and not saved.
 
 With `perturb=name:severity[,name:severity...]` (names and severities in `envs/perturb.py`) the
 same JSON also holds, next to the clean return: `probe` (the held-out linear-probe R² of the clean
 frames, from `probe_episodes` random-action episodes) and `perturbations` (per spec: return and
 probe R² under the perturbation, and their change from clean). Clean and perturbed episodes share
 their seeds, and the probe is scored on the same held-out episodes with and without the
-perturbation, so only the visual shift differs (see `agents/robustness.py`).
+perturbation, so only the visual shift differs (see `agents/analysis/robustness.py`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ import sys
 
 import numpy as np
 
-from agents.robustness import episode_returns, format_table, load_agent, robustness
-from agents.runs import RunDir
-from agents.video import upscale, write_video
+from agents.analysis.robustness import episode_returns, format_table, robustness
+from agents.analysis.video import upscale, write_video
+from agents.training.assembly import load_run
+from agents.training.runs import RunDir
 from envs import EnvError, parse_perturbations
 from worldmodel.checkpoint import CheckpointError
-from worldmodel.config import ConfigError, parse_keys
+from worldmodel.cli import parse_keys
+from worldmodel.config import ConfigError
 
 KEYS = {
     "run_dir": (str, ..., "run folder written by train.py"),
@@ -56,17 +59,23 @@ def main(argv: list[str] | None = None) -> int:
         cfg = run.config()
         if args["env"] and args["env"] != cfg.env:
             raise CheckpointError(f"{run.path} holds an agent trained on {cfg.env!r}, not {args['env']!r}.")
-        loaded = load_agent(run, args["checkpoint"], seed=args["seed"], device=args["device"])
+        loaded = load_run(run, args["checkpoint"], seed=args["seed"], device=args["device"])
         cfg, folder = loaded.cfg, loaded.checkpoint
+        saving = run.writable()  # checked before the evaluation, not after it
+        if not saving:
+            if args["video"]:
+                raise CheckpointError(f"{run.path} is read-only: video=true cannot write its video there; drop "
+                                      "video=true, or evaluate a copy of the run.")
+            print(f"note: {run.path} is read-only: the result is printed, not saved.", file=sys.stderr)
 
         frames: list[np.ndarray] = []
         record = (lambda obs: frames.append(upscale(obs[0, -3:].transpose(1, 2, 0), 4))) if args["video"] else None
         if perturbations:
-            report = robustness(loaded, perturbations, args["episodes"], args["seed"], args["probe_episodes"],
+            report = robustness(loaded.agent, perturbations, args["episodes"], args["seed"], args["probe_episodes"],
                                 on_step=record)
             returns = np.asarray(report["clean"]["returns"])
         else:
-            returns = episode_returns(loaded, args["episodes"], args["seed"], on_step=record)
+            returns = episode_returns(loaded.agent, args["episodes"], args["seed"], on_step=record)
     except (ConfigError, EnvError, CheckpointError, ValueError) as e:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return 2
@@ -78,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         result["probe"] = {**report["probe"], "r2": report["clean"]["probe_r2"],
                            "r2_per_dim": report["clean"]["probe_r2_per_dim"]}
         result["perturbations"] = report["perturbations"]
-    (run.path / f"eval_{folder.name}.json").write_text(json.dumps(result, indent=2))
+    if saving:
+        (run.path / f"eval_{folder.name}.json").write_text(json.dumps(result, indent=2))
     if frames:
         path = write_video(frames, run.videos / f"eval_{folder.name}.mp4", fps=args["fps"])
         print(f"video: {path}")

@@ -12,8 +12,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agents.plots import DEFAULT_KEYS, load_metrics, plot_runs, select_keys
-from worldmodel.config import ConfigError, parse_keys
+from agents.analysis.metrics import load_metrics
+from agents.analysis.plots import DEFAULT_KEYS, plot_runs, select_keys
+from worldmodel.cli import parse_keys
+from worldmodel.config import ConfigError
 
 KEYS = {
     "run_dir": (str, ..., "run folder(s), comma-separated to overlay several"),

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import sys
 
-from agents.runs import config_from_cli
-from agents.session import run_training
+from agents.training.assembly import resolve_config
+from agents.training.session import run_training
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    return run_training("train.py", lambda: config_from_cli(argv))
+    return run_training("train.py", lambda: resolve_config(argv))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import sys
 
-from agents.pretrain import probe_episodes, probe_metrics
-from agents.runs import config_from_cli
-from agents.session import TrainingSession, run_training
-from worldmodel.config import ConfigError, coerce, split_pairs
+from agents.training.assembly import resolve_config
+from agents.training.session import probe_before_training, run_training
+from worldmodel.cli import split_pairs
+from worldmodel.config import ConfigError, coerce
 
 MODES = ("frozen", "finetune", "init", "scratch")
 
@@ -50,25 +50,12 @@ def config_args(argv: list[str]) -> list[str]:
     return [f"{key}={value}" for key, value in pairs.items()]
 
 
-def probe_before_training(session: TrainingSession) -> None:
-    """Log `probe/r2` of the encoder the run starts from, on the target env, at step 0."""
-    if not session.ctx.main or session.counters.env_steps > 0:
-        return
-    cfg = session.cfg
-    fit, score, _ = probe_episodes(cfg, seed=cfg.seed + 1_000)
-    probe = probe_metrics(session.trainer, fit, score)
-    session.logger.log(0, probe)
-    if "probe/r2" in probe:
-        print(f"probe/r2 of the {'transferred' if cfg.encoder_from else 'fresh'} encoder on {cfg.env} "
-              f"before training: {probe['probe/r2']:.3f}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("help", "-h", "--help") for a in argv):
         print(__doc__)
         return 0
-    return run_training("transfer.py", lambda: config_from_cli(config_args(argv)), probe_before_training)
+    return run_training("transfer.py", lambda: resolve_config(config_args(argv)), probe_before_training)
 
 
 if __name__ == "__main__":

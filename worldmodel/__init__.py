@@ -5,7 +5,8 @@ Imports nothing from `agents` or `envs`. The public API:
 
 from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from worldmodel.config import PRESETS, Config, ConfigError, parse_cli
+from worldmodel.cli import parse_cli
+from worldmodel.config import PRESETS, Config, ConfigError
 from worldmodel.model import WorldModel
 from worldmodel.precision import NonFiniteLossError, autocast, resolve_device
 from worldmodel.probe import linear_probe, ridge_r2

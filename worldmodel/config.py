@@ -15,8 +15,8 @@ import dataclasses
 import difflib
 import inspect
 import json
+import math
 import re
-import sys
 import textwrap
 import typing
 from dataclasses import dataclass
@@ -30,8 +30,9 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Config:
     # --- run ------------------------------------------------------------------------------
-    preset: Literal["debug", "cpu", "gpu"] = "cpu"
-    """Preset the defaults come from: debug (tiny, for tests), cpu (2-core laptop), gpu (one GPU)."""
+    preset: Literal["debug", "cpu", "dmc", "gpu"] = "cpu"
+    """Preset the defaults come from: debug (tiny, for tests), cpu (2-core laptop), dmc (cpu sizes on the
+    PlaNet DeepMind Control protocol: 100k frames, 10-episode evaluations every 10k), gpu (one GPU)."""
     env: str = "Pendulum-v1"
     """Gymnasium id that renders rgb_array, e.g. Pendulum-v1, CartPole-v1, dm_control/cartpole-swingup-v0."""
     exp: str = "default"
@@ -52,8 +53,6 @@ class Config:
     # --- environment ----------------------------------------------------------------------
     image_size: int = 64
     """Side of the square frames fed to the model."""
-    frame_stack: int = 1
-    """Frames per observation from the env; the replay stores each frame once regardless."""
     action_repeat: int = 2
     """Simulator steps per agent step (rewards summed)."""
     num_envs: int = 1
@@ -61,7 +60,7 @@ class Config:
 
     # --- training loop --------------------------------------------------------------------
     steps: int = 20_000
-    """Environment steps to train for, counting action repeats and all parallel envs (pretrain.py: updates)."""
+    """Environment steps to train for, counting action repeats and all parallel envs."""
     seed_steps: int = 1_000
     """Environment steps of uniformly random actions before learning starts."""
     updates_per_step: float = 0.5
@@ -70,19 +69,22 @@ class Config:
     seed_updates: int = 200
     """Updates done at once when the seed phase ends, before the agent's first plan."""
     eval_every: int = 2_000
-    """Environment steps between evaluations (pretrain.py: updates between probes)."""
+    """Environment steps between evaluations."""
     eval_episodes: int = 3
     """Episodes per evaluation, on a separate environment."""
     checkpoint_every: int = 5_000
-    """Environment steps between checkpoints, one always written at the end (pretrain.py: updates)."""
+    """Environment steps between checkpoints, one always written at the end."""
     keep_checkpoints: int = 2
     """Most recent checkpoints kept on disk."""
     log_every: int = 500
-    """Environment steps between training-metric log lines (pretrain.py: updates)."""
+    """Environment steps between training-metric log lines."""
     tensorboard: bool = True
     """Also write TensorBoard events under run_dir/tb."""
     video: bool = True
     """At each evaluation, write an imagined-rollout video (real · imagined · error) to run_dir/videos."""
+    probe_online: bool = True
+    """At each evaluation, log probe/r2: a linear probe from the latents to the env's true state, on
+    probe_episodes random-action episodes recorded once (what the representation holds, beside the return)."""
 
     # --- replay ---------------------------------------------------------------------------
     buffer_size: int = 100_000
@@ -125,6 +127,11 @@ class Config:
     """Adam learning rate of the world model."""
     grad_clip: float = 10.0
     """Gradient-norm clip (after unscaling, for fp16)."""
+    augment: Literal["none", "shift"] = "none"
+    """Augment the frames of each update: shift, a random shift of up to shift_pad pixels per sequence
+    (DrQ, TD-MPC2), with independent shifts for the online and target encoders; none."""
+    shift_pad: int = 4
+    """Largest shift in pixels of augment=shift (frames are edge-padded by it, then cropped back)."""
     target_momentum: float = 0.99
     """EMA momentum of the target encoder, target value head (and target projector): target <- m * target + (1 - m) * online."""
 
@@ -147,6 +154,10 @@ class Config:
     """Size of the projection in which InfoNCE compares latents."""
     temperature: float = 0.1
     """InfoNCE temperature (initial value when learned)."""
+    contrastive_negatives: Literal["batch", "other_sequences"] = "batch"
+    """InfoNCE negatives: batch, every other (sequence, step) of the batch; other_sequences, only the
+    steps of other sequences (CURL-style: a sequence's own neighbouring steps are near-duplicates of the
+    positive at small action repeats)."""
     learn_temperature: bool = True
     """Learn the temperature (as a log-parameter) instead of fixing it."""
 
@@ -209,7 +220,15 @@ class Config:
     encoder_lr_scale: float = 0.1
     """Encoder learning rate relative to lr when encoder_mode=finetune."""
 
-    # --- offline pretraining (scripts/pretrain.py) ----------------------------------------
+    # --- offline pretraining (scripts/pretrain.py): counted in gradient updates --------------
+    pretrain_updates: int = 20_000
+    """Gradient updates pretrain.py makes (online training counts environment steps with steps)."""
+    pretrain_log_every: int = 500
+    """Updates between pretrain.py's training-metric log lines."""
+    pretrain_probe_every: int = 2_000
+    """Updates between pretrain.py's linear probes (probe/r2)."""
+    pretrain_checkpoint_every: int = 5_000
+    """Updates between pretrain.py's checkpoints, one always written at the end."""
     collect_steps: int = 10_000
     """Environment steps of random actions collected for pretraining."""
     replay_from: str = ""
@@ -240,15 +259,29 @@ class Config:
 
     @classmethod
     def load(cls, path) -> Config:
-        """Read a saved config.json (see `from_saved`)."""
-        with open(path) as f:
-            return cls.from_saved(json.load(f))
+        """Read a saved config.json (see `from_saved`); an unreadable, garbled or truncated file, or one
+        holding an invalid config, is a ConfigError naming it."""
+        try:
+            with open(path) as f:
+                values = json.load(f)
+        except (OSError, ValueError) as e:  # ValueError: bad JSON, or bytes that are not UTF-8
+            raise ConfigError(f"{path} is not a readable config (garbled or truncated?): {e}.") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path} is not a config: it holds a JSON {type(values).__name__}, not an object.")
+        try:
+            return cls.from_saved(values)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
 
     @classmethod
     def from_saved(cls, values: dict[str, Any]) -> Config:
         """A config saved by `to_dict` (config.json, a checkpoint, a world-model file). Keys this
         version does not know are an error; a key the saved one lacks (it predates the key) takes the
         value that reproduces how that run behaved (`BEFORE_THE_KEY`), else its default."""
+        values = dict(values)
+        for key, (neutral, _) in RETIRED.items():
+            if values.get(key, neutral) == neutral:
+                values.pop(key, None)  # what the retired key meant when it did nothing
         _check_keys(values)
         values = {**BEFORE_THE_KEY, **values}
         return cls(**{k: coerce(k, v) for k, v in values.items()})
@@ -266,6 +299,10 @@ BEFORE_THE_KEY: dict[str, Any] = {"act_from": "mean"}
 """Values for keys a saved config may predate, where the default changed since: runs saved before
 `act_from` existed acted on the plan's mean, and keep doing so when evaluated or resumed."""
 
+RETIRED: dict[str, tuple[Any, str]] = {"frame_stack": (1, "history: the frames the encoder sees per step")}
+"""Keys saved configs may hold that this version dropped: (the value that means "nothing", what
+replaces the key). A saved config with that value reads as before; any other value is refused."""
+
 PRESETS: dict[str, dict[str, Any]] = {
     "debug": dict(
         steps=400,
@@ -275,6 +312,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         checkpoint_every=200,
         log_every=100,
         video=False,
+        probe_online=False,
         buffer_size=5_000,
         batch_size=4,
         seq_len=8,
@@ -288,6 +326,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         vit_depth=1,
         model_horizon=3,
         proj_dim=32,
+        pretrain_updates=400,
+        pretrain_log_every=100,
+        pretrain_probe_every=200,
+        pretrain_checkpoint_every=200,
         collect_steps=600,
         probe_episodes=8,
         horizon=3,
@@ -297,6 +339,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         policy_samples=4,
     ),
     "cpu": dict(),
+    # The PlaNet benchmark's budget and evaluation (DrQ, CURL, MLR report on it): 100k frames, i.e.
+    # environment steps with repeats included; each task's action repeat comes from envs.suite_defaults.
+    "dmc": dict(
+        steps=100_000,
+        eval_every=10_000,
+        eval_episodes=10,
+        checkpoint_every=10_000,
+        log_every=1_000,
+    ),
     "gpu": dict(
         device="cuda",
         steps=500_000,
@@ -317,6 +368,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         vit_width=256,
         vit_depth=4,
         proj_dim=128,
+        pretrain_updates=500_000,
+        pretrain_log_every=2_000,
+        pretrain_probe_every=10_000,
+        pretrain_checkpoint_every=50_000,
         collect_steps=100_000,
         probe_episodes=20,
         samples=512,
@@ -342,13 +397,20 @@ def field_docs() -> dict[str, str]:
     return docs
 
 
+def unknown_key(key: str, known: list[str], what: str = "config key") -> ConfigError:
+    """The error for a key that is not one of `known`, with the closest ones suggested."""
+    close = difflib.get_close_matches(key, known, n=3)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    return ConfigError(f"Unknown {what} {key!r}.{hint} Valid keys: {', '.join(known)}.")
+
+
 def _check_keys(values: dict[str, Any]) -> None:
     known = fields()
     for key in values:
+        if key in RETIRED:
+            raise ConfigError(f"{key}={values[key]!r}: this version has no {key} key; use {RETIRED[key][1]}.")
         if key not in known:
-            close = difflib.get_close_matches(key, list(known), n=3)
-            hint = f" Did you mean {' or '.join(close)}?" if close else ""
-            raise ConfigError(f"Unknown config key {key!r}.{hint} Valid keys: {', '.join(known)}.")
+            raise unknown_key(key, list(known))
 
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -357,7 +419,12 @@ _FALSE = {"false", "0", "no", "off"}
 
 def coerce(key: str, value: Any) -> Any:
     """Turn a command-line string (or a JSON value) into the field's type."""
-    hint = typing.get_type_hints(Config)[key]
+    return coerce_to(typing.get_type_hints(Config)[key], key, value)
+
+
+def coerce_to(hint: Any, key: str, value: Any) -> Any:
+    """`value` (a command-line string or a JSON value) as type `hint` (bool, int, float, str or a
+    Literal of choices); a ConfigError naming `key` when it is not one."""
     origin = typing.get_origin(hint)
     if origin is Literal:
         choices = typing.get_args(hint)
@@ -374,10 +441,18 @@ def coerce(key: str, value: Any) -> Any:
     if hint in (int, float):
         if isinstance(value, bool):
             raise ConfigError(f"{key}={value!r} must be a number.")
+        text = str(value).replace("_", "").strip()
+        if hint is int and isinstance(value, (int, str)):
+            try:
+                return int(text)  # exact, however large (a float would round seeds above 2**53)
+            except ValueError:
+                pass
         try:
-            number = float(str(value).replace("_", "")) if isinstance(value, str) else float(value)
+            number = float(text)
         except ValueError:
             raise ConfigError(f"{key}={value!r} is not a number.") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}={value!r} must be a finite number.")
         if hint is int:
             if number != int(number):
                 raise ConfigError(f"{key}={value!r} must be a whole number.")
@@ -386,8 +461,9 @@ def coerce(key: str, value: Any) -> Any:
     return str(value)
 
 
-_POSITIVE = ("image_size", "frame_stack", "action_repeat", "num_envs", "steps", "eval_every", "eval_episodes",
-             "checkpoint_every", "keep_checkpoints", "log_every", "buffer_size", "batch_size", "seq_len",
+_POSITIVE = ("image_size", "action_repeat", "num_envs", "steps", "eval_every", "eval_episodes",
+             "checkpoint_every", "keep_checkpoints", "log_every", "pretrain_updates", "pretrain_log_every",
+             "pretrain_probe_every", "pretrain_checkpoint_every", "buffer_size", "batch_size", "seq_len",
              "history", "latent_dim", "hidden_dim", "enc_channels", "enc_stem", "patch_size", "vit_width",
              "vit_depth", "model_horizon", "tube_len", "proj_dim", "probe_episodes", "horizon", "samples",
              "iterations", "elites")
@@ -397,6 +473,10 @@ def _validate(cfg: Config) -> None:
     for key in _POSITIVE:
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be at least 1.")
+    if not 0 <= cfg.shift_pad < cfg.image_size // 2:
+        raise ConfigError(f"shift_pad={cfg.shift_pad} must be in [0, image_size/2).")
+    if cfg.seed < 0:
+        raise ConfigError(f"seed={cfg.seed} must be at least 0 (Gymnasium environments take non-negative seeds).")
     if cfg.elites > cfg.samples:
         raise ConfigError(f"elites={cfg.elites} cannot exceed samples={cfg.samples}.")
     if not 0.0 < cfg.min_std <= cfg.max_std:
@@ -438,86 +518,3 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"encoder_lr_scale={cfg.encoder_lr_scale} must be in (0, 1]; encoder_mode=frozen freezes it.")
     if cfg.resume and not cfg.run_dir:
         raise ConfigError("resume=true needs run_dir=<the run folder to continue>.")
-
-
-def help_text(prog: str) -> str:
-    docs = field_docs()
-    lines = [f"usage: {prog} [key=value ...]   (e.g. preset=debug env=CartPole-v1 seed=3)", ""]
-    lines.append("presets: " + ", ".join(PRESETS))
-    for name, f in fields().items():
-        lines.append(f"  {name}={f.default!s:<14} {docs.get(name, '')}")
-    return "\n".join(lines)
-
-
-def split_pairs(argv: list[str]) -> dict[str, str]:
-    """`["a=1", "b=x"]` -> `{"a": "1", "b": "x"}` (values still strings)."""
-    values: dict[str, str] = {}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"Argument {arg!r} is not key=value (e.g. env=CartPole-v1).")
-        values[key.lstrip("-").replace("-", "_")] = value
-    return values
-
-
-def parse_overrides(argv: list[str]) -> Config:
-    """Config from `key=value` strings; `preset=` is applied first, the rest on top of it."""
-    values = split_pairs(argv)
-    preset = values.pop("preset", "cpu")
-    return Config.from_preset(preset, **values)
-
-
-def parse_keys(argv: list[str], allowed: dict[str, tuple[type, Any, str]], prog: str) -> dict[str, Any]:
-    """`key=value` arguments of a script that is not configured by `Config` (evaluate, imagine, ...).
-
-    `allowed` maps each key to (type, default, doc); a default of `...` makes the key required.
-    Prints help for `help`; exits 2 naming the key and the valid ones on an unknown key or bad value.
-    """
-    if any(a in ("help", "-h", "--help") for a in argv):
-        print(f"usage: {prog} " + " ".join(f"{k}=..." for k in allowed))
-        for key, (kind, default, doc) in allowed.items():
-            shown = "(required)" if default is ... else f"(default {default!r})"
-            print(f"  {key:<12} {doc} {shown}")
-        raise SystemExit(0)
-    try:
-        given = split_pairs(argv)
-        out = {}
-        for key in given:
-            if key not in allowed:
-                close = difflib.get_close_matches(key, list(allowed), n=3)
-                hint = f" Did you mean {' or '.join(close)}?" if close else ""
-                raise ConfigError(f"Unknown key {key!r}.{hint} Valid keys: {', '.join(allowed)}.")
-        for key, (kind, default, _) in allowed.items():
-            if key not in given:
-                if default is ...:
-                    raise ConfigError(f"{key}= is required (e.g. {key}=runs/<run folder>).")
-                out[key] = default
-                continue
-            value = given[key]
-            if kind is bool:
-                if value.lower() not in _TRUE | _FALSE:
-                    raise ConfigError(f"{key}={value!r} is not a boolean: use true or false.")
-                out[key] = value.lower() in _TRUE
-            else:
-                try:
-                    out[key] = kind(value)
-                except ValueError:
-                    raise ConfigError(f"{key}={value!r} is not a valid {kind.__name__}.") from None
-        return out
-    except ConfigError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-def parse_cli(argv: list[str] | None = None, prog: str | None = None) -> Config:
-    """What scripts call: parse `sys.argv[1:]`; print help or a clear error and exit 2 on bad input."""
-    argv = sys.argv[1:] if argv is None else argv
-    prog = prog or sys.argv[0]
-    if any(a in ("help", "-h", "--help") for a in argv):
-        print(help_text(prog))
-        raise SystemExit(0)
-    try:
-        return parse_overrides(argv)
-    except ConfigError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None

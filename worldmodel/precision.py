@@ -116,7 +116,15 @@ def make_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; training stops rather than corrupting the weights."""
+    """The loss became NaN or infinite; training stops rather than corrupting the weights.
+
+    `where` names the moment ("update 150"; the online loop re-raises it as "environment step 2400
+    (update 150)", the step its logs use), `detail` what was not finite.
+    """
+
+    def __init__(self, detail: str, where: str):
+        self.detail, self.where = detail, where
+        super().__init__(f"Non-finite loss at {where}: {detail}")
 
 
 def check_finite(loss: torch.Tensor, step: int, terms: dict[str, torch.Tensor] | None = None) -> None:
@@ -124,7 +132,7 @@ def check_finite(loss: torch.Tensor, step: int, terms: dict[str, torch.Tensor] |
 
     Args:
         loss: the total loss, any shape, any float dtype.
-        step: the training step, reported in the message.
+        step: the update count, reported in the message.
         terms: the named loss terms the total was formed from (each any shape).
 
     Raises:
@@ -136,10 +144,12 @@ def check_finite(loss: torch.Tensor, step: int, terms: dict[str, torch.Tensor] |
     if bool(torch.isfinite(loss).all()) and all(bool(torch.isfinite(v).all()) for v in terms.values()):
         return
     bad = {name: value for name, value in terms.items() if not bool(torch.isfinite(value).all())}
-    described = ", ".join(f"{name}={_describe(value)}" for name, value in bad.items()) or "none of the terms"
+    described = (", ".join(f"{name}={_describe(value)}" for name, value in bad.items())
+                 or "none (every term is finite, so a loss weight is not)")
     raise NonFiniteLossError(
-        f"Non-finite loss at step {step}: loss={_describe(loss)}; non-finite terms: {described}. "
-        "Lower the learning rate, clip gradients, or use fp32/bf16 instead of fp16."
+        f"loss={_describe(loss)}; non-finite terms: {described}. "
+        "Lower the learning rate, clip gradients, or use fp32/bf16 instead of fp16.",
+        f"update {step}",
     )
 
 

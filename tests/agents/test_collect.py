@@ -4,7 +4,7 @@ as that env alone would have produced them."""
 import numpy as np
 import torch
 
-from agents.collect import Collector
+from agents.training.collect import Collector
 from envs import make_env, make_vector_env
 from worldmodel.actions import ActionSpec
 from worldmodel.replay import SequenceReplay
@@ -72,7 +72,8 @@ def test_training_with_parallel_envs_end_to_end(tmp_path):
     import sys
     from pathlib import Path
 
-    from agents.runs import RunDir, read_metrics
+    from agents.analysis.metrics import read_metrics
+    from agents.training.runs import RunDir
 
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, str(root / "scripts" / "train.py"), "preset=debug", "num_envs=2",
@@ -81,5 +82,5 @@ def test_training_with_parallel_envs_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = read_metrics(tmp_path / "run" / "metrics.jsonl")
     assert any("eval/return" in r for r in records) and any("loss/total" in r for r in records)
-    _, state = RunDir.open(tmp_path / "run").load_latest()
+    _, _, state = RunDir.open(tmp_path / "run").load("latest")
     assert state["counters"]["env_steps"] >= 300 and state["counters"]["agent_steps"] * 2 * 2 >= 300

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.runs import RunDir, read_metrics
+from agents.analysis.metrics import read_metrics
+from agents.training.runs import RunDir
 from worldmodel.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +64,7 @@ def test_metrics_have_the_shape_of_a_single_process_run(ddp_run, tmp_path):
     evals = lambda records: [r["step"] for r in records if "eval/return" in r]
     assert len(evals(ddp)) == len(evals(one)) == 2
     # Steps count both ranks' envs (a step after an episode's end counts none, so 4 or 2 at a time).
-    counters = RunDir.open(ddp_run).load_latest()[1]["counters"]
+    counters = RunDir.open(ddp_run).load("latest")[2]["counters"]
     assert 400 <= counters["env_steps"] <= 402
     # Each rank updates as often as one process would in half the steps, on its own batches.
     assert counters["updates"] == pytest.approx(10 + 0.25 * (counters["env_steps"] - 100) / 2 / 2, abs=2)

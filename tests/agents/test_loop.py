@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from agents.loop import evaluate
+from agents.episodes import evaluate
 from worldmodel.actions import ActionSpec
 
 

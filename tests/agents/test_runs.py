@@ -4,7 +4,8 @@ import pickle
 import pytest
 import torch
 
-from agents.runs import MetricsLogger, RunDir, read_metrics
+from agents.analysis.metrics import read_metrics
+from agents.training.runs import ONLINE, MetricsLogger, RunDir
 from worldmodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from worldmodel.config import Config
 
@@ -17,7 +18,7 @@ def test_run_folder_layout(tmp_path):
 
 
 def test_default_run_dir_name():
-    from agents.runs import default_run_dir
+    from agents.training.runs import default_run_dir
 
     path = default_run_dir(Config.from_preset("debug", env="dm_control/cartpole-swingup-v0", exp="e", seed=4))
     assert path.parent.name == "runs" and path.name.startswith("dm_control-cartpole-swingup-v0__e__4__")
@@ -26,9 +27,9 @@ def test_default_run_dir_name():
 def test_checkpoints_are_complete_and_pruned(tmp_path):
     run = RunDir.create(Config.from_preset("debug", run_dir=str(tmp_path / "run")))
     for step in (100, 200, 300):
-        run.save_checkpoint(step, {"env": "Pendulum-v1", "w": torch.full((2,), float(step))},
+        run.save_checkpoint(step, {"env": "Pendulum-v1", "w": torch.full((2,), float(step))}, ONLINE,
                             extra=lambda d: (d / "extra.txt").write_text("x"), keep=2)
-    folder, state = run.load_latest()
+    folder, _, state = run.load("latest")
     assert folder.name == "step_000000300" and state["w"][0] == 300
     assert sorted(p.name for p in run.checkpoints.glob("step_*")) == ["step_000000200", "step_000000300"]
     # A half-written checkpoint (killed mid-write) is never what `latest` points at.
@@ -38,7 +39,9 @@ def test_checkpoints_are_complete_and_pruned(tmp_path):
 
 def test_creating_over_an_existing_run_is_refused(tmp_path):
     cfg = Config.from_preset("debug", run_dir=str(tmp_path / "run"))
-    RunDir.create(cfg).save_checkpoint(1, {})
+    run = RunDir.create(cfg)
+    run.save_checkpoint(1, {}, ONLINE)
+    run.unlock()  # the run ended; its folder stays
     with pytest.raises(CheckpointError, match="resume=true"):
         RunDir.create(cfg)
 

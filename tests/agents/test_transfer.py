@@ -4,13 +4,13 @@ import pytest
 import torch
 from batches import SIZE, batch_for  # tests/batches.py
 
-from agents.runs import RunDir
-from agents.transfer import (
+from agents.training.pretrained import (
     adopt_encoder_config,
     encoder_lr,
     load_pretrained_encoder,
     transfer_into,
 )
+from agents.training.runs import ONLINE, RunDir
 from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError, save_checkpoint
 from worldmodel.config import Config, ConfigError
@@ -30,7 +30,8 @@ def source(tmp_path):
     model.save_encoder(tmp_path / "encoder.pt")
     run = RunDir.create(cfg.replace(run_dir=str(tmp_path / "run")))
     trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", 1e-3, 10.0)
-    run.save_checkpoint(100, {"config": cfg.to_dict(), "env": cfg.env, "agent": {"trainer": trainer.state_dict()}})
+    run.save_checkpoint(100, {"config": cfg.to_dict(), "env": cfg.env, "agent": {"trainer": trainer.state_dict()}},
+                        ONLINE)
     return model, tmp_path
 
 

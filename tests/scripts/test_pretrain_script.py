@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.runs import read_metrics
+from agents.analysis.metrics import read_metrics
 from worldmodel.model import WorldModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ def pretrain(*args: str) -> subprocess.CompletedProcess:
 def test_pretraining_raises_probe_r2(tmp_path, objective):
     run_dir = tmp_path / objective
     # 4,000 random steps and 500 updates: across seeds 0-4 the probe rose by 0.04-0.32 (0.16 at seed 0).
-    proc = pretrain("preset=debug", f"objective={objective}", "steps=500", "eval_every=500", "collect_steps=4000",
+    proc = pretrain("preset=debug", f"objective={objective}", "pretrain_updates=500", "pretrain_probe_every=500", "collect_steps=4000",
                     "seed=0", f"run_dir={run_dir}", "tensorboard=false")
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = read_metrics(run_dir / "metrics.jsonl")
@@ -39,9 +39,9 @@ def test_pretraining_raises_probe_r2(tmp_path, objective):
 
 def test_pretraining_resumes(tmp_path):
     run_dir = tmp_path / "run"
-    assert pretrain("preset=debug", "steps=40", "checkpoint_every=20", f"run_dir={run_dir}",
+    assert pretrain("preset=debug", "pretrain_updates=40", "pretrain_checkpoint_every=20", f"run_dir={run_dir}",
                     "tensorboard=false").returncode == 0
-    proc = pretrain(f"run_dir={run_dir}", "resume=true", "steps=60")
+    proc = pretrain(f"run_dir={run_dir}", "resume=true", "pretrain_updates=60")
     assert proc.returncode == 0, proc.stderr[-3000:]
     steps = [r["step"] for r in read_metrics(run_dir / "metrics.jsonl")]
     assert steps == sorted(steps) and steps[-1] == 60
@@ -55,10 +55,10 @@ def test_bad_objective_is_one_clear_error(tmp_path):
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
-    proc = pretrain("preset=debug", "lr=1e30", "steps=30", "checkpoint_every=1", f"run_dir={run_dir}",
+    proc = pretrain("preset=debug", "lr=1e30", "pretrain_updates=30", "pretrain_checkpoint_every=1", f"run_dir={run_dir}",
                     "tensorboard=false")
     assert proc.returncode == 3
-    assert "Non-finite loss at step" in proc.stderr and "Last good checkpoint" in proc.stderr
+    assert "Non-finite loss at update" in proc.stderr and "Last good checkpoint" in proc.stderr
     latest = (run_dir / "checkpoints" / "latest").read_text()
     state = torch.load(run_dir / "checkpoints" / latest / "state.pt", weights_only=True)
     assert all(torch.isfinite(v).all() for v in state["trainer"]["model"].values() if v.is_floating_point())

@@ -13,7 +13,7 @@ import imageio
 import pytest
 import torch
 
-from agents.runs import read_metrics
+from agents.analysis.metrics import read_metrics
 from worldmodel.checkpoint import load_checkpoint
 from worldmodel.replay import SequenceReplay
 
@@ -64,8 +64,8 @@ def test_resume_continues_the_step_count_and_the_metrics_file(trained, tmp_path)
     assert updates == sorted(updates), "the update counter restarted"
     assert (run_dir / "checkpoints" / "latest").read_text() == "step_000000600"
     # What the resumed run carried over: its counters, the trainer's step, and the replay (grown, not refilled).
-    before = load_checkpoint(trained / "checkpoints" / "step_000000400" / "state.pt", kind="train_state")
-    after = load_checkpoint(run_dir / "checkpoints" / "step_000000600" / "state.pt", kind="train_state")
+    before = load_checkpoint(trained / "checkpoints" / "step_000000400" / "state.pt", kind="online_state")
+    after = load_checkpoint(run_dir / "checkpoints" / "step_000000600" / "state.pt", kind="online_state")
     assert after["counters"]["restarts"] == 1 and after["counters"]["episodes"] >= before["counters"]["episodes"]
     assert after["agent"]["trainer"]["steps"] == after["counters"]["updates"] > before["counters"]["updates"]
     def rows(run):
@@ -131,7 +131,7 @@ def test_train_bad_input_exits_2_with_one_clear_message(args, match):
     (["episodes=3"], "run_dir= is required"),
     (["run_dir=/nonexistent/run"], "not a run folder"),
     (["run_dir={run}", "episode=3"], "Unknown key 'episode'. Did you mean episodes"),
-    (["run_dir={run}", "episodes=many"], "not a valid int"),
+    (["run_dir={run}", "episodes=many"], "is not a number"),
     (["run_dir={run}", "episodes=0"], "episodes=0 must be at least 1"),
     (["run_dir={run}", "env=CartPole-v1"], "trained on 'Pendulum-v1'"),
     (["run_dir={run}", "checkpoint=step_999"], "No checkpoint file"),
@@ -175,3 +175,16 @@ def test_discrete_action_env_trains(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = read_metrics(run_dir / "metrics.jsonl")
     assert any("eval/return" in r for r in records) and any("loss/policy" in r for r in records)
+
+
+def test_online_runs_log_the_probe_and_the_latent_spread_at_each_evaluation(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = script("train", "preset=debug", "probe_online=true", "probe_episodes=2", "steps=300", "eval_every=150",
+                  "tensorboard=false", f"run_dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = read_metrics(run_dir / "metrics.jsonl")
+    evaluated = sorted(r["step"] for r in records if "eval/return" in r)
+    probed = sorted(r["step"] for r in records if "probe/r2" in r)
+    assert probed == evaluated == [150, 300]
+    spread = [r["model/latent_std_mean"] for r in records if "model/latent_std_mean" in r]
+    assert spread and all(s > 0 for s in spread)

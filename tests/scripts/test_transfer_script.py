@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.runs import RunDir, read_metrics
+from agents.analysis.metrics import read_metrics
+from agents.training.runs import RunDir
 from worldmodel.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,7 @@ def script(name: str, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("source") / "pendulum"
-    proc = script("pretrain", "preset=debug", "env=Pendulum-v1", "steps=20", "eval_every=20", "collect_steps=300",
+    proc = script("pretrain", "preset=debug", "env=Pendulum-v1", "pretrain_updates=20", "pretrain_probe_every=20", "collect_steps=300",
                   "tensorboard=false", f"run_dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
@@ -40,7 +41,7 @@ def test_frozen_transfer_to_a_discrete_target(source, tmp_path):
     assert (cfg.encoder_from, cfg.encoder_mode, cfg.exp) == (str(source), "frozen", "transfer_frozen")
     # The encoder after training is bit-identical to the source's.
     pretrained = load_checkpoint(source / "encoder.pt", kind="encoder")["state_dict"]
-    _, state = RunDir.open(run_dir).load_latest()
+    _, _, state = RunDir.open(run_dir).load("latest")
     trained = state["agent"]["trainer"]["model"]
     assert all(torch.equal(trained[f"_encoder.{k}"], v) for k, v in pretrained.items())
     # The transferred agent evaluates like any other.

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from worldmodel.config import PRESETS, Config, ConfigError, field_docs, parse_cli, parse_overrides
+from worldmodel.cli import parse_cli, parse_overrides
+from worldmodel.config import PRESETS, Config, ConfigError, field_docs
 
 
 def test_presets_exist_and_differ():

@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from worldmodel.precision import NonFiniteLossError, autocast, check_finite, make_scaler, resolve_device
+from worldmodel.precision import (
+    NonFiniteLossError,
+    autocast,
+    check_finite,
+    make_scaler,
+    resolve_device,
+)
 
 CPU = torch.device("cpu")
 
@@ -73,14 +79,14 @@ def test_check_finite_passes_finite_losses():
 
 def test_check_finite_names_step_and_bad_terms():
     terms = {"recon": torch.tensor(1.0), "latent": torch.tensor(float("nan")), "reward": torch.tensor(float("inf"))}
-    with pytest.raises(NonFiniteLossError, match="step 1234") as info:
+    with pytest.raises(NonFiniteLossError, match="update 1234") as info:
         check_finite(torch.tensor(float("nan")), step=1234, terms=terms)
     message = str(info.value)
     assert "latent" in message and "reward" in message and "recon" not in message
 
 
 def test_check_finite_catches_a_non_finite_term_under_a_finite_total():
-    with pytest.raises(NonFiniteLossError, match="step 7.*latent"):
+    with pytest.raises(NonFiniteLossError, match="update 7.*latent"):
         check_finite(torch.tensor(1.0), step=7, terms={"latent": torch.tensor([1.0, float("nan")])})
 
 

@@ -1,7 +1,7 @@
 """Collecting experience: vector envs stepped by a policy, every step written to the replay.
 
-`Collector` is what the online loop and pretraining share. `record_episodes` records whole
-episodes of a single env (for probes and videos), outside the replay.
+`Collector` is what the online loop and pretraining share (whole episodes outside the replay, for
+probes and videos, are `agents.episodes.record_episodes`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tensordict import TensorDict
 
 from worldmodel.actions import ActionSpec
 from worldmodel.replay import SequenceReplay
@@ -77,40 +76,3 @@ class Collector:
         return result
 
 
-def record_episodes(env, spec: ActionSpec, episodes: int, seed: int, policy=None) -> list[TensorDict]:
-    """Record whole episodes of one pixel env (uniformly random actions unless `policy` is given).
-
-    Returns a list of TensorDicts of length L (steps + 1), in the replay's convention:
-    `obs (L, 3, H, W) uint8` (newest frame), `action (L, A)` (what led here, zeros first),
-    `reward (L,)`, `terminated (L,)`, `truncated (L,)`, and `state (L, S)` where the env has one.
-    `policy(obs (1, C, H, W) uint8, first: bool) -> (1, A)` picks actions.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    recorded = []
-    for e in range(episodes):
-        obs, info = env.reset(seed=seed + e)
-        steps = [(obs, np.zeros(spec.dim, np.float32), 0.0, False, False, info.get("state"))]
-        done, first = False, True
-        while not done:
-            if policy is None:
-                if spec.kind == "discrete":
-                    action = torch.nn.functional.one_hot(torch.randint(spec.dim, (1,), generator=generator), spec.dim).float()
-                else:
-                    action = torch.rand(1, spec.dim, generator=generator) * 2 - 1
-            else:
-                action = policy(torch.from_numpy(obs)[None], first)
-            first = False
-            obs, reward, terminated, truncated, info = env.step(spec.to_env(action)[0])
-            done = terminated or truncated
-            steps.append((obs, action[0].numpy(), reward, terminated, truncated, info.get("state")))
-        data = {
-            "obs": torch.from_numpy(np.stack([s[0][-3:] for s in steps])),
-            "action": torch.from_numpy(np.stack([s[1] for s in steps]).astype(np.float32)),
-            "reward": torch.tensor([s[2] for s in steps], dtype=torch.float32),
-            "terminated": torch.tensor([s[3] for s in steps]),
-            "truncated": torch.tensor([s[4] for s in steps]),
-        }
-        if steps[0][5] is not None:
-            data["state"] = torch.from_numpy(np.stack([s[5] for s in steps]).astype(np.float32))
-        recorded.append(TensorDict(data, batch_size=[len(steps)]))
-    return recorded

@@ -7,23 +7,25 @@ and, where there are trainable weights, ``"params"``).
 
 - :func:`dreamer_world_model_step`: one optimisation step of TorchRL's Dreamer
   (v1) world model, ``torchrl.objectives.DreamerModelLoss``.
-- :func:`mppi_plan_step`: one planning call of ``torchrl.modules.planners.MPPIPlanner``.
-- :func:`cem_plan_step`: one planning call of ``torchrl.modules.planners.CEMPlanner``.
+- :func:`plan_step`: one planning call of ``torchrl.modules.planners.MPPIPlanner``
+  (``"mppi"``) or ``CEMPlanner`` (``"cem"``).
 
 Everything is built with explicit input sizes (no lazy layers), so the
-parameter counts are known before the first call. Run this file directly for a
+parameter counts are known before the first call. Run this module for a
 quick timing at small sizes::
 
-    .venv/bin/python scripts/torchrl_reference.py
+    .venv/bin/python -m agents.analysis.torchrl_reference [fp32] [bf16]
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Callable
 
 import torch
 from torch import nn
+
+from agents.analysis.results import median_seconds
+from worldmodel.precision import autocast
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -38,13 +40,10 @@ DREAMER_OBS_EMBED = 1024  # ObsEncoder output: 256 channels x 2 x 2 for a 64x64 
 DREAMER_LR = 6e-4  # config.yaml: optimization.world_model_lr
 
 
-def _autocast(precision: str, device_type: str):
-    """bf16 autocast on `device_type` for ``"bf16"``; a no-op context for ``"fp32"``."""
+def _check_precision(precision: str) -> None:
+    """Only fp32 and bf16: TorchRL's references run without a gradient scaler, which fp16 would need."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} is not valid: choose one of {', '.join(PRECISIONS)}.")
-    if precision == "bf16":
-        return torch.autocast(device_type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _count_params(module: nn.Module) -> int:
@@ -237,10 +236,8 @@ def dreamer_world_model_step(
         )
     if batch_size < 1 or seq_len < 1 or action_dim < 1:
         raise ValueError(f"batch_size, seq_len and action_dim must be >= 1, got {batch_size}, {seq_len}, {action_dim}.")
+    _check_precision(precision)
     dev = torch.device(device)
-    autocast = lambda: _autocast(precision, dev.type)  # noqa: E731  (validates precision)
-    with autocast():
-        pass
 
     world_model = _dreamer_world_model(action_dim, dev)
     loss_module = DreamerModelLoss(world_model)
@@ -248,7 +245,7 @@ def dreamer_world_model_step(
     batch = _dreamer_batch(batch_size, seq_len, action_dim, dev)
 
     def step() -> None:
-        with autocast():
+        with autocast(dev, precision):
             losses, _ = loss_module(batch)
             loss = losses["loss_model_kl"] + losses["loss_model_reco"] + losses["loss_model_reward"]
         loss.sum().backward()
@@ -320,7 +317,37 @@ def _latent_env(latent_dim: int, hidden: int, action_dim: int, device: str = "cp
     return LatentMLPEnv(world_model)
 
 
-def _plan_step(kind: str, latent_dim, hidden, horizon, samples, iterations, top_k, action_dim, precision, device="cpu"):
+def plan_step(
+    kind: str,
+    latent_dim: int,
+    hidden: int,
+    horizon: int,
+    samples: int,
+    iterations: int,
+    top_k: int,
+    action_dim: int = 1,
+    precision: str = "fp32",
+    device: str = "cpu",
+) -> tuple[Callable[[], None], dict]:
+    """One planning call of TorchRL's ``MPPIPlanner`` (``kind="mppi"``) or ``CEMPlanner``
+    (``kind="cem"``) from one latent state.
+
+    The env is :func:`_latent_env` (dynamics MLP ``L+A -> H -> H -> L``, reward MLP
+    ``L -> H -> H -> 1`` on the next latent, ELU).
+
+    - MPPI scores candidates by an advantage, so it gets
+      ``TDLambdaEstimator(gamma=0.99, lmbda=0.95)`` over a value MLP ``L -> H -> H -> 1``
+      (counted in ``params``); temperature 1. ``step()`` = ``planner(state)`` for a state of
+      batch shape ``()``: ``iterations`` rounds of: sample ``samples`` action sequences
+      ``(samples, horizon, A)`` from the current Gaussian, project to [-1, 1], roll the env out
+      for ``horizon`` steps via ``env.rollout`` (one batched dynamics+reward call per step over
+      all samples), TD(lambda) advantage at t=0 (value MLP over ``(samples, horizon)``), keep
+      the ``top_k``, exp-weighted mean/std update. Returns the first action of the mean.
+    - CEM has no value network: candidates are ranked by the sum of predicted rewards over the
+      horizon, and the Gaussian is refit to the plain mean/std of the ``top_k``.
+
+    Both run under ``torch.no_grad()`` (and bf16 autocast for ``precision="bf16"``).
+    """
     from torchrl.modules import ValueOperator
     from torchrl.modules.planners import CEMPlanner, MPPIPlanner
     from torchrl.objectives.value import TDLambdaEstimator
@@ -329,11 +356,12 @@ def _plan_step(kind: str, latent_dim, hidden, horizon, samples, iterations, top_
                         iterations=iterations, top_k=top_k, action_dim=action_dim).items():
         if v < 1:
             raise ValueError(f"{name} must be >= 1, got {v}.")
+    if kind not in ("mppi", "cem"):
+        raise ValueError(f"kind={kind!r} is not valid: choose mppi or cem.")
     if top_k > samples:
         raise ValueError(f"top_k={top_k} must be <= samples={samples}.")
-    autocast = lambda: _autocast(precision, torch.device(device).type)  # noqa: E731  (validates precision)
-    with autocast():
-        pass
+    _check_precision(precision)
+    dev = torch.device(device)
 
     env = _latent_env(latent_dim, hidden, action_dim, device)
     modules = [env.world_model]
@@ -354,7 +382,7 @@ def _plan_step(kind: str, latent_dim, hidden, horizon, samples, iterations, top_
     state = env.reset()  # batch shape (): one latent (latent_dim,)
 
     def step() -> None:
-        with torch.no_grad(), autocast():
+        with torch.no_grad(), autocast(dev, precision):
             planner(state)
 
     info = {
@@ -373,74 +401,10 @@ def _plan_step(kind: str, latent_dim, hidden, horizon, samples, iterations, top_
     return step, info
 
 
-def mppi_plan_step(
-    latent_dim: int,
-    hidden: int,
-    horizon: int,
-    samples: int,
-    iterations: int,
-    top_k: int,
-    action_dim: int = 1,
-    precision: str = "fp32",
-    device: str = "cpu",
-) -> tuple[Callable[[], None], dict]:
-    """One planning call of ``torchrl.modules.planners.MPPIPlanner`` from one latent state.
-
-    The env is :func:`_latent_env` (dynamics MLP ``L+A -> H -> H -> L``, reward MLP
-    ``L -> H -> H -> 1`` on the next latent, ELU). MPPI scores candidates by an
-    advantage, so it gets ``TDLambdaEstimator(gamma=0.99, lmbda=0.95)`` over a value
-    MLP ``L -> H -> H -> 1`` (counted in ``params``); temperature 1.
-
-    ``step()`` = ``planner(state)`` for a state of batch shape ``()``: ``iterations``
-    rounds of: sample ``samples`` action sequences ``(samples, horizon, A)`` from the
-    current Gaussian, project to [-1, 1], roll the env out for ``horizon`` steps via
-    ``env.rollout`` (one batched dynamics+reward call per step over all samples),
-    TD(lambda) advantage at t=0 (value MLP over ``(samples, horizon)``), keep the
-    ``top_k``, exp-weighted mean/std update. Returns the first action of the mean.
-    Runs under ``torch.no_grad()`` (and bf16 autocast for ``precision="bf16"``).
-    """
-    return _plan_step("mppi", latent_dim, hidden, horizon, samples, iterations, top_k, action_dim, precision, device)
-
-
-def cem_plan_step(
-    latent_dim: int,
-    hidden: int,
-    horizon: int,
-    samples: int,
-    iterations: int,
-    top_k: int,
-    action_dim: int = 1,
-    precision: str = "fp32",
-    device: str = "cpu",
-) -> tuple[Callable[[], None], dict]:
-    """One planning call of ``torchrl.modules.planners.CEMPlanner`` from one latent state.
-
-    Same env as :func:`mppi_plan_step`, no value network: candidates are ranked by
-    the sum of predicted rewards over the horizon, and the Gaussian is refit to the
-    plain mean/std of the ``top_k``. ``step()`` = ``planner(state)`` under
-    ``torch.no_grad()`` (and bf16 autocast for ``precision="bf16"``).
-    """
-    return _plan_step("cem", latent_dim, hidden, horizon, samples, iterations, top_k, action_dim, precision, device)
-
-
 # --------------------------------------------------------------------------- quick check
 
-
-def _median_time(step: Callable[[], None], warmup: int = 2, repeats: int = 5) -> float:
-    import statistics
-    import time
-
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 if __name__ == "__main__":
+    import functools
     import sys
 
     torch.manual_seed(0)
@@ -449,10 +413,10 @@ if __name__ == "__main__":
     for precision in precisions:
         cases = [
             (dreamer_world_model_step, dict(batch_size=16, seq_len=16, image_size=64)),
-            (mppi_plan_step, planner_sizes),
-            (cem_plan_step, planner_sizes),
+            (functools.partial(plan_step, "mppi"), planner_sizes),
+            (functools.partial(plan_step, "cem"), planner_sizes),
         ]
         for factory, sizes in cases:
             step, info = factory(**sizes, precision=precision)
-            seconds = _median_time(step)
+            seconds = median_seconds(step, 5, 2)
             print(f"{info['name']:<26} {precision}  median {seconds * 1e3:9.1f} ms  {info}", flush=True)

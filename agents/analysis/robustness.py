@@ -1,8 +1,8 @@
 """Robustness to out-of-distribution visuals: a trained agent's return and linear-probe R², clean
 and under the perturbations of `envs.perturb`, compared pairwise.
 
-    loaded = load_agent(RunDir.open("runs/x"), "latest", seed=12345)
-    report = robustness(loaded, [("color", 3), ("noise", 2)], episodes=10, seed=12345, probe_episodes=8)
+    agent = load_run("runs/x", "latest", seed=12345).agent          # agents.training.assembly
+    report = robustness(agent, [("color", 3), ("noise", 2)], episodes=10, seed=12345, probe_episodes=8)
 
 Paired comparisons, so that only the visual shift differs between a clean and a perturbed number:
 
@@ -16,60 +16,18 @@ Paired comparisons, so that only the visual shift differs between a clean and a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import torch
 from tensordict import TensorDict
 
 from agents.agent import PlanningAgent
-from agents.loop import evaluate
-from agents.pretrain import probe_episodes as record_probe_episodes
-from agents.runs import RunDir
-from agents.transfer import encoder_lr
-from envs import make_env, make_vector_env, perturb_frames
-from worldmodel.actions import ActionSpec
-from worldmodel.config import Config
-from worldmodel.model import WorldModel
-from worldmodel.precision import resolve_device
+from agents.analysis.probe import probe_episodes as record_probe_episodes
+from agents.episodes import evaluate, make_envs
+from envs import perturb_frames
 from worldmodel.probe import episode_latents, ridge_r2
-from worldmodel.trainer import WorldModelTrainer
 
 PROBE_SEED_OFFSET = 1_000
 """Probe episode `e` is reset with `seed + PROBE_SEED_OFFSET + e` (apart from the return episodes)."""
-
-
-@dataclass
-class LoadedAgent:
-    cfg: Config
-    """The run's config (with any device override)."""
-    checkpoint: Path
-    """The checkpoint folder the agent was loaded from."""
-    agent: PlanningAgent
-    spec: ActionSpec
-
-
-def load_agent(run: RunDir, checkpoint: str = "latest", seed: int = 12345, device: str = "") -> LoadedAgent:
-    """The planning agent of a run folder's checkpoint (`latest` or a folder name), ready to act.
-
-    `device` overrides the run's device when given; `seed` seeds the agent (the checkpoint's planner
-    random state then replaces what it restores).
-    """
-    cfg = run.config()
-    if device:
-        cfg = cfg.replace(device=device)
-    folder, state = run.load(checkpoint)
-    env = make_env(cfg.env, image_size=cfg.image_size, frame_stack=cfg.frame_stack, action_repeat=cfg.action_repeat)
-    spec = ActionSpec.from_space(env.action_space)
-    env.close()
-    torch_device = resolve_device(cfg.device)
-    model = WorldModel(cfg, spec).to(torch_device)
-    # The same optimiser groups as in training (a frozen or fine-tuned encoder has its own), so its state loads.
-    trainer = WorldModelTrainer(model, torch_device, cfg.precision, cfg.lr, cfg.grad_clip, encoder_lr=encoder_lr(cfg))
-    agent = PlanningAgent(cfg, model, trainer, torch_device, seed=seed)
-    agent.load_state_dict(state["agent"])
-    return LoadedAgent(cfg, folder, agent, spec)
 
 
 def _spec(name: str, severity: int) -> str:
@@ -77,7 +35,7 @@ def _spec(name: str, severity: int) -> str:
 
 
 @torch.no_grad()
-def episode_returns(loaded: LoadedAgent, episodes: int, seed: int, perturb: str | None = None,
+def episode_returns(agent: PlanningAgent, episodes: int, seed: int, perturb: str | None = None,
                     on_step=None) -> np.ndarray:
     """Returns `(episodes,)` of the agent (exploration off) on `cfg.env`, perturbed by `perturb`
     (`"name:severity"`, None for clean), episodes reset from `seed`.
@@ -86,18 +44,16 @@ def episode_returns(loaded: LoadedAgent, episodes: int, seed: int, perturb: str 
     evaluated one after another see the same planner noise. `on_step(obs (1, C, H, W) uint8)` sees
     every observation.
     """
-    cfg, agent = loaded.cfg, loaded.agent
-    envs = make_vector_env(cfg.env, 1, seed=seed, asynchronous=False, image_size=cfg.image_size,
-                           frame_stack=cfg.frame_stack, action_repeat=cfg.action_repeat, perturb=perturb)
+    envs = make_envs(agent.cfg, 1, seed=seed, asynchronous=False, perturb=perturb)
     start = agent.state_dict()
     try:
-        return evaluate(agent, envs, loaded.spec, episodes, seed=seed, on_step=on_step)
+        return evaluate(agent, envs, agent.model.action_spec, episodes, seed=seed, on_step=on_step)
     finally:
         envs.close()
         agent.load_state_dict(start)
 
 
-def probe_r2(loaded: LoadedAgent, fit: list[TensorDict], score: list[TensorDict], seed: int,
+def probe_r2(agent: PlanningAgent, fit: list[TensorDict], score: list[TensorDict], seed: int,
              perturbations: list[tuple[str, int]]) -> dict[str, dict]:
     """Probe R², fitted on the clean `fit` episodes and scored on the held-out `score` episodes, clean
     and under each perturbation (probe episode e was reset with `seed + e`, `fit` first).
@@ -107,11 +63,11 @@ def probe_r2(loaded: LoadedAgent, fit: list[TensorDict], score: list[TensorDict]
     """
     if not fit or not score or "state" not in fit[0].keys():
         return {}
-    model = loaded.agent.model
+    model = agent.model
     model.eval()
 
     def features(frames: list[torch.Tensor]) -> torch.Tensor:
-        return torch.cat([episode_latents(model.encode_sequence, f, model.history, loaded.agent.device)
+        return torch.cat([episode_latents(model.encode_sequence, f, model.history, agent.device)
                           for f in frames])
 
     train_x = features([ep["obs"] for ep in fit])
@@ -129,7 +85,7 @@ def probe_r2(loaded: LoadedAgent, fit: list[TensorDict], score: list[TensorDict]
     return out
 
 
-def robustness(loaded: LoadedAgent, perturbations: list[tuple[str, int]], episodes: int, seed: int,
+def robustness(agent: PlanningAgent, perturbations: list[tuple[str, int]], episodes: int, seed: int,
                probe_episodes: int, on_step=None) -> dict:
     """Return and probe R², clean and under each `(name, severity)`, as a JSON-ready dict:
 
@@ -142,11 +98,11 @@ def robustness(loaded: LoadedAgent, perturbations: list[tuple[str, int]], episod
     the clean episodes' observations (e.g. for a video).
     """
     probe_seed = seed + PROBE_SEED_OFFSET
-    fit, score, _ = record_probe_episodes(loaded.cfg.replace(probe_episodes=probe_episodes), probe_seed)
-    probes = probe_r2(loaded, fit, score, probe_seed, perturbations)
+    fit, score, _ = record_probe_episodes(agent.cfg.replace(probe_episodes=probe_episodes), probe_seed)
+    probes = probe_r2(agent, fit, score, probe_seed, perturbations)
 
     def condition(key: str, perturb: str | None, hook=None) -> dict:
-        returns = episode_returns(loaded, episodes, seed, perturb, on_step=hook)
+        returns = episode_returns(agent, episodes, seed, perturb, on_step=hook)
         probe = probes.get(key, {})
         return {"returns": returns.tolist(), "return_mean": float(returns.mean()), "return_std": float(returns.std()),
                 "probe_r2": probe.get("r2"), "probe_r2_per_dim": probe.get("r2_per_dim")}

@@ -15,19 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agents.runs import read_metrics
-
 DEFAULT_KEYS = ("eval/return", "train/episode_return", "loss/*", "probe/r2", "imagine/*")
 """Metric patterns drawn by default (`fnmatch` style), in this order."""
 _AXIS_KEYS = ("step", "time")
-
-
-def load_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The records of `<run_dir>/metrics.jsonl`; a line cut short by a killed run is skipped."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        raise ValueError(f"{run_dir} has no metrics.jsonl: pass a run folder written by train.py or pretrain.py.")
-    return read_metrics(path)
 
 
 def select_keys(runs: dict[str, list[dict[str, Any]]], patterns: tuple[str, ...] | list[str] = DEFAULT_KEYS
@@ -128,3 +118,25 @@ def _ema(values, weight: float) -> list[float]:
         average = weight * average + (1 - weight) * v
         out.append(average)
     return out
+
+
+def pyplot():
+    """`matplotlib.pyplot` on the Agg backend (files only, no display), imported on first use so
+    that importing this module stays cheap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | Path, dpi: int) -> Path:
+    """Write `fig` to `path` (its folder made if missing) at `dpi`, and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(path, dpi=dpi)
+    finally:
+        pyplot().close(fig)
+    return path

@@ -20,18 +20,16 @@ from typing import Any
 
 import torch
 
-from agents.runs import RunDir
+from agents.training.runs import ONLINE, RunDir, state_kind
 from worldmodel.checkpoint import CheckpointError, load_checkpoint
 from worldmodel.config import Config, ConfigError
-from worldmodel.model import ENCODER_KEYS
-
-_PREFIX = "_encoder."
+from worldmodel.model import ENCODER_KEYS, WorldModel
 
 
 @dataclass
 class PretrainedEncoder:
     state_dict: dict[str, torch.Tensor]
-    """The encoder's weights (keys as in `WorldModel._encoder`)."""
+    """The encoder's weights (as `WorldModel.encoder_weights` returns them)."""
     config: dict[str, Any]
     """The `ENCODER_KEYS` values it was built with (input size, history, widths)."""
     source: str
@@ -42,7 +40,7 @@ class PretrainedEncoder:
 
 def _from_model_state(model_state: dict[str, torch.Tensor], config: dict[str, Any], source: str,
                       env: str | None) -> PretrainedEncoder:
-    weights = {k[len(_PREFIX):]: v for k, v in model_state.items() if k.startswith(_PREFIX)}
+    weights = WorldModel.encoder_weights(model_state)
     if not weights:
         raise CheckpointError(f"{source} holds no encoder weights.")
     return PretrainedEncoder(weights, {key: config.get(key) for key in ENCODER_KEYS}, source, env)
@@ -55,8 +53,9 @@ def _from_file(path: Path) -> PretrainedEncoder:
         return PretrainedEncoder(data["state_dict"], data["encoder_config"], str(path))
     if kind == "world_model":
         return _from_model_state(data["state_dict"], data["config"], str(path), data["config"].get("env"))
-    if kind == "train_state":  # a checkpoint of train.py (agent) or pretrain.py (trainer)
-        trainer = data["agent"]["trainer"] if "agent" in data else data["trainer"]
+    run_kind = state_kind(data)
+    if run_kind is not None:  # a checkpoint of train.py (the agent) or pretrain.py (the trainer)
+        trainer = data["agent"]["trainer"] if run_kind == ONLINE else data["trainer"]
         return _from_model_state(trainer["model"], data["config"], str(path), data.get("env"))
     raise CheckpointError(f"{path} holds a {kind!r} checkpoint, which has no encoder to transfer.")
 

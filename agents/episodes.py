@@ -1,0 +1,136 @@
+"""A run's pixel environments, built from its config, and whole episodes played in them outside
+the replay: evaluation returns and recorded episodes.
+
+    envs = make_envs(cfg, 4, seed=0)                                      # gymnasium.vector pixel envs
+    spec, state_dim = env_facts(cfg)                                      # action space, probe-state size
+    returns = evaluate(agent, envs, spec, episodes=10, seed=0)             # (10,) float
+    episodes = record_episodes(make_single_env(cfg), spec, 4, seed=0)     # random actions, for probes
+    episodes = record_episodes(env, spec, 2, seed=0, policy=act)          # with a policy, for videos
+
+Every part of the package opens its environments through `make_single_env` / `make_envs`, so the
+image size and action repeat of a run are read from its config in one place.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+
+from agents.base import Agent
+from envs import make_env, make_vector_env, resolve_id
+from worldmodel.actions import ActionSpec
+from worldmodel.config import Config
+
+
+def make_single_env(cfg: Config, seed: int | None = None, perturb: str | None = None):
+    """One pixel env of `cfg.env` at the run's image size and action repeat (frames `(3, S, S)`
+    uint8; the model stacks its own `history`)."""
+    return make_env(cfg.env, image_size=cfg.image_size, action_repeat=cfg.action_repeat, seed=seed,
+                    perturb=perturb)
+
+
+def make_envs(cfg: Config, num_envs: int, seed: int, *, asynchronous: bool | None = None,
+              perturb: str | None = None):
+    """`num_envs` pixel envs of `cfg.env` as one `gymnasium.vector` env (asynchronous workers when
+    more than one, unless `asynchronous` says otherwise)."""
+    return make_vector_env(cfg.env, num_envs, seed=seed, asynchronous=num_envs > 1 if asynchronous is None
+                           else asynchronous, image_size=cfg.image_size, action_repeat=cfg.action_repeat,
+                           perturb=perturb)
+
+
+def episode_frames(cfg: Config) -> int | None:
+    """The most frames one episode of `cfg.env` can hold (agent steps under its registered time limit
+    at `cfg.action_repeat`, plus the first frame); None when the id registers no limit."""
+    limit = resolve_id(cfg.env).max_episode_steps
+    return None if not limit else math.ceil(limit / cfg.action_repeat) + 1
+
+
+def env_facts(cfg: Config, seed: int | None = None) -> tuple[ActionSpec, int]:
+    """The action spec of `cfg.env` and the size of its probe state (`info["state"]`, 0 if none),
+    from one env opened and closed here (a bad env id fails here, before anything is written)."""
+    env = make_single_env(cfg, seed=seed)
+    try:
+        spec = ActionSpec.from_space(env.action_space)
+        _, info = env.reset(seed=seed)
+    finally:
+        env.close()
+    state = info.get("state")
+    return spec, 0 if state is None else int(np.asarray(state).size)
+
+
+def _obs_tensor(obs: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(obs))
+
+
+def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int, on_step=None) -> np.ndarray:
+    """Returns of `episodes` full episodes with exploration off: `(episodes,)` float.
+
+    With N envs, env i plays a fixed quota of the episodes (`episodes // N`, one more for the first
+    `episodes % N`), so short episodes are not over-counted the way "the first `episodes` to finish"
+    would. `on_step(obs)`, if given, sees every observation `(N, C, H, W)` uint8 (e.g. to record video).
+    """
+    n = envs.num_envs
+    quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
+    obs, _ = envs.reset(seed=seed)
+    agent.reset(torch.ones(n, dtype=torch.bool), eval=True)
+    returns: list[list[float]] = [[] for _ in range(n)]
+    running = np.zeros(n)
+    reset_next = np.zeros(n, dtype=bool)
+    while any(len(r) < q for r, q in zip(returns, quota)):
+        if on_step is not None:
+            on_step(obs)
+        action = agent.act(_obs_tensor(obs), eval=True)
+        obs, reward, terminated, truncated, _ = envs.step(spec.to_env(action))
+        first = reset_next  # these envs just returned the first frame of a new episode
+        if first.any():
+            agent.reset(torch.as_tensor(first), eval=True)
+        running += np.where(first, 0.0, reward)
+        done = np.logical_or(terminated, truncated) & ~first
+        for i in np.flatnonzero(done):
+            if len(returns[i]) < quota[i]:
+                returns[i].append(float(running[i]))
+        running[done] = 0.0
+        reset_next = done
+    return np.asarray([r for per_env in returns for r in per_env])
+
+
+def record_episodes(env, spec: ActionSpec, episodes: int, seed: int, policy=None) -> list[TensorDict]:
+    """Record whole episodes of one pixel env (uniformly random actions unless `policy` is given).
+
+    Returns a list of TensorDicts of length L (steps + 1), in the replay's convention:
+    `obs (L, 3, H, W) uint8` (newest frame), `action (L, A)` (what led here, zeros first),
+    `reward (L,)`, `terminated (L,)`, `truncated (L,)`, and `state (L, S)` where the env has one.
+    `policy(obs (1, C, H, W) uint8, first: bool) -> (1, A)` picks actions.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    recorded = []
+    for e in range(episodes):
+        obs, info = env.reset(seed=seed + e)
+        steps = [(obs, np.zeros(spec.dim, np.float32), 0.0, False, False, info.get("state"))]
+        done, first = False, True
+        while not done:
+            if policy is None:
+                if spec.kind == "discrete":
+                    action = torch.nn.functional.one_hot(torch.randint(spec.dim, (1,), generator=generator), spec.dim).float()
+                else:
+                    action = torch.rand(1, spec.dim, generator=generator) * 2 - 1
+            else:
+                action = policy(torch.from_numpy(obs)[None], first)
+            first = False
+            obs, reward, terminated, truncated, info = env.step(spec.to_env(action)[0])
+            done = terminated or truncated
+            steps.append((obs, action[0].numpy(), reward, terminated, truncated, info.get("state")))
+        data = {
+            "obs": torch.from_numpy(np.stack([s[0][-3:] for s in steps])),
+            "action": torch.from_numpy(np.stack([s[1] for s in steps]).astype(np.float32)),
+            "reward": torch.tensor([s[2] for s in steps], dtype=torch.float32),
+            "terminated": torch.tensor([s[3] for s in steps]),
+            "truncated": torch.tensor([s[4] for s in steps]),
+        }
+        if steps[0][5] is not None:
+            data["state"] = torch.from_numpy(np.stack([s[5] for s in steps]).astype(np.float32))
+        recorded.append(TensorDict(data, batch_size=[len(steps)]))
+    return recorded

@@ -1,0 +1,181 @@
+"""Offline pretraining of the world model on a fixed replay, with the linear probe as the yardstick.
+
+    python scripts/pretrain.py env=Pendulum-v1 pretrain_updates=2000     # what run_pretraining does
+
+Its x-axis is gradient updates: `pretrain_updates` of them, logged every `pretrain_log_every`,
+probed every `pretrain_probe_every`, checkpointed every `pretrain_checkpoint_every` (online training
+counts environment steps with `steps`, `log_every`, `eval_every` and `checkpoint_every`, which
+pretraining refuses). `probe/r2` is logged at update 0 (the untrained encoder) and at every probe,
+so a run shows what the self-supervised objective bought.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+from tqdm.auto import tqdm
+
+from agents.analysis.probe import probe_episodes, probe_metrics
+from agents.episodes import make_envs
+from agents.random import RandomAgent
+from agents.training.assembly import (
+    build_model,
+    build_trainer,
+    checked_device,
+    resolve_config,
+)
+from agents.training.collect import Collector
+from agents.training.runs import PRETRAIN, MetricsLogger, RunDir
+from agents.training.stop import Interrupted, StopOnSignal
+from envs import EnvError
+from worldmodel.actions import ActionSpec
+from worldmodel.checkpoint import CheckpointError
+from worldmodel.cli import split_pairs
+from worldmodel.config import Config, ConfigError
+from worldmodel.precision import NonFiniteLossError
+from worldmodel.replay import ReplayError, SequenceReplay
+from worldmodel.trainer import WorldModelTrainer
+
+ONLINE_ONLY = {"steps": "pretrain_updates", "eval_every": "pretrain_probe_every",
+               "checkpoint_every": "pretrain_checkpoint_every", "log_every": "pretrain_log_every"}
+"""Keys that count environment steps of online training, and pretraining's own key for each."""
+
+
+def pretrain(cfg: Config, *, trainer: WorldModelTrainer, replay: SequenceReplay, run: RunDir, logger: MetricsLogger,
+             probe_fit: list[TensorDict], probe_score: list[TensorDict]) -> int:
+    """Train for `cfg.pretrain_updates` updates from `trainer.steps`; returns the final update count.
+    A first SIGINT/SIGTERM checkpoints at the end of the update and raises `Interrupted`."""
+    total = cfg.pretrain_updates
+    if trainer.steps == 0:
+        logger.log(0, probe_metrics(trainer, probe_fit, probe_score))
+    pending: dict[str, list[float]] = {}
+    clock, last = time.time(), trainer.steps
+    bar = tqdm(total=total, initial=trainer.steps, unit="update", dynamic_ncols=True, disable=None,
+               desc=f"pretrain {cfg.env} {cfg.objective}")
+    with StopOnSignal() as stop:
+        while trainer.steps < total:
+            for name, value in trainer.update(replay.sample(cfg.batch_size)).items():
+                pending.setdefault(name, []).append(value)
+            bar.update(1)
+            step = trainer.steps
+            if step % cfg.pretrain_log_every == 0 or step == total:
+                record = {name: float(np.mean(values)) for name, values in pending.items()}
+                record["train/updates_per_second"] = (step - last) / max(time.time() - clock, 1e-9)
+                logger.log(step, record)
+                pending.clear()
+                clock, last = time.time(), step
+            if step % cfg.pretrain_probe_every == 0 or step == total:
+                probe = probe_metrics(trainer, probe_fit, probe_score)
+                logger.log(step, probe)
+                if "probe/r2" in probe:
+                    bar.set_postfix(probe_r2=f"{probe['probe/r2']:.3f}")
+            if step % cfg.pretrain_checkpoint_every == 0 or step == total or stop.requested:
+                state = {"config": cfg.to_dict(), "env": cfg.env, "trainer": trainer.state_dict(),
+                         "rng": {"torch": torch.get_rng_state()}}
+                run.save_checkpoint(step, state, PRETRAIN, keep=cfg.keep_checkpoints)
+            if stop.requested:
+                bar.close()
+                raise Interrupted(stop.signal, step, run.latest_checkpoint(), unit="update")
+    bar.close()
+    return trainer.steps
+
+
+def collect_random(cfg: Config, spec: ActionSpec, state_dim: int) -> SequenceReplay:
+    """A replay of `cfg.collect_steps` environment steps of uniformly random actions, from `num_envs` envs."""
+    replay = SequenceReplay(max(cfg.collect_steps // cfg.action_repeat + 16 * cfg.num_envs, cfg.sample_len * 4),
+                            cfg.sample_len, (3, cfg.image_size, cfg.image_size), spec.dim,
+                            num_envs=cfg.num_envs, state_dim=state_dim)
+    envs = make_envs(cfg, cfg.num_envs, seed=cfg.seed)
+    collector, policy, done = Collector(envs, spec, replay, cfg.action_repeat, cfg.seed), RandomAgent(spec, cfg.seed), 0
+    try:
+        while done < cfg.collect_steps:
+            done += collector.step(policy.act(collector.observation())).env_steps
+    finally:
+        envs.close()
+    return replay
+
+
+def pretraining_config(argv: list[str]) -> Config:
+    """The config of a pretraining command line; the online loop's step-counted keys are refused."""
+    given = split_pairs(argv)
+    for key, instead in ONLINE_ONLY.items():
+        if key in given:
+            raise ConfigError(f"{key}= counts environment steps of online training (train.py); pretraining "
+                              f"counts gradient updates: use {instead}= instead.")
+    return resolve_config(argv)
+
+
+def run_pretraining(prog: str, argv: list[str]) -> int:
+    """What pretrain.py does: data (collected, or `replay_from=`), a run folder, `pretrain_updates`
+    updates with the probe, then `world_model.pt` and `encoder.pt`. Everything a bad input can fail
+    (env id, device, `replay_from=`) is checked before the run folder is written, and a start that
+    fails after that removes the folder it made. Returns the exit status (0 done, 2 a bad input with
+    one `prog: error: ...` line, 3 a non-finite loss, 128 + the signal number when SIGINT or SIGTERM
+    stopped it after a checkpoint)."""
+    run = trainer = None
+    try:
+        cfg = pretraining_config(argv)
+        torch.manual_seed(cfg.seed)
+        device = checked_device(cfg)
+        probe_fit, probe_score, spec = probe_episodes(cfg, seed=cfg.seed + 1_000)  # a bad env fails before any folder
+        state_dim = int(probe_fit[0]["state"].shape[-1]) if "state" in probe_fit[0].keys() else 0
+        given = None
+        if cfg.replay_from and not cfg.resume:
+            given = SequenceReplay.from_saved(cfg.replay_from, cfg.sample_len)
+            check_replay(given, cfg, spec, f"replay_from={cfg.replay_from}")
+
+        run = RunDir.open(cfg.run_dir, write=True) if cfg.resume else RunDir.create(cfg)
+        try:
+            if cfg.resume:
+                _, state = run.load_resumable(PRETRAIN)  # refuses an online run before reading its data
+                replay = SequenceReplay.from_saved(run.path / "replay", cfg.sample_len)
+            else:
+                replay = given if given is not None else collect_random(cfg, spec, state_dim)
+                replay.save(run.path / "replay")
+            model = build_model(cfg, spec, device)
+            trainer = build_trainer(cfg, model, device)
+            if cfg.compile:
+                trainer.compile()
+            if cfg.resume:
+                trainer.load_state_dict(state["trainer"])
+                torch.set_rng_state(state["rng"]["torch"])
+                run.write_config(cfg)
+        except BaseException:
+            run.discard()
+            raise
+        logger = MetricsLogger(run, tensorboard=cfg.tensorboard, resume_step=trainer.steps if cfg.resume else None)
+        print(f"run folder: {run.path}  ({len(replay)} transitions, {sum(p.numel() for p in model.parameters()):,} "
+              f"parameters, {device}, {cfg.precision})", file=sys.stderr)
+        try:
+            pretrain(cfg, trainer=trainer, replay=replay, run=run, logger=logger,
+                     probe_fit=probe_fit, probe_score=probe_score)
+        finally:
+            logger.close()
+            run.unlock()
+        model.save(run.path / "world_model.pt")
+        model.save_encoder(run.path / "encoder.pt")
+    except NonFiniteLossError as e:
+        latest = run.latest_checkpoint() if run else None
+        print(f"{prog}: stopped: {e} Last good checkpoint: {latest or 'none yet'}.", file=sys.stderr)
+        return 3
+    except Interrupted as e:
+        print(f"{prog}: {e}; continue with resume=true run_dir={run.path}", file=sys.stderr)
+        return e.exit_status
+    except (ConfigError, EnvError, CheckpointError, ReplayError, ValueError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    print(f"done: {trainer.steps} updates -> {run.path}")
+    return 0
+
+
+def check_replay(replay: SequenceReplay, cfg: Config, spec: ActionSpec, source: str) -> None:
+    """Refuse a saved replay that another env (other action size or frame size) filled."""
+    frame = (3, cfg.image_size, cfg.image_size)
+    if replay.action_dim != spec.dim or tuple(replay.obs_shape) != frame:
+        raise ReplayError(f"{source} holds actions of size {replay.action_dim} and frames {tuple(replay.obs_shape)}; "
+                          f"{cfg.env} at image_size={cfg.image_size} has actions of size {spec.dim} and frames "
+                          f"{frame}: pass a replay of this env, or drop replay_from= to collect one.")

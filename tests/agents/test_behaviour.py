@@ -1,0 +1,25 @@
+"""The behaviour check's comparison (the runs themselves are `scripts/check_behaviour.py`)."""
+
+from agents.analysis.behaviour import comparable, differences
+
+
+def test_clock_dependent_values_are_not_compared():
+    assert comparable({"step": 1, "time": 3.2, "train/steps_per_second": 9.0, "compile/plan_seconds_n1": 1.0,
+                       "loss/total": 0.5}) == {"step": 1, "loss/total": 0.5}
+
+
+def test_differences_name_the_run_record_and_key():
+    snapshot = {"train": [{"step": 100, "loss/total": 1.0}], "pretrain": [{"step": 0}]}
+    assert differences(snapshot, snapshot) == []
+    changed = {"train": [{"step": 100, "loss/total": 1.5}], "pretrain": [{"step": 0}, {"step": 1}]}
+    lines = differences(snapshot, changed)
+    assert "train[0] step 100: loss/total 1.0 -> 1.5" in lines
+    assert "pretrain: 1 records in the snapshot, 2 now" in lines
+    assert differences(snapshot, {"train": snapshot["train"]}) == ["pretrain: only in the snapshot"]
+
+
+def test_new_keys_are_accepted_only_when_asked():
+    snapshot = {"train": [{"step": 100, "loss/total": 1.0}]}
+    more = {"train": [{"step": 100, "loss/total": 1.0, "model/latent_std_mean": 0.1}]}
+    assert differences(snapshot, more) and differences(snapshot, more, new_keys=True) == []
+    assert differences(snapshot, {"train": [{"step": 100}]}, new_keys=True)  # a value that went missing
