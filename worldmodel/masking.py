@@ -1,4 +1,7 @@
-"""MAE-style masking of frame sequences, and the losses that are counted only where masked.
+"""MAE-style masking of frame sequences: masks, patches and pixel masking.
+
+The losses counted only where masked (`masked_mse`, `normalized_patch_targets`) live with the
+other losses in `worldmodel.objectives`.
 
 Convention throughout: in a mask, `True` (1) means *hidden* from the encoder, `False` visible.
 Masks are drawn by sorting uniform noise and hiding the first `k` indices, so every sequence (or
@@ -135,53 +138,6 @@ def apply_pixel_mask(frames: torch.Tensor, mask: torch.Tensor, patch: int) -> to
     else:
         raise ValueError(f"mask must be (B, T) or (B, T, L), got shape {tuple(mask.shape)}.")
     return frames.masked_fill(pixels, 0)
-
-
-def normalized_patch_targets(frames: torch.Tensor, patch: int, eps: float = 1e-6) -> torch.Tensor:
-    """Pixel targets with each patch normalised to zero mean and unit variance (MAE's `norm_pix_loss`).
-
-    Normalising per patch stops the loss being dominated by flat, bright regions and makes the
-    model predict local structure. The population variance is used, so a normalised patch has
-    variance exactly 1 (up to `eps`); a flat patch becomes all zeros.
-
-    Args:
-        frames: `(B, T, C, H, W)` float, any scale.
-        patch: patch side in pixels.
-        eps: added to the variance before the square root.
-
-    Returns:
-        `(B, T, L, patch * patch * C)` float32 (computed in fp32 whatever the input dtype).
-    """
-    patches = patchify(frames.float(), patch)
-    mean = patches.mean(dim=-1, keepdim=True)
-    var = patches.var(dim=-1, keepdim=True, correction=0)
-    return (patches - mean) / torch.sqrt(var + eps)
-
-
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over hidden items only.
-
-    Each item is a vector along the last dim; the mean is over all elements of hidden items.
-    Visible items contribute neither value nor gradient. Computed in fp32, since squared errors
-    summed over a batch lose precision in bf16.
-
-    Args:
-        pred: `(..., D)` float, e.g. `(B, T, L, p * p * C)` patch predictions.
-        target: same shape as `pred`.
-        mask: `pred.shape[:-1]` bool, True = hidden (counted). Expand a frame mask first, e.g.
-            `repeat(mask, 'b t -> b t l', l=L)`.
-
-    Returns:
-        `()` float32 scalar; 0 (still attached to `pred`'s graph) when nothing is hidden.
-    """
-    if pred.shape != target.shape:
-        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape.")
-    if mask.shape != pred.shape[:-1]:
-        raise ValueError(f"mask {tuple(mask.shape)} must be pred.shape[:-1] = {tuple(pred.shape[:-1])}.")
-    per_item = (pred.float() - target.float()).square().mean(dim=-1)
-    # where, not multiply: a NaN or inf in a visible prediction must not leak into the loss.
-    hidden = torch.where(mask, per_item, torch.zeros_like(per_item))
-    return hidden.sum() / mask.sum().clamp_min(1)
 
 
 def _hide_lowest_noise(

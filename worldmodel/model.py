@@ -38,25 +38,23 @@ from tensordict import TensorDict
 from torch import nn
 
 from worldmodel.actions import ActionSpec
+from worldmodel.augment import two_views
 from worldmodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from worldmodel.config import Config
 from worldmodel.decoders import ConvDecoder
 from worldmodel.dynamics import LatentDynamics
 from worldmodel.encoders import ConvEncoder, PatchEncoder, preprocess
 from worldmodel.layers import mlp
-from worldmodel.masking import (
-    apply_pixel_mask,
-    frame_mask,
-    masked_mse,
-    normalized_patch_targets,
-    patchify,
-    tube_mask,
-)
+from worldmodel.masking import apply_pixel_mask, frame_mask, patchify, tube_mask
 from worldmodel.objectives import (
     cosine_loss,
     info_nce,
     lambda_returns,
     latent_mse,
+    masked_mse,
+    normalized_patch_targets,
+    rollout_positives,
+    same_sequence_keys,
     symexp,
     symlog,
 )
@@ -247,87 +245,153 @@ class WorldModel(nn.Module):
 
     def loss(self, batch: TensorDict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Named loss terms and extra metrics from a replay batch of `(B, T + k - 1)` frames."""
-        cfg, k, horizon = self.cfg, self.history, self.cfg.model_horizon
+        frames, actions, rewards, terminated = self._aligned(batch)
+        x = preprocess(frames)  # once, shared by every encoder pass
+        if self.cfg.augment == "shift":  # the online and target encoders see independently shifted views
+            x, x_target = two_views(x, self.cfg.shift_pad)
+        else:
+            x_target = x
+        z = self._encode_windows(x)  # (B, T, D)
+        y = self._encode_windows(x_target, target=True)  # (B, T, D), no gradient
+        imagined, outcome = self._rollout(z, actions)
+        terms = {"consistency": self._consistency_loss(imagined, y),
+                 "reward": self._reward_loss(outcome, rewards),
+                 "termination": self._termination_loss(outcome, terminated)}
+        metrics = self._spread(z)
+        if self.uses_contrastive:
+            terms["contrastive"], metrics["contrastive_accuracy"], metrics["temperature"] = (
+                self._contrastive_loss(imagined, y))
+        if self.uses_masked:
+            terms["masked"], metrics["masked_fraction"] = self._masked_loss(x, actions, y)
+        terms["value"], value_metrics = self._value_loss(z, rewards, terminated, imagined)
+        metrics.update(value_metrics)
+        if self.has_policy:
+            terms["policy"] = self._policy_loss(z, actions)
+        return terms, metrics
+
+    @staticmethod
+    @torch.no_grad()
+    def _spread(z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """How spread out the latents `z (B, T, D)` are, per dimension over the batch's B*T latents:
+        the mean and the smallest standard deviation. A collapsing representation (every frame the
+        same latent) drives both towards 0, whatever the losses say."""
+        std = rearrange(z.float(), "b t d -> (b t) d").std(dim=0)
+        return {"latent_std_mean": std.mean(), "latent_std_min": std.min()}
+
+    def _aligned(self, batch: TensorDict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A replay batch, its steps lined up with the windows of k frames: frames `(B, T + k - 1, 3, H, W)`
+        uint8, then actions `(B, T, A)`, rewards `(B, T)` and terminated `(B, T)` float, where step t is
+        what led to window t's newest frame."""
+        k, horizon = self.history, self.cfg.model_horizon
         frames = batch["obs"]
-        actions = batch["action"][:, k - 1:]  # action t led to window t's newest frame
+        actions = batch["action"][:, k - 1:]
         rewards = batch["reward"][:, k - 1:]
         terminated = batch["terminated"][:, k - 1:].float()
         t_len = actions.shape[1]
         if t_len <= horizon:
             raise ValueError(f"sequences of {frames.shape[1]} frames give T={t_len} steps; need T > model_horizon={horizon}.")
+        return frames, actions, rewards, terminated
 
-        x = preprocess(frames)  # once, shared by every encoder pass
-        z = self._encode_windows(x)  # (B, T, D)
-        y = self._encode_windows(x, target=True)  # (B, T, D), no gradient
-        terms: dict[str, torch.Tensor] = {}
-        metrics: dict[str, torch.Tensor] = {}
+    def _rollout(self, z: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Open-loop rollouts of K steps from every start s = 0 .. S-1 (S = T - K), all at once, with the
+        actions taken; shared by every term that reads imagined steps.
 
-        # Open-loop rollouts of K steps from every start s = 0 .. T-K-1, all at once.
-        starts = t_len - horizon
-        future = lambda x: rearrange(x[:, 1:].unfold(1, horizon, 1), "b s ... k -> b s k ...")
-        step_actions = future(actions)  # (B, S, K, A): the action taken on step k
-        latent, imagined, outcomes = z[:, :starts], [], []
+        Args:
+            z: `(B, T, D)` encoded latents.
+            actions: `(B, T, A)`, action t led to step t.
+
+        Returns:
+            imagined `(B, S, K, D)`: z^_{s+1..s+K}; outcome `(B, S, K, 2)` fp32: the reward (symlog) and
+            termination logits predicted for the step into s+k.
+        """
+        horizon = self.cfg.model_horizon
+        step_actions = _ahead(actions, horizon)  # (B, S, K, A): the action taken on step k
+        latent, imagined, outcomes = z[:, :actions.shape[1] - horizon], [], []
         for j in range(horizon):
             latent, outcome = self._dynamics.transition(latent, step_actions[:, :, j])
             imagined.append(latent)
             outcomes.append(outcome)
-        imagined = torch.stack(imagined, dim=2)  # (B, S, K, D): z^_{s+1..s+K}
-        outcome = torch.stack(outcomes, dim=2).float()  # (B, S, K, 2): of the step into s+k
+        return torch.stack(imagined, dim=2), torch.stack(outcomes, dim=2).float()
 
-        terms["consistency"] = latent_mse(imagined, future(y))
-        terms["reward"] = F.mse_loss(outcome[..., 0], symlog(future(rewards).float()))
-        terms["termination"] = F.binary_cross_entropy_with_logits(outcome[..., 1], future(terminated))
+    def _consistency_loss(self, imagined: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """imagined `(B, S, K, D)` vs the target encoder's latents y `(B, T, D)` of the same steps: `()`."""
+        return latent_mse(imagined, _ahead(y, self.cfg.model_horizon))
 
-        if self.uses_contrastive:
-            queries = self._predictor(self._projector(imagined))
-            with torch.no_grad():
-                keys = self._target_projector(y)
-            b = frames.shape[0]
-            # Query (b, s, k) is positive with key (b, s + k + 1) in the flattened (B*T) keys.
-            index = torch.arange(t_len, device=z.device)
-            positive = (torch.arange(b, device=z.device)[:, None, None] * t_len
-                        + index[None, :starts, None] + index[None, None, :horizon] + 1)
-            temperature = self._log_temperature.exp()
-            terms["contrastive"], metrics["contrastive_accuracy"] = info_nce(
-                rearrange(queries, "b s k p -> (b s k) p"), rearrange(keys, "b t p -> (b t) p"),
-                positive.reshape(-1), temperature)
-            metrics["temperature"] = temperature.detach()
+    def _reward_loss(self, outcome: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+        """Predicted symlog rewards of outcome `(B, S, K, 2)` vs the rewards `(B, T)` received: `()`."""
+        return F.mse_loss(outcome[..., 0], symlog(_ahead(rewards, self.cfg.model_horizon).float()))
 
-        if self.uses_masked:
-            terms["masked"], metrics["masked_fraction"] = self._masked_loss(x, actions, y)
+    def _termination_loss(self, outcome: torch.Tensor, terminated: torch.Tensor) -> torch.Tensor:
+        """Termination logits of outcome `(B, S, K, 2)` vs terminated `(B, T)` float: BCE `()`."""
+        return F.binary_cross_entropy_with_logits(outcome[..., 1], _ahead(terminated, self.cfg.model_horizon))
 
-        # Value of the data's (the agent's) behaviour, by TD(lambda) on real transitions; latents
-        # are detached: the value head learns from the representation, it does not shape it.
-        latent = z.detach()
+    def _contrastive_loss(self, imagined: torch.Tensor, y: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """InfoNCE of the projected imagined `(B, S, K, D)` against the projected target latents y
+        `(B, T, D)` of the whole batch: loss `()`, top-1 accuracy `()` and the temperature `()` (detached)."""
+        queries = self._predictor(self._projector(imagined))
+        with torch.no_grad():
+            keys = self._target_projector(y)
+        b, starts, horizon = imagined.shape[:3]
+        positives = rollout_positives(b, starts, horizon, y.shape[1], device=y.device)
+        temperature = self._log_temperature.exp()
+        excluded = None
+        if self.cfg.contrastive_negatives == "other_sequences":
+            excluded = same_sequence_keys(positives, y.shape[1], b * y.shape[1])
+        loss, accuracy = info_nce(rearrange(queries, "b s k p -> (b s k) p"), rearrange(keys, "b t p -> (b t) p"),
+                                  positives, temperature, excluded)
+        return loss, accuracy, temperature.detach()
+
+    def _value_loss(self, z: torch.Tensor, rewards: torch.Tensor, terminated: torch.Tensor, imagined: torch.Tensor
+                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Value of the data's (the agent's) behaviour, by TD(lambda) on real transitions.
+
+        Args:
+            z: `(B, T, D)` encoded latents; detached here: the value head learns from the
+                representation, it does not shape it.
+            rewards, terminated: `(B, T)`, as from `_aligned`.
+            imagined: `(B, S, K, D)` from `_rollout`, used with `value_on_imagined`.
+
+        Returns:
+            loss `()` and metrics: `value_target_mean`, and `value_imagined_loss` with `value_on_imagined`.
+        """
+        cfg, latent = self.cfg, z.detach()
         with torch.no_grad():
             next_values = symexp(self._target_value(latent[:, 1:]).squeeze(-1).float())
             targets = lambda_returns(rewards[:, 1:].float(), next_values, terminated[:, 1:],
                                      cfg.discount, cfg.td_lambda)
-        terms["value"] = F.mse_loss(self._value(latent[:, :-1]).squeeze(-1).float(), symlog(targets))
+        loss = F.mse_loss(self._value(latent[:, :-1]).squeeze(-1).float(), symlog(targets))
+        metrics: dict[str, torch.Tensor] = {}
         if cfg.value_on_imagined:
-            # The planner reads the value at the end of imagined rollouts, whose latents drift from the
-            # encoded ones; fit it there too: each imagined z^_{s+k} (detached) gets the target of the
-            # real step it stands for. The last step has no target (T-1 targets for T steps).
-            padded, valid = F.pad(targets, (0, 1)), F.pad(torch.ones_like(targets), (0, 1))
-            predicted = self._value(imagined.detach()).squeeze(-1).float()  # (B, S, K)
-            errors = (predicted - symlog(future(padded))).square() * future(valid)
-            on_imagined = errors.sum() / future(valid).sum()
+            on_imagined = self._value_on_imagined_loss(imagined, targets)
             metrics["value_imagined_loss"] = on_imagined.detach()
-            terms["value"] = (terms["value"] + on_imagined) / 2
+            loss = (loss + on_imagined) / 2
         metrics["value_target_mean"] = targets.mean()
-        if self.has_policy:
-            # The policy prior imitates what the agent did: action t+1 was taken at step t.
-            out = self._policy(latent[:, :-1]).float()
-            taken = actions[:, 1:].float()
-            if self.action_spec.kind == "continuous":
-                terms["policy"] = F.mse_loss(torch.tanh(out), taken)
-            else:
-                terms["policy"] = F.cross_entropy(rearrange(out, "b t a -> (b t) a"),
-                                                  rearrange(taken.argmax(-1), "b t -> (b t)"))
-        return terms, metrics
+        return loss, metrics
 
-    def _masked_loss(self, x: torch.Tensor, actions: torch.Tensor, y: torch.Tensor):
-        """x `(B, S, 3, H, W)` preprocessed frames, actions `(B, T, A)`, targets y `(B, T, D)`."""
+    def _value_on_imagined_loss(self, imagined: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The planner reads the value at the end of imagined rollouts, whose latents drift from the
+        encoded ones; fit it there too: each imagined z^_{s+k} of `(B, S, K, D)` (detached) gets the
+        TD(lambda) target `(B, T - 1)` of the real step it stands for. The last step has no target
+        (T-1 targets for T steps) and is left out. Returns `()`."""
+        horizon = self.cfg.model_horizon
+        padded, valid = F.pad(targets, (0, 1)), F.pad(torch.ones_like(targets), (0, 1))
+        predicted = self._value(imagined.detach()).squeeze(-1).float()  # (B, S, K)
+        errors = (predicted - symlog(_ahead(padded, horizon))).square() * _ahead(valid, horizon)
+        return errors.sum() / _ahead(valid, horizon).sum()
+
+    def _policy_loss(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The policy prior imitates what the agent did: from z `(B, T, D)` (detached, as for the value),
+        action t+1 of actions `(B, T, A)` was taken at step t. MSE (continuous) or cross-entropy `()`."""
+        out = self._policy(z.detach()[:, :-1]).float()
+        taken = actions[:, 1:].float()
+        if self.action_spec.kind == "continuous":
+            return F.mse_loss(torch.tanh(out), taken)
+        return F.cross_entropy(rearrange(out, "b t a -> (b t) a"), rearrange(taken.argmax(-1), "b t -> (b t)"))
+
+    def _masked_loss(self, x: torch.Tensor, actions: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x `(B, S, 3, H, W)` preprocessed frames, actions `(B, T, A)`, targets y `(B, T, D)` -> loss `()`
+        and the fraction hidden `()` (detached). Draws its mask from the global generator."""
         cfg, k = self.cfg, self.history
         b, s = x.shape[:2]
         mask = self.sample_mask(b, s, device=x.device)  # (B, S, L), True = hidden
@@ -397,6 +461,13 @@ class WorldModel(nn.Module):
         data = load_checkpoint(path, kind="encoder")
         self.set_encoder(data["state_dict"], data["encoder_config"], source=str(path))
 
+    @staticmethod
+    def encoder_weights(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The online encoder's weights within a whole model's `state_dict()` (what `set_encoder`
+        and `save_encoder` take and write); empty when it holds none."""
+        prefix = "_encoder."
+        return {k[len(prefix):]: v for k, v in model_state.items() if k.startswith(prefix)}
+
     def encoder_config(self) -> dict[str, Any]:
         """The values of `ENCODER_KEYS` this model was built with."""
         return {key: getattr(self.cfg, key) for key in ENCODER_KEYS}
@@ -415,6 +486,11 @@ class WorldModel(nn.Module):
                                   "Build the model with the same values for these keys.")
         self._encoder.load_state_dict(state_dict)
         self._target_encoder.load_state_dict(state_dict)
+
+
+def _ahead(x: torch.Tensor, horizon: int) -> torch.Tensor:
+    """x `(B, T, ...)` -> `(B, T - K, K, ...)`: for each rollout start s, x at steps s+1 .. s+K (K = horizon)."""
+    return rearrange(x[:, 1:].unfold(1, horizon, 1), "b s ... k -> b s k ...")
 
 
 def _make_encoder(cfg: Config) -> nn.Module:

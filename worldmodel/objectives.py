@@ -1,5 +1,9 @@
 """Loss functions as pure functions of tensors, and the one place that weighs them into a total.
 
+Everything `WorldModel.loss` assembles: InfoNCE (with `rollout_positives`, which pairs rollout
+predictions with their keys), cosine and latent MSE, the masked losses (`masked_mse` over hidden
+items only, on `normalized_patch_targets`), symlog and TD(lambda) returns.
+
 Numerically touchy parts (log-sum-exp, cosine normalisation, squared sums) run in fp32 whatever
 the autocast precision.
 """
@@ -8,6 +12,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
+
+from worldmodel.masking import patchify
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -21,15 +28,18 @@ def symexp(x: torch.Tensor) -> torch.Tensor:
 
 
 def info_nce(queries: torch.Tensor, keys: torch.Tensor, positives: torch.Tensor,
-             temperature: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+             temperature: torch.Tensor | float, excluded: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
     """InfoNCE: each query must pick its positive key among all keys.
 
     Args:
         queries: `(N, P)` predicted embeddings (e.g. projected imagined latents z^_{t+k}).
         keys: `(M, P)` target embeddings; every key that is not a query's positive is a negative
-            (other sequences and other time steps of the batch).
+            (other sequences and other time steps of the batch), unless `excluded`.
         positives: `(N,)` int64, index into `keys` of each query's positive.
         temperature: scalar > 0.
+        excluded: `(N, M)` bool, True where a key is neither the query's positive nor one of its
+            negatives (e.g. near-duplicates of the positive); never True at the positive.
 
     Returns:
         loss `()` (cross-entropy over cosine-similarity logits, in fp32) and top-1 accuracy `()`.
@@ -37,9 +47,42 @@ def info_nce(queries: torch.Tensor, keys: torch.Tensor, positives: torch.Tensor,
     q = F.normalize(queries.float(), dim=-1)
     k = F.normalize(keys.float(), dim=-1)
     logits = q @ k.T / torch.as_tensor(temperature, dtype=torch.float32, device=q.device)
+    if excluded is not None:
+        logits = logits.masked_fill(excluded, float("-inf"))
     loss = F.cross_entropy(logits, positives)
     accuracy = (logits.argmax(dim=-1) == positives).float().mean()
     return loss, accuracy.detach()
+
+
+def rollout_positives(batch: int, starts: int, horizon: int, t_len: int,
+                      device: torch.device | str | None = None) -> torch.Tensor:
+    """Which key each open-loop rollout prediction is positive with, for `info_nce`.
+
+    Query `(b, s, j)` is the prediction `j + 1` steps ahead from start `s` of sequence `b`, i.e. of
+    step `s + j + 1`; its positive is that step's key, `b * t_len + s + j + 1` in the keys `(B, T)`
+    flattened to `(B*T)` by `rearrange(keys, "b t p -> (b t) p")`.
+
+    Args:
+        batch: B sequences.
+        starts: S rollout starts per sequence, `0 .. S - 1`.
+        horizon: K steps per rollout.
+        t_len: T steps per sequence; needs `starts + horizon <= t_len`, so that no rollout runs
+            past its own sequence.
+        device: where to create the indices.
+
+    Returns:
+        `(B*S*K,)` int64, ordered as `rearrange(queries, "b s k p -> (b s k) p")`.
+
+    Example:
+        >>> rollout_positives(batch=2, starts=2, horizon=2, t_len=4)
+        tensor([1, 2, 2, 3, 5, 6, 6, 7])
+    """
+    if starts + horizon > t_len:
+        raise ValueError(f"rollouts from {starts} starts of {horizon} steps run past sequences of T={t_len} steps.")
+    index = torch.arange(t_len, device=device)
+    positive = (torch.arange(batch, device=device)[:, None, None] * t_len
+                + index[None, :starts, None] + index[None, None, :horizon] + 1)
+    return rearrange(positive, "b s k -> (b s k)")
 
 
 def cosine_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -54,6 +97,53 @@ def cosine_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor |
 def latent_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error between latents, in fp32."""
     return (pred.float() - target.float()).square().mean()
+
+
+def normalized_patch_targets(frames: torch.Tensor, patch: int, eps: float = 1e-6) -> torch.Tensor:
+    """Pixel targets with each patch normalised to zero mean and unit variance (MAE's `norm_pix_loss`).
+
+    Normalising per patch stops the loss being dominated by flat, bright regions and makes the
+    model predict local structure. The population variance is used, so a normalised patch has
+    variance exactly 1 (up to `eps`); a flat patch becomes all zeros.
+
+    Args:
+        frames: `(B, T, C, H, W)` float, any scale.
+        patch: patch side in pixels.
+        eps: added to the variance before the square root.
+
+    Returns:
+        `(B, T, L, patch * patch * C)` float32 (computed in fp32 whatever the input dtype).
+    """
+    patches = patchify(frames.float(), patch)
+    mean = patches.mean(dim=-1, keepdim=True)
+    var = patches.var(dim=-1, keepdim=True, correction=0)
+    return (patches - mean) / torch.sqrt(var + eps)
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over hidden items only.
+
+    Each item is a vector along the last dim; the mean is over all elements of hidden items.
+    Visible items contribute neither value nor gradient. Computed in fp32, since squared errors
+    summed over a batch lose precision in bf16.
+
+    Args:
+        pred: `(..., D)` float, e.g. `(B, T, L, p * p * C)` patch predictions.
+        target: same shape as `pred`.
+        mask: `pred.shape[:-1]` bool, True = hidden (counted). Expand a frame mask first, e.g.
+            `repeat(mask, 'b t -> b t l', l=L)`.
+
+    Returns:
+        `()` float32 scalar; 0 (still attached to `pred`'s graph) when nothing is hidden.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape.")
+    if mask.shape != pred.shape[:-1]:
+        raise ValueError(f"mask {tuple(mask.shape)} must be pred.shape[:-1] = {tuple(pred.shape[:-1])}.")
+    per_item = (pred.float() - target.float()).square().mean(dim=-1)
+    # where, not multiply: a NaN or inf in a visible prediction must not leak into the loss.
+    hidden = torch.where(mask, per_item, torch.zeros_like(per_item))
+    return hidden.sum() / mask.sum().clamp_min(1)
 
 
 def lambda_returns(rewards: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor, discount: float,
@@ -88,3 +178,15 @@ def weigh(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Te
         missing, extra = set(weights) - set(terms), set(terms) - set(weights)
         raise KeyError(f"loss terms and weights differ: terms missing {sorted(missing)}, unweighted {sorted(extra)}")
     return sum(weights[name] * value for name, value in terms.items())
+
+
+def same_sequence_keys(positives: torch.Tensor, t_len: int, keys: int) -> torch.Tensor:
+    """`(N, M)` bool for `info_nce(excluded=...)`: the keys of a query's own sequence other than its
+    positive, i.e. negatives from other sequences only (CURL-style). With keys flattened from
+    `(B, T)`, key m belongs to sequence `m // t_len`, and so does the positive of each query.
+
+    At small action repeats the neighbouring steps of one sequence look almost like the positive,
+    so as negatives they mostly teach the model to tell apart frames that barely differ."""
+    sequence_of_key = torch.arange(keys, device=positives.device) // t_len
+    same = (positives // t_len)[:, None] == sequence_of_key[None, :]
+    return same & (torch.arange(keys, device=positives.device)[None, :] != positives[:, None])

@@ -1,14 +1,11 @@
-"""Masks (exact counts, tubes), patch round trips, pixel masking, normalised targets, masked MSE."""
+"""Masks (exact counts, tubes), patch round trips, pixel masking."""
 
 import pytest
 import torch
-from einops import repeat
 
 from worldmodel.masking import (
     apply_pixel_mask,
     frame_mask,
-    masked_mse,
-    normalized_patch_targets,
     patchify,
     tube_mask,
     unpatchify,
@@ -87,52 +84,3 @@ def test_apply_pixel_mask_zeroes_hidden_patches_only():
     reference = patchify(frames, 4)
     assert (out[mask] == 0).all()
     assert torch.equal(out[~mask], reference[~mask])
-
-
-def test_normalized_targets_have_zero_mean_unit_variance_per_patch():
-    frames = torch.rand(2, 3, 3, 16, 16) * 5.0 + 2.0
-    targets = normalized_patch_targets(frames, 4)
-    assert targets.shape == (2, 3, 16, 48) and targets.dtype == torch.float32
-    assert targets.mean(dim=-1).abs().max() < 1e-5
-    assert (targets.var(dim=-1, correction=0) - 1).abs().max() < 1e-3
-
-
-def test_normalized_targets_of_a_flat_patch_are_zero():
-    assert torch.equal(normalized_patch_targets(torch.ones(1, 1, 3, 4, 4), 4), torch.zeros(1, 1, 1, 48))
-
-
-def test_masked_mse_ignores_visible_items():
-    target = torch.randn(2, 3, 4, 5)
-    pred = torch.randn(2, 3, 4, 5, requires_grad=True)
-    mask = torch.zeros(2, 3, 4, dtype=torch.bool)
-    mask[0, 1, 2] = mask[1, 0, 0] = True
-    loss = masked_mse(pred, target, mask)
-    expected = ((pred[mask] - target[mask]) ** 2).mean()
-    assert torch.allclose(loss, expected)
-
-    changed = pred.detach().clone()
-    changed[~mask] = float("nan")  # even garbage in visible predictions must not matter
-    assert torch.allclose(masked_mse(changed, target, mask), loss)
-
-    loss.backward()
-    assert (pred.grad[~mask] == 0).all() and (pred.grad[mask] != 0).any()
-
-
-def test_masked_mse_is_zero_with_grad_when_nothing_is_hidden():
-    pred = torch.randn(2, 3, 5, requires_grad=True)
-    loss = masked_mse(pred, torch.randn(2, 3, 5), torch.zeros(2, 3, dtype=torch.bool))
-    assert loss.item() == 0.0 and loss.requires_grad
-    loss.backward()
-    assert (pred.grad == 0).all()
-
-
-def test_masked_mse_with_an_expanded_frame_mask():
-    pred, target = torch.randn(2, 3, 4, 6), torch.randn(2, 3, 4, 6)
-    frames = torch.tensor([[True, False, False], [False, False, False]])
-    loss = masked_mse(pred, target, repeat(frames, "b t -> b t l", l=4))
-    assert torch.allclose(loss, ((pred[0, 0] - target[0, 0]) ** 2).mean())
-
-
-def test_masked_mse_refuses_a_misshapen_mask():
-    with pytest.raises(ValueError, match=r"pred.shape\[:-1\]"):
-        masked_mse(torch.zeros(2, 3, 5), torch.zeros(2, 3, 5), torch.zeros(2, dtype=torch.bool))

@@ -5,8 +5,8 @@ import pytest
 import torch
 from batches import SIZE, batch_for  # tests/batches.py
 
-from worldmodel.checkpoint import CheckpointError
 from worldmodel.actions import ActionSpec
+from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import Config
 from worldmodel.history import FrameHistory
 from worldmodel.model import WorldModel
@@ -210,7 +210,7 @@ def test_non_finite_loss_stops_with_the_step_number():
     batch = batch_for(cfg)
     trainer.update(batch)
     batch["reward"][:] = float("nan")
-    with pytest.raises(NonFiniteLossError, match="step 1"):
+    with pytest.raises(NonFiniteLossError, match="update 1"):
         trainer.update(batch)
 
 
@@ -283,3 +283,15 @@ def test_sequence_encoding_equals_encoding_the_stacks(encoder):
     stacks = stack_history(frames, 3)
     by_stack = torch.stack([model.encode(stacks[:, t]) for t in range(stacks.shape[1])], dim=1)
     torch.testing.assert_close(by_sequence, by_stack, atol=1e-4, rtol=1e-4)
+
+
+def test_other_sequence_negatives_change_only_the_contrastive_term():
+    cfg = Config.from_preset("debug", image_size=SIZE, objective="contrastive")
+    batch = batch_for(cfg)
+    losses = {}
+    for negatives in ("batch", "other_sequences"):
+        torch.manual_seed(0)
+        model = WorldModel(cfg.replace(contrastive_negatives=negatives), 1)
+        losses[negatives], _ = model.loss(batch)
+    assert losses["other_sequences"]["contrastive"] < losses["batch"]["contrastive"]
+    assert torch.equal(losses["other_sequences"]["reward"], losses["batch"]["reward"])

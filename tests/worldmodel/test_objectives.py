@@ -1,0 +1,111 @@
+"""Loss functions as pure functions: rollout positives, normalised patch targets, masked MSE."""
+
+import pytest
+import torch
+from einops import repeat
+
+from worldmodel.objectives import (
+    masked_mse,
+    normalized_patch_targets,
+    rollout_positives,
+)
+
+
+def test_rollout_positives_pair_each_prediction_with_the_step_it_predicts():
+    batch, starts, horizon, t_len = 3, 4, 2, 6
+    positives = rollout_positives(batch, starts, horizon, t_len)
+    assert positives.shape == (batch * starts * horizon,) and positives.dtype == torch.int64
+    expected = [b * t_len + s + j + 1 for b in range(batch) for s in range(starts) for j in range(horizon)]
+    assert positives.tolist() == expected
+
+
+def test_rollout_positives_stay_within_their_own_sequence():
+    batch, t_len, horizon = 4, 7, 3
+    positives = rollout_positives(batch, t_len - horizon, horizon, t_len)
+    sequence = torch.arange(batch).repeat_interleave((t_len - horizon) * horizon)
+    assert torch.equal(positives // t_len, sequence)
+    assert (positives % t_len >= 1).all()  # step 0 is never predicted: rollouts start there
+    with pytest.raises(ValueError, match="run past"):
+        rollout_positives(batch, t_len - horizon + 1, horizon, t_len)
+
+
+def test_rollout_positives_pick_the_matching_keys_in_info_nce_order():
+    """Keys built from their own (sequence, step) index: the positive of query (b, s, j) must be key (b, s + j + 1)."""
+    batch, starts, horizon, t_len = 2, 3, 2, 5
+    keys = torch.arange(batch * t_len).reshape(batch, t_len)
+    picked = keys.reshape(-1)[rollout_positives(batch, starts, horizon, t_len)].reshape(batch, starts, horizon)
+    for b in range(batch):
+        for s in range(starts):
+            for j in range(horizon):
+                assert picked[b, s, j] == keys[b, s + j + 1]
+
+
+def test_normalized_targets_have_zero_mean_unit_variance_per_patch():
+    frames = torch.rand(2, 3, 3, 16, 16) * 5.0 + 2.0
+    targets = normalized_patch_targets(frames, 4)
+    assert targets.shape == (2, 3, 16, 48) and targets.dtype == torch.float32
+    assert targets.mean(dim=-1).abs().max() < 1e-5
+    assert (targets.var(dim=-1, correction=0) - 1).abs().max() < 1e-3
+
+
+def test_normalized_targets_of_a_flat_patch_are_zero():
+    assert torch.equal(normalized_patch_targets(torch.ones(1, 1, 3, 4, 4), 4), torch.zeros(1, 1, 1, 48))
+
+
+def test_masked_mse_ignores_visible_items():
+    target = torch.randn(2, 3, 4, 5)
+    pred = torch.randn(2, 3, 4, 5, requires_grad=True)
+    mask = torch.zeros(2, 3, 4, dtype=torch.bool)
+    mask[0, 1, 2] = mask[1, 0, 0] = True
+    loss = masked_mse(pred, target, mask)
+    expected = ((pred[mask] - target[mask]) ** 2).mean()
+    assert torch.allclose(loss, expected)
+
+    changed = pred.detach().clone()
+    changed[~mask] = float("nan")  # even garbage in visible predictions must not matter
+    assert torch.allclose(masked_mse(changed, target, mask), loss)
+
+    loss.backward()
+    assert (pred.grad[~mask] == 0).all() and (pred.grad[mask] != 0).any()
+
+
+def test_masked_mse_is_zero_with_grad_when_nothing_is_hidden():
+    pred = torch.randn(2, 3, 5, requires_grad=True)
+    loss = masked_mse(pred, torch.randn(2, 3, 5), torch.zeros(2, 3, dtype=torch.bool))
+    assert loss.item() == 0.0 and loss.requires_grad
+    loss.backward()
+    assert (pred.grad == 0).all()
+
+
+def test_masked_mse_with_an_expanded_frame_mask():
+    pred, target = torch.randn(2, 3, 4, 6), torch.randn(2, 3, 4, 6)
+    frames = torch.tensor([[True, False, False], [False, False, False]])
+    loss = masked_mse(pred, target, repeat(frames, "b t -> b t l", l=4))
+    assert torch.allclose(loss, ((pred[0, 0] - target[0, 0]) ** 2).mean())
+
+
+def test_masked_mse_refuses_a_misshapen_mask():
+    with pytest.raises(ValueError, match=r"pred.shape\[:-1\]"):
+        masked_mse(torch.zeros(2, 3, 5), torch.zeros(2, 3, 5), torch.zeros(2, dtype=torch.bool))
+
+
+def test_other_sequence_negatives_exclude_only_the_own_sequence_s_other_steps():
+    from worldmodel.objectives import same_sequence_keys
+
+    positives = rollout_positives(2, 1, 2, 4)  # B=2, one start, K=2, T=4: positives 1, 2, 5, 6
+    excluded = same_sequence_keys(positives, t_len=4, keys=8)
+    assert excluded.shape == (4, 8)
+    assert excluded[0].tolist() == [True, False, True, True, False, False, False, False]
+    assert excluded[2].tolist() == [False, False, False, False, True, False, True, True]
+    assert not excluded[torch.arange(4), positives].any()
+
+
+def test_excluded_keys_do_not_count_as_negatives():
+    from worldmodel.objectives import info_nce
+
+    queries = torch.tensor([[1.0, 0.0]])
+    keys = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])  # key 1 is a near-duplicate of the positive
+    positives = torch.tensor([0])
+    full, _ = info_nce(queries, keys, positives, 0.1)
+    masked, _ = info_nce(queries, keys, positives, 0.1, excluded=torch.tensor([[False, True, False]]))
+    assert masked < full
