@@ -19,6 +19,16 @@ A row is one time step, in the "what led here" convention (as DreamerV3):
 
 So for a sampled sequence, `action[:, t+1]` is what the agent did at `obs[:, t]`, and
 `reward[:, t+1]` is what it got for it.
+
+Saved (`save`), a replay is a folder:
+
+    meta.json            shapes, capacity, counters and the write cursor
+    storage/meta.json    tensordict's JSON index of the columns (name, dtype, shape)
+    storage/<name>.memmap    the filled rows of each column, raw
+
+and `load` reads it back without unpickling anything: every entry of the index must be one of the
+columns above, with the dtype, shape and file size this replay expects, or the folder is refused
+with one `ReplayError` (a tampered folder cannot run code, a truncated one cannot load as zeros).
 """
 
 from __future__ import annotations
@@ -27,10 +37,11 @@ import json
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from tensordict import TensorDict
+from tensordict import MemoryMappedTensor, TensorDict
 from torchrl.data import (
     LazyMemmapStorage,
     LazyTensorStorage,
@@ -38,7 +49,11 @@ from torchrl.data import (
     SliceSampler,
 )
 
-FORMAT_VERSION = 1
+from worldmodel.checkpoint import space_shortfall
+
+FORMAT_VERSION = 2
+"""2: only the filled rows are saved, the write cursor in meta.json. 1 (still read): the whole
+capacity, with torchrl's storage_metadata.json and writer/metadata.json."""
 
 # torchrl logs an INFO line each time a storage is allocated; keep scripts' output readable.
 logging.getLogger("torchrl").setLevel(logging.WARNING)
@@ -46,6 +61,71 @@ logging.getLogger("torchrl").setLevel(logging.WARNING)
 
 class ReplayError(ValueError):
     """Replay misuse: wrong shapes, sampling before enough data, a bad saved buffer."""
+
+
+def _columns(obs_shape: tuple[int, ...], action_dim: int,
+             state_dim: int) -> dict[str, tuple[torch.dtype, tuple[int, ...]]]:
+    """What a row stores: column name -> (dtype, shape of one row)."""
+    columns = {
+        "obs": (torch.uint8, tuple(obs_shape)),
+        "action": (torch.float32, (action_dim,)),
+        "reward": (torch.float32, ()),
+        "terminated": (torch.bool, ()),
+        "truncated": (torch.bool, ()),
+        "is_first": (torch.bool, ()),
+        "episode": (torch.int64, ()),
+        "step": (torch.int64, ()),
+    }
+    if state_dim:
+        columns["state"] = (torch.float32, (state_dim,))
+    return columns
+
+
+def _read_json(root: Path, name: str) -> Any:
+    """File `name` of the saved replay in `root`; a missing, garbled or truncated one is a ReplayError
+    naming it (the facts first, the folder last: callers may shorten the line)."""
+    try:
+        return json.loads((root / name).read_text())
+    except FileNotFoundError:
+        raise ReplayError(f"{root} is not a saved replay (no {name}).") from None
+    except (OSError, ValueError) as e:  # ValueError: bad JSON, or bytes that are not UTF-8
+        raise ReplayError(f"the saved replay's {name} is garbled or truncated ({e}); replay: {root}") from None
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+_META = ("capacity", "seq_len", "action_dim", "num_envs", "state_dim", "next_episode", "longest")
+"""Counts every meta.json holds (besides obs_shape, episode and step, checked on their own)."""
+_META_V2 = ("rows", "cursor", "write_count")
+"""Counts only format 2 holds."""
+
+_CONFIG_KEY = {"capacity": "buffer_size", "obs_shape": "image_size", "action_dim": "env", "num_envs": "num_envs",
+               "state_dim": "env"}
+"""The config key behind each layout value of a saved replay, for messages."""
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    """`path/meta.json`, checked for every key `load` uses (so a damaged one is one clear error)."""
+    meta = _read_json(path, "meta.json")
+    if not isinstance(meta, dict) or meta.get("format_version") not in (1, FORMAT_VERSION):
+        version = meta.get("format_version") if isinstance(meta, dict) else None
+        raise ReplayError(f"the saved replay's meta.json has format_version {version!r}, this version reads 1 "
+                          f"and {FORMAT_VERSION}; replay: {path}")
+    counts = _META + (_META_V2 if meta["format_version"] == FORMAT_VERSION else ())
+    bad = [key for key in counts if not _is_count(meta.get(key))]
+    shape = meta.get("obs_shape")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(_is_count(v) and v for v in shape)):
+        bad.append("obs_shape")
+    for key in ("episode", "step"):
+        value = meta.get(key)
+        if not (isinstance(value, list) and len(value) == meta.get("num_envs")
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+            bad.append(key)
+    if bad:
+        raise ReplayError(f"the saved replay's meta.json is damaged (bad or missing {', '.join(bad)}); replay: {path}")
+    return meta
 
 
 def _as(value, dtype: torch.dtype, shape: tuple[int, ...], name: str) -> torch.Tensor:
@@ -129,8 +209,8 @@ class SequenceReplay:
     @staticmethod
     def row_bytes(obs_shape: tuple[int, int, int], action_dim: int, state_dim: int = 0) -> int:
         """Bytes of one row of a replay with these shapes (to size it before building it)."""
-        c, h, w = obs_shape
-        return c * h * w + 4 * action_dim + 4 + 3 + 16 + 4 * state_dim
+        columns = _columns(obs_shape, action_dim, state_dim).values()
+        return sum(dtype.itemsize * int(np.prod(shape)) for dtype, shape in columns)
 
     def add(
         self,
@@ -209,15 +289,22 @@ class SequenceReplay:
 
     # --- persistence ---------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        """Write content and counters to folder `path` (replaced if it exists)."""
+        """Write the filled rows and the counters to folder `path` (replaced if it exists).
+
+        Only the `len(self)` filled rows are written, not the whole capacity. Too little free disk
+        space is a ReplayError before anything is touched; a write that fails is one too, and
+        leaves no half-written folder.
+        """
         path = Path(path)
+        rows = len(self)
+        short = space_shortfall(path.parent, rows * self.bytes_per_transition)
+        if short:
+            raise ReplayError(f"Not enough free disk space to save the replay ({rows} transitions): {short} in "
+                              f"{path.parent}.")
         if path.exists():
             shutil.rmtree(path)
         path.mkdir(parents=True)
-        # Storage (memory-mapped tensors + JSON) and write cursor only: the buffer's own dumps()
-        # also pickles its prefetch state, and loading a pickle can run code.
-        self._buffer.storage.dumps(path / "storage")  # memory-mapped on disk wherever the storage lives
-        self._buffer.writer.dumps(path / "writer")
+        writer = self._buffer.writer.state_dict()
         meta = {
             "format_version": FORMAT_VERSION,
             "capacity": self.capacity,
@@ -226,20 +313,33 @@ class SequenceReplay:
             "action_dim": self.action_dim,
             "num_envs": self.num_envs,
             "state_dim": self.state_dim,
+            "rows": rows,
+            "cursor": int(writer["_cursor"]),
+            "write_count": int(writer["_write_count"]),
             "episode": self._episode.tolist(),
             "step": self._step.tolist(),
             "next_episode": self._next_episode,
             "longest": self._longest,
         }
-        (path / "meta.json").write_text(json.dumps(meta))
+        try:
+            if rows:
+                # Raw memory-mapped columns and tensordict's JSON index of them; never the buffer's own
+                # dumps(), which also pickles its prefetch state.
+                self._buffer.storage[:rows].to("cpu").memmap(path / "storage", copy_existing=True)
+            (path / "meta.json").write_text(json.dumps(meta))  # last: a folder without it is no replay
+        except (OSError, RuntimeError) as e:
+            shutil.rmtree(path, ignore_errors=True)
+            raise ReplayError(f"Could not save the replay to {path}: {str(e).splitlines()[0][:300]}") from None
 
     def load(self, path: str | Path) -> None:
-        """Restore what `save` wrote; the layout (shapes, capacity, envs) must match this buffer."""
+        """Restore what `save` wrote; the layout (shapes, capacity, envs) must match this buffer.
+
+        The storage is re-created at full capacity and the saved rows copied in, with the write
+        cursor where it was: sampling continues exactly as before the save. Nothing is unpickled;
+        a damaged or tampered folder is one ReplayError (see the module docstring).
+        """
         path = Path(path)
-        try:
-            meta = json.loads((path / "meta.json").read_text())
-        except (OSError, ValueError) as e:
-            raise ReplayError(f"{path} is not a saved replay ({e}).") from None
+        meta = _read_meta(path)
         mine = {
             "capacity": self.capacity,
             "obs_shape": list(self.obs_shape),
@@ -247,25 +347,87 @@ class SequenceReplay:
             "num_envs": self.num_envs,
             "state_dim": self.state_dim,
         }
-        diff = {k: (meta.get(k), v) for k, v in mine.items() if meta.get(k) != v}
-        if meta.get("format_version") != FORMAT_VERSION or diff:
-            raise ReplayError(f"Saved replay at {path} does not match this buffer (saved, expected): {diff}.")
-        self._buffer = self._make_buffer()
-        self._buffer.storage.loads(path / "storage")
-        self._buffer.writer.loads(path / "writer")
+        diff = {k: (meta[k], v) for k, v in mine.items() if meta[k] != v}
+        if diff:
+            keys = sorted({_CONFIG_KEY[k] for k in diff})
+            raise ReplayError(f"the saved replay does not match this buffer (saved, expected): {diff} (saved with "
+                              f"another {'/'.join(keys)} than this config?); replay: {path}")
+        on_disk, filled, cursor, write_count = self._extent(path, meta)
+        buffer = self._make_buffer()
+        if filled:
+            data = TensorDict(self._read_columns(path, on_disk), batch_size=[on_disk])[:filled]
+            # Oldest rows first, so that the storage's last write is the row before the cursor, as it
+            # was when saved (the sampler cuts episodes there once the buffer is full).
+            for part in (slice(cursor, filled), slice(0, cursor)):
+                if part.stop > part.start:
+                    buffer.storage.set(part, data[part])
+        buffer.writer.load_state_dict({"_cursor": cursor, "_write_count": write_count})
+        self._buffer = buffer
         self._episode = torch.tensor(meta["episode"], dtype=torch.long)
         self._step = torch.tensor(meta["step"], dtype=torch.long)
         self._next_episode = meta["next_episode"]
         self._longest = meta["longest"]
+
+    def _extent(self, path: Path, meta: dict[str, Any]) -> tuple[int, int, int, int]:
+        """(rows in the saved files, rows filled, write cursor, rows ever written), checked against
+        each other; format 1 keeps the last three in torchrl's side files."""
+        if meta["format_version"] == FORMAT_VERSION:
+            on_disk = filled = meta["rows"]
+            cursor, write_count = meta["cursor"], meta["write_count"]
+        else:
+            storage = _read_json(path, "storage/storage_metadata.json")
+            writer = _read_json(path, "writer/metadata.json")
+            storage, writer = (v if isinstance(v, dict) else {} for v in (storage, writer))
+            on_disk, filled = self.capacity, storage.get("len")
+            cursor, write_count = writer.get("cursor"), writer.get("write_count")
+        full = filled == self.capacity
+        if not (all(_is_count(v) for v in (filled, cursor, write_count)) and filled <= self.capacity
+                and (cursor < filled if full else cursor == filled) and write_count >= filled
+                and (full or write_count == filled)):
+            raise ReplayError(f"the saved replay is damaged: its counters do not agree (rows {filled!r}, cursor "
+                              f"{cursor!r}, written {write_count!r}, capacity {self.capacity}); replay: {path}")
+        return on_disk, filled, cursor, write_count
+
+    def _read_columns(self, path: Path, rows: int) -> dict[str, torch.Tensor]:
+        """The memory-mapped columns of the saved replay in `path`, `rows` rows each, after checking
+        tensordict's index (`storage/meta.json`) and the file sizes against the columns this replay stores."""
+        index = _read_json(path, "storage/meta.json")
+        if not isinstance(index, dict):
+            raise ReplayError(f"the saved replay's storage/meta.json is damaged (not a JSON object); replay: {path}")
+        expected = _columns(self.obs_shape, self.action_dim, self.state_dim)
+        entries = {k: v for k, v in index.items() if k not in ("shape", "device", "_type")}
+        for key, entry in entries.items():
+            if key not in expected or not (isinstance(entry, dict) and {"shape", "dtype"} <= set(entry)
+                                           <= {"shape", "dtype", "device", "is_nested"}
+                                           and entry.get("is_nested", False) is False):
+                raise ReplayError(f"Refusing to load the saved replay: storage/meta.json lists {key!r}, which is not "
+                                  f"one of its plain tensor columns; unpickling it could run code. Replay: {path}")
+        missing = [key for key in expected if key not in entries]
+        if missing:
+            raise ReplayError(f"the saved replay's storage/meta.json is damaged (no {', '.join(missing)}); "
+                              f"replay: {path}")
+        columns = {}
+        for key, (dtype, shape) in expected.items():
+            file, full_shape = path / "storage" / f"{key}.memmap", [rows, *shape]
+            saved = (entries[key]["dtype"], entries[key]["shape"])
+            if saved != (str(dtype), full_shape):
+                raise ReplayError(f"the saved replay's storage/meta.json says {key} is {saved[1]} {saved[0]}, "
+                                  f"expected {full_shape} {dtype}; replay: {path}")
+            size, want = file.stat().st_size if file.is_file() else 0, rows * dtype.itemsize * int(np.prod(shape))
+            if size != want:
+                raise ReplayError(f"storage/{key}.memmap holds {size:,} bytes, its metadata says {full_shape} {dtype} "
+                                  f"= {want:,} bytes: the saved replay is truncated or damaged. Replay: {path}")
+            columns[key] = MemoryMappedTensor.from_filename(file, dtype, torch.Size(full_shape))
+        return columns
 
     @classmethod
     def from_saved(cls, path: str | Path, seq_len: int) -> SequenceReplay:
         """A replay rebuilt from what `save` wrote, sampling sequences of `seq_len` (may differ from the saved one)."""
         path = Path(path)
         try:
-            meta = json.loads((path / "meta.json").read_text())
-        except (OSError, ValueError) as e:
-            raise ReplayError(f"{path} is not a saved replay ({e}): pass a checkpoint's replay/ folder.") from None
+            meta = _read_meta(path)
+        except ReplayError as e:
+            raise ReplayError(f"{e} (pass a checkpoint's replay/ folder)") from None
         replay = cls(meta["capacity"], seq_len, tuple(meta["obs_shape"]), meta["action_dim"],
                      num_envs=meta["num_envs"], state_dim=meta["state_dim"])
         replay.load(path)

@@ -22,9 +22,12 @@ import torch
 from tensordict import TensorDict
 
 from worldmodel.checkpoint import CheckpointError
-from worldmodel.model import WorldModel
+from worldmodel.model import ENCODER_KEYS, WorldModel
 from worldmodel.objectives import weigh
 from worldmodel.precision import autocast, check_finite, make_scaler
+
+SHAPE_KEYS = (*ENCODER_KEYS, "hidden_dim", "proj_dim", "policy_prior", "objective", "mask_target")
+"""Config keys that decide the world model's parameters and their shapes (the action size aside)."""
 
 
 class WorldModelTrainer:
@@ -110,16 +113,46 @@ class WorldModelTrainer:
         return out
 
     def state_dict(self) -> dict[str, Any]:
+        """Model, optimiser, scaler and step, with the model's config (to say what differs on a load that
+        does not fit)."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(), "steps": self.steps}
+                "scaler": self.scaler.state_dict(), "steps": self.steps, "config": self.model.cfg.to_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a `state_dict`. Weights that do not fit this model are a `CheckpointError` naming the
+        first mismatching parameters (saved and expected shapes) and the config keys at fault."""
+        misfit = self._misfit(state["model"], state.get("config"))
+        if misfit:
+            raise CheckpointError(misfit)
+        self.model.load_state_dict(state["model"])
         try:
-            self.model.load_state_dict(state["model"])
-        except RuntimeError as e:
-            raise CheckpointError(
-                f"the checkpoint's world model does not fit this one (another config or version?): "
-                f"{str(e).splitlines()[0][:300]}") from None
-        self.optimizer.load_state_dict(state["optimizer"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except ValueError as e:  # another number or size of parameter groups
+            raise CheckpointError(f"the checkpoint's optimiser state does not fit this trainer (saved with another "
+                                  f"encoder_mode?): {str(e).splitlines()[0][:300]}") from None
         self.scaler.load_state_dict(state["scaler"])
         self.steps = state["steps"]
+
+    def _misfit(self, saved: dict[str, torch.Tensor], saved_config: dict[str, Any] | None,
+                shown: int = 3) -> str | None:
+        """Why weights `saved` do not load into this model (None when they do): the first `shown`
+        parameters of another shape, missing or unexpected, and the `SHAPE_KEYS` that differ."""
+        mine = self.model.state_dict()
+        problems = [f"{key} saved {tuple(saved[key].shape)}, expected {tuple(value.shape)}"
+                    for key, value in mine.items() if key in saved and saved[key].shape != value.shape]
+        problems += [f"{key} missing" for key in mine if key not in saved]
+        problems += [f"{key} unexpected" for key in saved if key not in mine]
+        if not problems:
+            return None
+        listed = "; ".join(problems[:shown]) + (f"; and {len(problems) - shown} more" if len(problems) > shown else "")
+        cfg = self.model.cfg
+        differ = [key for key in SHAPE_KEYS
+                  if saved_config is not None and key in saved_config and saved_config[key] != getattr(cfg, key)]
+        if differ:
+            cause = (f"the checkpoint was saved with {', '.join(f'{k}={saved_config[k]!r}' for k in differ)}, this "
+                     f"config has {', '.join(f'{k}={getattr(cfg, k)!r}' for k in differ)}")
+        else:
+            cause = ("the checkpoint was saved with a different image_size/history/latent_dim/hidden_dim/encoder/... "
+                     "than this config (or by another version)")
+        return (f"the checkpoint's world model does not fit this one: {cause}. Parameters: {listed}. Use the config "
+                "the checkpoint was trained with.")

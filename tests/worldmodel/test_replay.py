@@ -1,6 +1,12 @@
+import json
+import shutil
+from collections import namedtuple
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from tensordict import NonTensorData, TensorDict
 
 from worldmodel.replay import ReplayError, SequenceReplay
 
@@ -143,3 +149,147 @@ def test_memory_mapped_replay_must_live_on_the_cpu(tmp_path):
 def test_row_bytes_sizes_a_replay_before_it_exists():
     rb = SequenceReplay(100, 4, (3, 64, 64), 2, state_dim=3)
     assert SequenceReplay.row_bytes((3, 64, 64), 2, 3) == rb.bytes_per_transition == 12288 + 8 + 4 + 3 + 16 + 12
+
+
+# --- saved replays: only the filled rows, and nothing that can run code or load as zeros -------------
+_Usage = namedtuple("_Usage", "total used free")  # what shutil.disk_usage returns
+
+
+class _Touch:
+    """Unpickling this creates `path`: a stand-in for the code a tampered file could run."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _saved(tmp_path, rows: int = 60, **kwargs) -> tuple[SequenceReplay, Path]:
+    rb = SequenceReplay(300, 5, obs_shape=(3, 8, 8), action_dim=2, state_dim=1, **kwargs)
+    _fill(rb, rows)
+    rb.save(tmp_path / "saved")
+    return rb, tmp_path / "saved"
+
+
+def test_save_writes_only_the_filled_rows(tmp_path):
+    rb = SequenceReplay(5_000, 4, obs_shape=(3, 64, 64), action_dim=1, state_dim=1)
+    _fill(rb, 100)
+    rb.save(tmp_path / "saved")
+    assert (tmp_path / "saved" / "storage" / "obs.memmap").stat().st_size == 100 * 3 * 64 * 64
+    on_disk = sum(f.stat().st_size for f in (tmp_path / "saved").rglob("*.memmap"))
+    assert on_disk == 100 * rb.bytes_per_transition
+    restored = SequenceReplay.from_saved(tmp_path / "saved", 4)
+    assert len(restored) == 100 and restored._buffer.storage._storage["obs"].shape[0] == 5_000
+
+
+def test_a_wrapped_replay_samples_identically_after_load(tmp_path):
+    kwargs = dict(obs_shape=(3, 8, 8), action_dim=1, num_envs=1, state_dim=1)
+    rb = SequenceReplay(100, 4, **kwargs)
+    _fill(rb, 250, p_end=0.0)  # one long episode through the write head
+    rb.save(tmp_path / "saved")
+    restored = SequenceReplay(100, 4, **kwargs)
+    restored.load(tmp_path / "saved")
+    assert restored._buffer.storage._last_cursor_index == rb._buffer.storage._last_cursor_index == 49
+    for seed in range(3):
+        torch.manual_seed(seed)
+        a = rb.sample(32)
+        torch.manual_seed(seed)
+        b = restored.sample(32)
+        assert torch.equal(a["state"], b["state"]) and torch.equal(a["episode"], b["episode"])
+        _check_sequences(b)  # never across the write head
+
+
+def test_an_empty_replay_saves_and_loads(tmp_path):
+    rb = SequenceReplay(100, 4, obs_shape=(3, 8, 8), action_dim=1)
+    rb.save(tmp_path / "saved")
+    restored = SequenceReplay.from_saved(tmp_path / "saved", 4)
+    assert len(restored) == 0 and not restored.can_sample()
+
+
+def test_a_format_1_replay_still_loads(tmp_path):
+    """What the previous version wrote: torchrl's dumps of the whole capacity, the cursor in writer/."""
+    rb = SequenceReplay(300, 5, obs_shape=(3, 8, 8), action_dim=2, num_envs=2, state_dim=1)
+    _fill(rb, 200, seed=4)
+    path = tmp_path / "v1"
+    path.mkdir()
+    rb._buffer.storage.dumps(path / "storage")
+    rb._buffer.writer.dumps(path / "writer")
+    meta = {"format_version": 1, "capacity": 300, "seq_len": 5, "obs_shape": [3, 8, 8], "action_dim": 2,
+            "num_envs": 2, "state_dim": 1, "episode": rb._episode.tolist(), "step": rb._step.tolist(),
+            "next_episode": rb._next_episode, "longest": rb._longest}
+    (path / "meta.json").write_text(json.dumps(meta))
+    restored = SequenceReplay.from_saved(path, 5)
+    torch.manual_seed(0)
+    a = rb.sample(16)
+    torch.manual_seed(0)
+    assert torch.equal(a["state"], restored.sample(16)["state"]) and len(restored) == len(rb) == 300
+
+
+@pytest.mark.parametrize("column", ["evil", "obs"])
+def test_a_replay_with_a_pickled_entry_is_refused_and_never_unpickled(tmp_path, column):
+    _, path = _saved(tmp_path)
+    marker = tmp_path / "ran"
+    storage = TensorDict.load_memmap(path / "storage").clone()
+    storage[column] = NonTensorData(_Touch(marker), batch_size=storage.batch_size)
+    storage.memmap(path / "storage", existsok=True)
+    assert "NonTensorData" in (path / "storage" / "meta.json").read_text()
+    with pytest.raises(ReplayError, match=f"Refusing to load the saved replay: storage/meta.json lists '{column}'.*could run code"):
+        SequenceReplay.from_saved(path, 5)
+    assert not marker.exists()
+
+
+def test_a_truncated_column_is_refused_naming_the_file_and_sizes(tmp_path):
+    _, path = _saved(tmp_path)
+    obs = path / "storage" / "obs.memmap"
+    with open(obs, "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(ReplayError, match=r"obs\.memmap holds 1,000 bytes, its metadata says \[60, 3, 8, 8\] "
+                                          r"torch\.uint8 = 11,520 bytes"):
+        SequenceReplay.from_saved(path, 5)
+
+
+def _garble(file: Path) -> None:
+    file.write_text("{not json")
+
+
+def _cut(file: Path) -> None:
+    file.write_text(file.read_text()[: len(file.read_text()) // 2])
+
+
+def _edit(file: Path, key: str, value) -> None:
+    data = json.loads(file.read_text())
+    data[key] = value
+    file.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("damage,match", [
+    (lambda p: _garble(p / "meta.json"), r"meta\.json is garbled or truncated"),
+    (lambda p: _cut(p / "meta.json"), r"meta\.json is garbled or truncated"),
+    (lambda p: _edit(p / "meta.json", "cursor", "x"), r"meta\.json is damaged \(bad or missing cursor\)"),
+    (lambda p: _edit(p / "meta.json", "rows", 500), "its counters do not agree"),
+    (lambda p: (p / "meta.json").write_bytes(b"\xff\xfe\x00garbage"), r"meta\.json is garbled or truncated"),
+    (lambda p: _garble(p / "storage" / "meta.json"), r"storage/meta\.json is garbled or truncated"),
+    (lambda p: _cut(p / "storage" / "meta.json"), r"storage/meta\.json is garbled or truncated"),
+    (lambda p: _edit(p / "storage" / "meta.json", "obs", {"shape": [60, 3, 8, 8], "dtype": "torch.float32"}),
+     r"says obs is \[60, 3, 8, 8\] torch\.float32, expected \[60, 3, 8, 8\] torch\.uint8"),
+    (lambda p: (p / "storage" / "reward.memmap").unlink(), r"reward\.memmap holds 0 bytes"),
+])
+def test_a_damaged_replay_is_one_replay_error(tmp_path, damage, match):
+    _, path = _saved(tmp_path)
+    damage(path)
+    with pytest.raises(ReplayError, match=match):
+        SequenceReplay.from_saved(path, 5)
+
+
+def test_save_checks_free_space_first_and_keeps_what_was_there(tmp_path, monkeypatch):
+    rb, path = _saved(tmp_path)
+    before = (path / "meta.json").read_text()
+    _fill(rb, 10, seed=5)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: _Usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(ReplayError, match=r"Not enough free disk space to save the replay \(70 transitions\)"):
+        rb.save(path)
+    assert (path / "meta.json").read_text() == before
+    with pytest.raises(ReplayError, match="Not enough free disk space"):
+        rb.save(tmp_path / "new")
+    assert not (tmp_path / "new").exists()
