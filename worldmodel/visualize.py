@@ -13,6 +13,8 @@ computed under `torch.no_grad()` and the model's weights are only read.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,9 +32,21 @@ from worldmodel.model import WorldModel
 from worldmodel.probe import episode_latents
 
 
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """`module` in eval mode inside the block, back in its previous mode after it (also on an error)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
 @dataclass
 class FrameDecoder:
-    """Latents `(N, D)` -> viewable frames `(N, 3, H, W)` float in [-0.5, 0.5] (`preprocess` scale).
+    """Latents `(N, D)` (on any device) -> viewable frames `(N, 3, H, W)` float in [-0.5, 0.5]
+    (`preprocess` scale) on the CPU.
 
     `kind` is "own" (the model's pixel decoder: pixel targets with `norm_pix=false`) or "fitted"
     (a `ConvDecoder` fitted afterwards on frozen latents). `fit_mse` is the fitted decoder's last
@@ -45,7 +59,7 @@ class FrameDecoder:
 
     @torch.no_grad()
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).float().clamp(-0.5, 0.5)
+        return self.net(z.to(_device(self.net))).float().clamp(-0.5, 0.5).cpu()
 
     @property
     def description(self) -> str:
@@ -105,21 +119,19 @@ def latent_frame_pairs(model: WorldModel, sequences: torch.Tensor | list[torch.T
         latents `(N, D)` float32 and frames `(N, 3, H, W)` uint8, on the CPU.
     """
     device, k = _device(model), model.history
-    was_training = model.training
-    model.eval()
     latents, frames = [], []
-    if isinstance(sequences, torch.Tensor):
-        if sequences.ndim != 5 or sequences.dtype != torch.uint8 or sequences.shape[1] < k:
-            raise ValueError(f"sequences must be (B, S >= {k}, 3, H, W) uint8, got {tuple(sequences.shape)} "
-                             f"{sequences.dtype}.")
-        for part in sequences.split(chunk):
-            latents.append(rearrange(model.encode_sequence(part.to(device)).float().cpu(), "b t d -> (b t) d"))
-            frames.append(rearrange(part[:, k - 1:], "b t c h w -> (b t) c h w"))
-    else:
-        for episode in sequences:
-            latents.append(episode_latents(model.encode_sequence, episode, k, device))
-            frames.append(episode)
-    model.train(was_training)
+    with eval_mode(model):
+        if isinstance(sequences, torch.Tensor):
+            if sequences.ndim != 5 or sequences.dtype != torch.uint8 or sequences.shape[1] < k:
+                raise ValueError(f"sequences must be (B, S >= {k}, 3, H, W) uint8, got "
+                                 f"{tuple(sequences.shape)} {sequences.dtype}.")
+            for part in sequences.split(chunk):
+                latents.append(rearrange(model.encode_sequence(part.to(device)).float().cpu(), "b t d -> (b t) d"))
+                frames.append(rearrange(part[:, k - 1:], "b t c h w -> (b t) c h w"))
+        else:
+            for episode in sequences:
+                latents.append(episode_latents(model.encode_sequence, episode, k, device))
+                frames.append(episode)
     if not latents:
         raise ValueError("no frames to pair with latents.")
     return torch.cat(latents), torch.cat(frames)
@@ -225,7 +237,7 @@ def open_loop(model: WorldModel, episode: TensorDict, context: int, horizon: int
     Args:
         model: the world model (only read).
         episode: `obs (L, 3, H, W)` uint8 and `action (L, A)` in the replay's convention (`action[t]`
-            led to `obs[t]`), e.g. from `agents.collect.record_episodes` or a replay slice.
+            led to `obs[t]`), e.g. from `agents.episodes.record_episodes` or a replay slice.
         context, horizon: C >= 1 steps encoded from real frames, then H >= 1 imagined.
         decoder: turns latents into frames (`own_decoder` or `fit_decoder`).
         start: rows before it serve only as the encoder's history (a replay slice of k - 1 + C + H
@@ -237,20 +249,17 @@ def open_loop(model: WorldModel, episode: TensorDict, context: int, horizon: int
     obs, actions = episode["obs"], episode["action"]
     check_rollout_length(len(obs), context, horizon, start)
     device, k = _device(model), model.history
-    was_training = model.training
-    model.eval()
     steps = slice(start, start + context + horizon)
-    z = episode_latents(model.encode_sequence, obs, k, device)[steps]  # (C+H, D), as the agent sees them
-    y = episode_latents(lambda f: model.encode_sequence(f, target=True), obs, k, device)[steps]
-    taken = actions[start + context:start + context + horizon].float()  # led to steps C .. C+H-1
-    imagined = model.imagine(z[context - 1][None].to(device), taken[None].to(device))[0].float().cpu()
-    latents = torch.cat([z[:context], imagined])
-    model.train(was_training)
+    with eval_mode(model):
+        z = episode_latents(model.encode_sequence, obs, k, device)[steps]  # (C+H, D), as the agent sees them
+        y = episode_latents(lambda f: model.encode_sequence(f, target=True), obs, k, device)[steps]
+        taken = actions[start + context:start + context + horizon].float()  # led to steps C .. C+H-1
+        imagined = model.imagine(z[context - 1][None].to(device), taken[None].to(device))[0].float().cpu()
+    latents = torch.cat([z[:context], imagined])  # (C+H, D)
 
     real = obs[steps]
     target = preprocess(real)
-    decoded = decoder(latents.to(_device(decoder.net))).cpu()
-    recon = decoder(z.to(_device(decoder.net))).cpu()
+    decoded, recon = decoder(latents), decoder(z)  # (C+H, 3, H, W) each
     return Rollout(
         real=real,
         decoded=to_uint8(decoded),
@@ -305,14 +314,12 @@ def masked_view(model: WorldModel, episode: TensorDict, length: int, decoder: Fr
     taken = actions[start:start + length].float()[None]
     generator = torch.Generator().manual_seed(seed)
     mask = model.sample_mask(1, frames.shape[1], generator).to(device)
-    was_training = model.training
-    model.eval()
-    predicted = model.fill_masked(frames.to(device), taken.to(device), mask)[0]  # (length, D)
-    if cfg.mask_target == "pixel":
-        pixels = model.decode(predicted).float().cpu()
-    else:
-        pixels = decoder(predicted.to(_device(decoder.net))).cpu()
-    model.train(was_training)
+    with eval_mode(model):
+        predicted = model.fill_masked(frames.to(device), taken.to(device), mask)[0]  # (length, D)
+        if cfg.mask_target == "pixel":
+            pixels = model.decode(predicted).float().cpu()  # (length, 3, H, W)
+        else:
+            pixels = decoder(predicted)
 
     hidden = mask[0, k - 1:].cpu()  # (length, L)
     real = preprocess(frames[0, k - 1:])
@@ -345,5 +352,5 @@ def _device(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-__all__ = ["FrameDecoder", "MaskedView", "Rollout", "check_rollout_length", "fit_decoder", "latent_frame_pairs",
-           "masked_view", "open_loop", "own_decoder", "to_uint8"]
+__all__ = ["FrameDecoder", "MaskedView", "Rollout", "check_rollout_length", "eval_mode", "fit_decoder",
+           "latent_frame_pairs", "masked_view", "open_loop", "own_decoder", "to_uint8"]

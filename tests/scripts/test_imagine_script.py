@@ -9,7 +9,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import pytest
 
-from agents.video import imagined_frame_shape
+from agents.analysis.video import imagined_frame_shape
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def test_video_has_one_frame_per_step_and_the_panel_layout(both_run, tmp_path):
 def test_contrastive_only_model_gets_a_fitted_decoder_gif_from_the_replay(contrastive_run, tmp_path):
     out = tmp_path / "imagined.gif"
     proc = script("imagine", f"run_dir={contrastive_run}", f"out={out}", "episodes=1", "context=2", "horizon=5",
-                  "decoder_steps=30", "source=replay", "scale=2")
+                  "decoder_steps=30", "source=replay", "scale=2", "decoder=fitted")
     assert proc.returncode == 0, proc.stderr[-3000:]
     frames = iio.imread(out)
     assert len(frames) == 2 + 5 and frames.shape[1:3] == imagined_frame_shape(64, 2, 3)
@@ -99,6 +99,8 @@ def test_horizon_longer_than_the_episode_is_one_clear_error(both_run, tmp_path):
     _assert_one_clear_error(script("imagine", f"run_dir={both_run}", f"out={out}", "horizon=500"), "horizon=500")
     _assert_one_clear_error(script("imagine", f"run_dir={both_run}", f"out={out}", "horizon=500", "source=replay"),
                             "horizon=500")
+    _assert_one_clear_error(script("imagine", f"run_dir={both_run}", f"out={out.with_suffix('.avi')}"),
+                            f"out={out.with_suffix('.avi')}: the video must be a .mp4 or .gif file.")
     assert not any(tmp_path.iterdir())
 
 

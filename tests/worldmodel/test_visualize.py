@@ -1,6 +1,7 @@
 """Decoders for latents, open-loop rollouts, masked views, and the imagined-rollout video writer."""
 
 import json
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -8,14 +9,19 @@ import pytest
 import torch
 from tensordict import TensorDict
 
-from agents.imagine import write_imagined_video
-from agents.video import imagined_frame_shape
+from agents.analysis.imagine import (
+    decoder_for,
+    needs_fitted_decoder,
+    write_imagined_video,
+)
+from agents.analysis.video import check_video_path, imagined_frame_shape
 from worldmodel.config import Config
 from worldmodel.encoders import preprocess
 from worldmodel.masking import patchify
 from worldmodel.model import WorldModel
 from worldmodel.probe import episode_latents
 from worldmodel.visualize import (
+    eval_mode,
     fit_decoder,
     latent_frame_pairs,
     masked_view,
@@ -46,6 +52,38 @@ def test_own_decoder_only_for_raw_pixel_targets():
     assert own_decoder(_model()) is None  # per-patch-normalised pixels are not viewable
     assert own_decoder(_model(objective="contrastive")) is None
     assert own_decoder(_model(objective="masked", mask_target="latent")) is None
+
+
+def test_eval_mode_restores_the_previous_mode_also_on_an_error():
+    model = _model().train()
+    with pytest.raises(RuntimeError), eval_mode(model):
+        assert not model.training
+        raise RuntimeError
+    assert model.training
+    with pytest.raises(ValueError, match="uint8"):
+        latent_frame_pairs(model, torch.zeros(1, 4, 3, 64, 64))
+    assert model.training and all(m.training for m in model.modules())
+    with eval_mode(model.eval()):
+        pass
+    assert not model.training
+
+
+def test_decoder_choice():
+    pixel, contrastive = _model(norm_pix=False), _model(objective="contrastive")
+    assert not needs_fitted_decoder(pixel) and needs_fitted_decoder(pixel, "fitted")
+    assert needs_fitted_decoder(contrastive) and needs_fitted_decoder(contrastive, "fitted")
+    with pytest.raises(ValueError, match="no viewable decoder of its own"):
+        needs_fitted_decoder(contrastive, "own")
+    with pytest.raises(ValueError, match="decoder='x' is not valid"):
+        needs_fitted_decoder(pixel, "x")
+    assert decoder_for(pixel, pixel.cfg, kind="own").kind == "own"
+    assert decoder_for(pixel, pixel.cfg, episodes=[_episode(8)], steps=2, kind="fitted").kind == "fitted"
+
+
+def test_video_path_must_be_mp4_or_gif():
+    assert check_video_path("a/b.GIF") == Path("a/b.GIF")
+    with pytest.raises(ValueError, match=r"^out=a/b\.avi: the video must be a \.mp4 or \.gif file\.$"):
+        check_video_path("a/b.avi")
 
 
 def test_latent_frame_pairs_from_sequences_and_episodes():
