@@ -4,24 +4,23 @@ perturbation of `envs/perturb.py` at severities 1, 3 and 5, next to the clean nu
     python scripts/bench_robustness.py [run_dir=runs/main_cpu_pendulum] [episodes=10] [probe_episodes=8]
                                        [severities=1,3,5] [seed=12345] [checkpoint=latest]
 
-The same evaluation as `scripts/evaluate.py perturb=...` (`agents.robustness.robustness`): paired
+The same evaluation as `scripts/evaluate.py perturb=...` (`agents.analysis.robustness.robustness`): paired
 seeds for clean and perturbed episodes, and the probe scored on the same held-out episodes with and
 without the perturbation. Saves docs/results/bench_robustness.json and rebuilds the README table.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(__file__))
-import results
-
-from agents.robustness import format_table, load_agent, robustness
-from agents.runs import RunDir
+from agents.analysis import results
+from agents.analysis.bench.robustness import robustness_table
+from agents.analysis.robustness import format_table, robustness
+from agents.training.assembly import load_run
 from envs import PERTURBATIONS, EnvError, parse_perturbations
 from worldmodel.checkpoint import CheckpointError
-from worldmodel.config import ConfigError, parse_keys
+from worldmodel.cli import parse_keys
+from worldmodel.config import ConfigError
 
 KEYS = {
     "run_dir": (str, "runs/main_cpu_pendulum", "run folder written by train.py"),
@@ -33,21 +32,6 @@ KEYS = {
 }
 
 
-def table(report: dict, episodes: int) -> dict:
-    """README table: one row for clean, then one per (perturbation, severity)."""
-    def r2(value: float | None) -> str:
-        return "-" if value is None else f"{value:.3f}"
-
-    clean = report["clean"]
-    rows = [["clean", "-", f"{clean['return_mean']:.1f} ± {clean['return_std']:.1f}", "-", r2(clean["probe_r2"]), "-"]]
-    for r in report["perturbations"].values():
-        rows.append([r["name"], r["severity"], f"{r['return_mean']:.1f} ± {r['return_std']:.1f}",
-                     f"{r['return_delta']:+.1f}", r2(r["probe_r2"]),
-                     "-" if r["probe_r2_delta"] is None else f"{r['probe_r2_delta']:+.3f}"])
-    return {"columns": ["perturbation", "severity", f"return (mean ± std, {episodes} episodes)", "Δ return",
-                        "probe R² (held out)", "Δ probe R²"], "rows": rows}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_keys(sys.argv[1:] if argv is None else argv, KEYS, "bench_robustness.py")
     try:
@@ -55,15 +39,15 @@ def main(argv: list[str] | None = None) -> int:
         perturbations = parse_perturbations(",".join(f"{name}:{level}" for name in PERTURBATIONS for level in levels))
         if not perturbations or args["episodes"] < 1 or args["probe_episodes"] < 2:
             raise ConfigError("pass at least one severity, episodes >= 1 and probe_episodes >= 2.")
-        loaded = load_agent(RunDir.open(args["run_dir"]), args["checkpoint"], seed=args["seed"])
-        report = robustness(loaded, perturbations, args["episodes"], args["seed"], args["probe_episodes"])
+        loaded = load_run(args["run_dir"], args["checkpoint"], seed=args["seed"])
+        report = robustness(loaded.agent, perturbations, args["episodes"], args["seed"], args["probe_episodes"])
     except (ConfigError, EnvError, CheckpointError, ValueError) as e:
         print(f"bench_robustness.py: error: {e}", file=sys.stderr)
         return 2
     print(format_table(report))
     raw = {"env": loaded.cfg.env, "run_dir": args["run_dir"], "checkpoint": loaded.checkpoint.name,
            "episodes": args["episodes"], "seed": args["seed"], **report}
-    results.save("bench_robustness", table(report, args["episodes"]), raw, results.command_line())
+    results.save("bench_robustness", robustness_table(report, args["episodes"]), raw, results.command_line())
     return 0
 
 

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_script(name: str, out: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PIXELWORLD_RESULTS": str(out)}
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args], check=False, cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
 
 
 def bench(name: str, out: Path, *args: str) -> dict:
@@ -26,7 +26,7 @@ def bench(name: str, out: Path, *args: str) -> dict:
     return json.loads((out / f"{name}.json").read_text())
 
 
-@pytest.mark.parametrize("name", ["bench_envs", "bench_planner", "bench_probe", "bench_replay",
+@pytest.mark.parametrize("name", ["bench_dmc", "bench_envs", "bench_planner", "bench_probe", "bench_replay",
                                   "bench_sample_efficiency", "bench_throughput", "bench_transfer",
                                   "bench_world_model"])
 def test_bench_script_refuses_an_unknown_key_before_doing_anything(tmp_path, name):
@@ -45,6 +45,14 @@ def test_bench_script_refuses_an_unknown_key_before_doing_anything(tmp_path, nam
     ("bench_throughput", "num_envs=one", "num_envs='one': give whole numbers"),
     ("bench_probe", "seeds=", "seeds='': give whole numbers"),
     ("bench_envs", "workers=1,,2", "workers='1,,2': give whole numbers"),
+    ("bench_dmc", "seeds=0,x", "seeds='0,x': give whole numbers separated by commas"),
+    ("bench_dmc", "only=cartpole-swingup:dmc", "write it as only=<task>:<variant>:<seed>"),
+    ("bench_dmc", "tasks=cartpole", "task 'cartpole': name a DeepMind Control task as <domain>-<task>"),
+    ("bench_dmc", "variants=dmc+augment", "write a preset with overrides as preset+key=value"),
+    ("bench_dmc", "variants=dmc,fast", "unknown preset 'fast'"),
+    ("bench_dmc", "variants=dmc+augment=sideways", "augment='sideways' is not valid"),
+    ("bench_dmc", "only=cheetah-run:dmc+seed=3:0", "the benchmark sets seed itself"),
+    ("bench_dmc", "threads=0", "threads=0 must be at least 1"),
 ])
 def test_bench_script_refuses_a_malformed_list_with_one_line(tmp_path, name, arg, message):
     proc = run_script(name, tmp_path, arg)
@@ -101,3 +109,100 @@ def test_bench_sample_efficiency_piece_gets_a_final_evaluation_and_a_rerun_repro
     proc = run_script("bench_sample_efficiency", out, *args, "rerun=true")
     assert proc.returncode != 0 and "did not reproduce the stored evaluation curve" in proc.stderr
     assert json.loads(path.read_text()) == again
+
+
+def test_sample_efficiency_plot_sets_each_ablation_beside_the_plain_preset(tmp_path):
+    from agents.analysis.bench import sample_efficiency
+
+    curve = [[200, 1.0, -900.0], [400, 2.0, -700.0]]
+    groups = {("Pendulum-v1", preset, objective, 400): [{"curve": curve, "final_eval": {"return_mean": -650.0}}]
+              for preset, objective in (("debug", "both"), ("debug", "masked"), ("debug+samples=32", "both"))}
+    panels = sample_efficiency.panels(groups)
+    assert [title for title, _ in panels] == ["Pendulum-v1 (debug)", "Pendulum-v1: ablations"]
+    assert [(name, colour, style) for _, colour, style, name in panels[1][1]] == [
+        ("both, debug", "C2", "-"), ("both, debug+samples=32", "C3", "--")]
+    assert sample_efficiency.plot(groups, tmp_path / "curves.png").stat().st_size > 0
+    assert sample_efficiency.plot({}, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+
+
+DMC_SMOKE = "debug+eval_every=1000+checkpoint_every=1000"
+"""The `debug` preset evaluating (one 1000-frame episode) only every 1000 frames: DeepMind Control
+renders at ~200 frames/s on one core, so evaluations are most of a tiny run's time."""
+
+
+def test_bench_dmc_piece_resumes_a_stopped_run_and_gets_a_final_evaluation(tmp_path, monkeypatch):
+    pytest.importorskip("shimmy")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the stopped run below, as the bench runs its pieces (threads=1)
+    out, runs = tmp_path / "results", tmp_path / "runs"
+    # A piece stopped halfway (its checkpoint at 1000 of its 2000 frames): the bench resumes it.
+    run_dir = runs / f"cartpole-swingup__{DMC_SMOKE}__2000__0"
+    stopped = run_script("train", out, "env=dm_control/cartpole-swingup-v0", "preset=debug", "eval_every=1000",
+                         "checkpoint_every=1000", "seed=0", "steps=1000", f"run_dir={run_dir}", "exp=bench_dmc")
+    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    args = ("tasks=cartpole-swingup", "seeds=0", f"variants={DMC_SMOKE}", "steps=2000", "final_episodes=1",
+            f"runs={runs}")
+    result = bench("bench_dmc", out, *args)
+    piece = json.loads((out / "dmc" / f"cartpole-swingup__{DMC_SMOKE}__2000__0.json").read_text())
+    assert piece["task"] == "dm_control/cartpole-swingup-v0" and piece["action_repeat"] == 8  # the PlaNet repeat
+    assert [c[0] for c in piece["curve"]] == [1000, 2000] and piece["curve"][1][1] > piece["curve"][0][1]
+    assert piece["run_dir"] == str(run_dir) and piece["threads"] == piece["machine"]["threads"] == 1
+    assert piece["frames_per_second"] > 0 and piece["updates_per_second"] > 0 and piece["updates"] > 0
+    assert piece["final_eval"]["episodes"] == 1 and piece["final_eval"]["checkpoint"] == "step_000002000"
+    assert 0 <= piece["final_eval"]["return_mean"] <= 1000
+    columns, rows = result["table"]["columns"], result["table"]["rows"]
+    row = next(r for r in rows if r[0] == "cartpole-swingup" and r[2] == DMC_SMOKE)
+    assert row[columns.index("seeds")] == 1 and row[columns.index("frames")] == "2,000"
+    assert row[columns.index("final agent, 1 episode (mean ± 95% CI)")] == f"{piece['final_eval']['return_mean']:.0f}"
+    assert row[columns.index("DrQ @100k frames (PlaNet repeats)")] == "759"
+    # Every other (task, variant) of the six tasks, `dmc` among the variants: the command that fills it.
+    assert len(rows) == 6 * 2 and sum(r[4] == 1 for r in rows) == 1
+    assert (out / "dmc.png").stat().st_size > 0
+
+    again = run_script("bench_dmc", out, *args)  # the piece is saved: nothing trains again
+    assert again.returncode == 0 and "run folder:" not in again.stdout + again.stderr
+    assert json.loads((out / "dmc" / f"cartpole-swingup__{DMC_SMOKE}__2000__0.json").read_text()) == piece
+
+
+def _dmc_piece(task: str, variant: str, seed: int, last: float, final: float | None) -> dict:
+    piece = {"task": task, "variant": variant, "seed": seed, "steps": 100_000, "final_return": last,
+             "curve": [[50_000, 1500.0, last / 2], [100_000, 3000.0, last]], "seconds": 3000.0,
+             "frames_per_second": 40.0, "updates_per_second": 5.0, "updates": 25_000, "action_repeat": 8}
+    if final is not None:
+        piece["final_eval"] = {"episodes": 10, "return_mean": final}
+    return piece
+
+
+def test_dmc_table_lists_every_seed_the_published_figures_and_the_commands_still_to_run(tmp_path):
+    from agents.analysis.bench import dmc
+
+    groups = {(task, "dmc", 100_000): [_dmc_piece(task, "dmc", seed, 100.0 * (i + 1) + seed, 200.0 + seed)
+                                       for seed in (0, 1, 2)] for i, task in enumerate(dmc.TASKS)}
+    shifted = ("dm_control/cheetah-run-v0", "dmc+augment=shift", 100_000)
+    groups[shifted] = [_dmc_piece(shifted[0], shifted[1], 0, 300.0, None), _dmc_piece(shifted[0], shifted[1], 1, 310.0, 305.0)]
+    result = dmc.table(groups)
+    columns, rows = result["columns"], result["rows"]
+    assert columns[-8:] == ["DrQ @100k frames (PlaNet repeats)", "CURL @100k frames (PlaNet repeats)",
+                            "MLR @100k frames (PlaNet repeats)", "PlayVirtual @100k frames (PlaNet repeats)",
+                            "DreamerV3 @100k frames (repeat 1, its config)", "DrQ-v2 @100k frames (repeat 2)",
+                            "MR.Q @100k frames (repeat 2)", "TD-MPC2 @200k frames (repeat 2; its 100k steps)"]
+    by = {(r[0], r[2]): dict(zip(columns, r)) for r in rows}
+    cartpole = by["cartpole-swingup", "dmc"]
+    assert cartpole["eval return at those frames (mean ± 95% CI) [seed: return]"] == "101 ± 2 [0: 100, 1: 101, 2: 102]"
+    assert cartpole["final agent, 10 episodes (mean ± 95% CI)"] == "201 ± 2" and cartpole["minutes per run"] == "50"
+    assert cartpole["TD-MPC2 @200k frames (repeat 2; its 100k steps)"] == "–"  # not reported on cartpole
+    assert by["cheetah-run", "dmc+augment=shift"]["final agent, 10 episodes (mean ± 95% CI)"] == "305 (1 of 2 seeds)"
+    assert "[0: 300, 1: 310]" in by["cheetah-run", "dmc+augment=shift"][
+        "eval return at those frames (mean ± 95% CI) [seed: return]"]
+    walker = by["walker-walk", "dmc+augment=shift"]  # no piece of the variant there yet: the command that fills it
+    assert walker["seeds"] == "none yet: `python scripts/bench_dmc.py tasks=walker-walk variants=dmc+augment=shift`"
+    assert walker["MLR @100k frames (PlaNet repeats)"] == "643"
+    mean = by["mean of the six", "dmc"]  # only `dmc` has all six tasks
+    assert ("mean of the six", "dmc+augment=shift") not in by
+    assert mean["eval return at those frames (mean ± 95% CI) [seed: return]"] == "351"  # (101 + ... + 601) / 6
+    assert [mean[c] for c in columns[-8:]] == ["688", "560", "773", "–", "542", "334", "448", "–"]
+    assert rows[-1][0] == "mean of the six" and [r[0] for r in rows[:2]] == ["cartpole-swingup"] * 2
+
+    empty = dmc.table({})["rows"]  # no piece at all: every task with its command and the published figures
+    assert [r[4] for r in empty] == [f"none yet: `python scripts/bench_dmc.py tasks={dmc.short(t)}`" for t in dmc.TASKS]
+    assert dmc.plot(groups, tmp_path / "dmc.png").stat().st_size > 0
+    assert dmc.plot({}, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()

@@ -1,0 +1,351 @@
+"""DeepMind Control at 100k frames (`scripts/bench_dmc.py`): the PlaNet benchmark's six tasks from
+pixels, per task, variant and seed, piece by piece, beside the published figures.
+
+    fill_piece("dm_control/cartpole-swingup-v0", "dmc", seed=0, steps=100_000, final_episodes=10,
+               threads=1, runs=Path("runs/bench_dmc"))
+    save_table()                      # the table and docs/results/dmc.png, from every piece
+
+A piece is one `scripts/train.py env=<task> preset=<variant> seed=<seed>` run (a stopped one resumes),
+saved as its own JSON under `PIECES` once it reaches its frames, with a final evaluation of its last
+checkpoint by `scripts/evaluate.py`. A variant is a preset with any `+key=value` overrides
+(`dmc+augment=shift`). Frames are environment steps with action repeats included, the PlaNet
+benchmark's unit; `train.py` gives each of its tasks its own repeat (`envs.PLANET_ACTION_REPEAT`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import statistics
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+from agents.analysis import results
+from agents.analysis.bench.sample_efficiency import final_eval, finished
+from agents.analysis.metrics import read_metrics
+from agents.analysis.plots import pyplot, save_figure
+from envs.suites import PLANET_ACTION_REPEAT
+from worldmodel.config import PRESETS, Config, ConfigError
+
+PIECES = results.RESULTS / "dmc"
+"""Where each finished piece is saved."""
+PLOT = results.RESULTS / "dmc.png"
+TASKS = tuple(PLANET_ACTION_REPEAT)
+"""The PlaNet benchmark's six tasks, in table order."""
+FRAMES = 100_000
+"""The budget the published figures below are compared at."""
+BENCH_KEYS = ("env", "seed", "steps", "run_dir", "resume", "preset", "exp")
+"""Config keys the benchmark sets itself, which a variant's overrides may not."""
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""What sets the torch (intra-op) threads of a piece's processes."""
+
+
+class Published(NamedTuple):
+    """One method's published figures: its step convention, the frames they are at, return per task."""
+
+    convention: str
+    frames: int
+    returns: dict[str, float]
+
+
+def _by_task(*values: float | None) -> dict[str, float]:
+    """Returns in `TASKS` order (cartpole, reacher, cheetah, finger, cup, walker); None: not reported."""
+    return {task: value for task, value in zip(TASKS, values, strict=True) if value is not None}
+
+
+# Mean return from pixels, copied from the project's notes on peers' figures (ANCHORS.md), which
+# cite: the PlaNet benchmark at 100k frames (10 seeds) from the MLR repository's figs/DMC.png, the
+# PlayVirtual repository's DMControl/figs/DMC.png, CURL's paper (Table 1) and DreamerV3's repository
+# score files; DrQ-v2 from its repository's curves (10 seeds) and MR.Q from its ICLR 2025 paper (10
+# seeds), both repeating every action twice, at 100k frames; TD-MPC2 pixels (3 seeds) at 200k frames,
+# the point its plots call 100k (agent) steps, on four of the six tasks. The mean-over-the-six row is
+# computed from these per-task figures (the notes' own "≈755" for DrQ does not match them: they
+# average 688).
+PUBLISHED: dict[str, Published] = {
+    "DrQ": Published("PlaNet repeats", 100_000, _by_task(759, 601, 344, 901, 913, 612)),
+    "CURL": Published("PlaNet repeats", 100_000, _by_task(582, 538, 299, 767, 769, 403)),
+    "MLR": Published("PlaNet repeats", 100_000, _by_task(806, 866, 482, 907, 933, 643)),
+    "PlayVirtual": Published("PlaNet repeats", 100_000, _by_task(816, None, 474, 915, None, None)),
+    "DreamerV3": Published("repeat 1, its config", 100_000, _by_task(597, 376, 308, 503, 864, 605)),
+    "DrQ-v2": Published("repeat 2", 100_000, _by_task(626, 250, 273, 325, 359, 170)),
+    "MR.Q": Published("repeat 2", 100_000, _by_task(477, 449, 254, 744, 194, 568)),
+    "TD-MPC2": Published("repeat 2; its 100k steps", 200_000, _by_task(None, 360, 286, 981, None, 464)),
+}
+"""Published mean return per task (full ids), per method, with the frames it is reported at."""
+MARKERS = dict(zip(PUBLISHED, "os^vPXD*"))
+
+
+def task_id(name: str) -> str:
+    """`cartpole-swingup` -> `dm_control/cartpole-swingup-v0` (a full `dm_control/...` id stays);
+    ValueError for anything else."""
+    if name.startswith("dm_control/"):
+        return name
+    if "/" in name or "-" not in name.strip("-"):
+        raise ValueError(f"task {name!r}: name a DeepMind Control task as <domain>-<task> (e.g. cartpole-swingup, "
+                         "ball_in_cup-catch) or dm_control/<domain>-<task>-v0.")
+    return f"dm_control/{name}-v0"
+
+
+def short(task: str) -> str:
+    """`dm_control/cartpole-swingup-v0` -> `cartpole-swingup`, the name `tasks=` takes."""
+    name = task.removeprefix("dm_control/")
+    return name.removesuffix("-v0")
+
+
+def check_variant(variant: str) -> None:
+    """ValueError unless `variant` is a preset with valid `+key=value` config overrides, none of them
+    a key the benchmark sets itself (`BENCH_KEYS`)."""
+    try:
+        preset, overrides = results.split_preset(variant)
+    except SystemExit as e:
+        raise ValueError(str(e.code)) from None
+    if preset not in PRESETS:
+        raise ValueError(f"variant {variant!r}: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
+    clash = [key for key in overrides if key in BENCH_KEYS]
+    if clash:
+        raise ValueError(f"variant {variant!r}: the benchmark sets {', '.join(clash)} itself; use its own keys "
+                         "(steps=, seeds=, runs=) instead.")
+    try:
+        Config.from_preset(preset, **overrides)
+    except ConfigError as e:
+        raise ValueError(f"variant {variant!r}: {e}") from None
+
+
+def piece_path(task: str, variant: str, steps: int, seed: int) -> Path:
+    """Where one piece's JSON lives."""
+    return PIECES / f"{short(task)}__{variant}__{steps}__{seed}.json"
+
+
+@contextmanager
+def thread_limit(threads: int) -> Iterator[None]:
+    """Run the scripts started inside with `threads` torch threads each (the bench's speed target is
+    one thread per run, two runs side by side); the environment is restored after."""
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update({name: str(threads) for name in THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_speed(records: list[dict]) -> dict:
+    """Frames/s and updates/s of a run from its metrics: medians over its log intervals (`log_every`
+    frames each), so the few intervals that also hold an evaluation or a checkpoint do not count
+    (minutes per run count everything); updates/s only over intervals after learning started."""
+    logs = [r for r in records if "train/steps_per_second" in r]
+    rates = [(b["train/updates"] - a["train/updates"]) / (b["time"] - a["time"])
+             for a, b in itertools.pairwise(logs) if a["train/updates"] > 0 and b["time"] > a["time"]]
+    return {"frames_per_second": statistics.median(r["train/steps_per_second"] for r in logs) if logs else None,
+            "updates_per_second": statistics.median(rates) if rates else None,
+            "updates": logs[-1]["train/updates"] if logs else 0}
+
+
+def piece_from(run_dir: Path, task: str, variant: str, seed: int, steps: int, threads: int) -> dict:
+    """The result of a finished training run folder: its evaluation curve `[frames, seconds, return]`,
+    speed (`run_speed`), `probe/r2` curve `[frames, r2]` (when logged), resolved config and machine."""
+    curve = results.eval_curve(run_dir, steps)
+    records = read_metrics(Path(run_dir) / "metrics.jsonl")
+    cfg = json.loads((Path(run_dir) / "config.json").read_text())
+    piece = {"task": task, "variant": variant, "seed": seed, "steps": steps, "curve": curve,
+             "final_return": curve[-1][2], "seconds": curve[-1][1], **run_speed(records),
+             "action_repeat": cfg["action_repeat"], "eval_episodes": cfg["eval_episodes"], "threads": threads,
+             "config": cfg, "machine": {**results.machine(), "threads": threads}, "run_dir": str(run_dir)}
+    probe = [(r["step"], r["probe/r2"]) for r in records if "probe/r2" in r]
+    if probe:
+        piece["probe_curve"] = probe
+    return piece
+
+
+def run(task: str, variant: str, seed: int, steps: int, threads: int, runs: Path) -> dict:
+    """Train (or resume, or just read when it already reached `steps`) one piece in a folder under `runs`."""
+    preset, overrides = results.split_preset(variant)
+    run_dir = runs / f"{short(task)}__{variant}__{steps}__{seed}"
+    with thread_limit(threads):
+        if results.resumable(run_dir):
+            if not finished(run_dir, steps):
+                results.run_script("train", f"run_dir={run_dir}", "resume=true", f"steps={steps}")
+        else:
+            results.run_script("train", f"env={task}", f"preset={preset}", f"seed={seed}", f"steps={steps}",
+                               f"run_dir={run_dir}", "exp=bench_dmc", *(f"{k}={v}" for k, v in overrides.items()))
+    return piece_from(run_dir, task, variant, seed, steps, threads)
+
+
+def fill_piece(task: str, variant: str, seed: int, steps: int, final_episodes: int, threads: int,
+               runs: Path) -> bool:
+    """Make sure the piece exists: train it and evaluate its last checkpoint over `final_episodes`
+    (0: not) unless it is saved; a saved piece without that evaluation gets one while its run
+    folder still holds the finished run. Whether the piece changed."""
+    path = piece_path(task, variant, steps, seed)
+    if path.exists():
+        piece = json.loads(path.read_text())
+        if not final_episodes or "final_eval" in piece:
+            return False
+        if not finished(Path(piece["run_dir"]), steps):
+            print(f"{path.name}: no final evaluation, and its run folder {piece['run_dir']} no longer holds the "
+                  "finished run; delete the piece to train it again.")
+            return False
+        with thread_limit(threads):
+            piece["final_eval"] = final_eval(Path(piece["run_dir"]), final_episodes)
+        results.write_piece(path, piece)
+        return True
+    piece = run(task, variant, seed, steps, threads, runs)
+    if final_episodes:
+        with thread_limit(threads):
+            piece["final_eval"] = final_eval(Path(piece["run_dir"]), final_episodes)
+    results.write_piece(path, piece)
+    print(f"{short(task)} {variant} seed {seed}: eval return {piece['final_return']:.1f} at {steps:,} frames",
+          flush=True)
+    return True
+
+
+def load_groups() -> dict[tuple, list[dict]]:
+    """The saved pieces by (task, variant, frames), each group's pieces in seed order."""
+    groups = results.load_pieces(PIECES, lambda p: (p["task"], p["variant"], p["steps"]))
+    return {key: sorted(pieces, key=lambda p: p["seed"]) for key, pieces in groups.items()}
+
+
+def _order(key: tuple) -> tuple:
+    task, variant, steps = key
+    return (TASKS.index(task) if task in TASKS else len(TASKS), task, variant != "dmc", variant, steps)
+
+
+def fill_command(task: str, variant: str) -> str:
+    """The command that trains the missing pieces of `task` at `variant`."""
+    return f"`python scripts/bench_dmc.py tasks={short(task)}" + ("" if variant == "dmc" else f" variants={variant}") + "`"
+
+
+def _mean_cell(values: list[float | None], digits: int = 0) -> str:
+    known = [v for v in values if v is not None]
+    return f"{statistics.mean(known):.{digits}f}" if known else "–"
+
+
+def table(groups: dict[tuple, list[dict]]) -> dict:
+    """The table: one row per (task, variant, frames) with pieces, in PlaNet task order; a row with the
+    command that fills it for each of the six tasks with no piece yet of `dmc` or of a variant other
+    tasks have; a mean-over-the-six row per variant and frames all six have; the published figures
+    beside each."""
+    published = [f"{name} @{p.frames // 1000}k frames ({p.convention})" for name, p in PUBLISHED.items()]
+    counts = sorted({p["final_eval"]["episodes"] for ps in groups.values() for p in ps if "final_eval" in p})
+    if len(counts) == 1:
+        episodes = f", {counts[0]} episode" + ("s" if counts[0] != 1 else "")
+    else:
+        episodes = " (episodes: see pieces)" if counts else ""
+    final_column = f"final agent{episodes} (mean ± 95% CI)"
+    columns = ["task", "action repeat", "variant", "frames", "seeds",
+               "eval return at those frames (mean ± 95% CI) [seed: return]", final_column, "minutes per run",
+               "frames/s", "updates/s", *published]
+
+    def figures(task: str | None) -> list[str]:
+        """The published return on `task` (None: mean over the six, where a method reports all six)."""
+        cells = []
+        for p in PUBLISHED.values():
+            if task is None:
+                cells.append(f"{statistics.mean(p.returns[t] for t in TASKS):.0f}" if all(t in p.returns for t in TASKS)
+                             else "–")
+            else:
+                cells.append(f"{p.returns[task]:.0f}" if task in p.returns else "–")
+        return cells
+
+    rows = []
+    variants = sorted({"dmc", *(key[1] for key in groups)}, key=lambda v: (v != "dmc", v))
+    missing = [(task, variant, FRAMES) for task in TASKS for variant in variants
+               if not any(key[0] == task and key[1] == variant for key in groups)]
+    for key in sorted([*groups, *missing], key=_order):
+        task, variant, steps = key
+        if key not in groups:
+            rows.append([short(task), PLANET_ACTION_REPEAT[task], variant, f"{steps:,}",
+                         f"none yet: {fill_command(task, variant)}", "–", "–", "–", "–", "–", *figures(task)])
+            continue
+        pieces = groups[key]
+        last = [p["final_return"] for p in pieces]
+        each = ", ".join(f"{p['seed']}: {p['final_return']:.0f}" for p in pieces)
+        scored = [p["final_eval"]["return_mean"] for p in pieces if "final_eval" in p]
+        final_cell = results.mean_ci(scored) + (f" ({len(scored)} of {len(pieces)} seeds)"
+                                                 if 0 < len(scored) < len(pieces) else "")
+        repeats = ", ".join(str(r) for r in sorted({p["action_repeat"] for p in pieces}))
+        rows.append([short(task), repeats, variant, f"{steps:,}", len(pieces), f"{results.mean_ci(last)} [{each}]",
+                     final_cell, f"{statistics.mean(p['seconds'] for p in pieces) / 60:.0f}",
+                     _mean_cell([p["frames_per_second"] for p in pieces]),
+                     _mean_cell([p["updates_per_second"] for p in pieces], 2), *figures(task)])
+    for variant, steps in sorted({key[1:] for key in groups}, key=lambda k: (k[0] != "dmc", *k)):
+        sets = [groups.get((task, variant, steps)) for task in TASKS]
+        if not all(sets):
+            continue
+        finals = [[p["final_eval"]["return_mean"] for p in ps if "final_eval" in p] for ps in sets]
+        fewest, most = min(len(ps) for ps in sets), max(len(ps) for ps in sets)
+        rows.append(["mean of the six", "", variant, f"{steps:,}", str(most) if fewest == most else f"{fewest}–{most}",
+                     f"{statistics.mean(statistics.mean(p['final_return'] for p in ps) for ps in sets):.0f}",
+                     f"{statistics.mean(statistics.mean(f) for f in finals):.0f}" if all(finals) else "–",
+                     f"{statistics.mean(statistics.mean(p['seconds'] for p in ps) for ps in sets) / 60:.0f}",
+                     _mean_cell([p["frames_per_second"] for ps in sets for p in ps]),
+                     _mean_cell([p["updates_per_second"] for ps in sets for p in ps], 2), *figures(None)])
+    return {"columns": columns, "rows": rows}
+
+
+def plot(groups: dict[tuple, list[dict]], path: Path = PLOT) -> Path | None:
+    """Eval return vs frames, one panel per task (the six, then any other with pieces): each seed
+    faint, the mean over seeds bold (one colour per variant), the final agents' mean ± 95% CI as a
+    diamond at the end, the published figures as hollow black markers at the frames they are
+    reported at (one legend for them under the panels). None (nothing written) when there are no pieces."""
+    if not groups:
+        return None
+    plt = pyplot()
+    tasks = [*TASKS, *sorted({key[0] for key in groups} - set(TASKS))]
+    lines = sorted(groups, key=_order)
+    colours = {variant: f"C{i}" for i, variant in enumerate(dict.fromkeys(key[1] for key in lines))}
+    cols = 3
+    rows = -(-len(tasks) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows + 0.8), squeeze=False)
+    for ax in axes.flat[len(tasks):]:
+        ax.set_visible(False)
+    for ax, task in zip(axes.flat, tasks):
+        for key in (k for k in lines if k[0] == task):
+            pieces, colour = groups[key], colours[key[1]]
+            for p in pieces:
+                ax.plot([c[0] / 1000 for c in p["curve"]], [c[2] for c in p["curve"]], color=colour, alpha=0.3,
+                        linewidth=0.8)
+            shared = min(len(p["curve"]) for p in pieces)  # the evaluations every seed has
+            xs = [pieces[0]["curve"][i][0] / 1000 for i in range(shared)]
+            ys = [statistics.mean(p["curve"][i][2] for p in pieces) for i in range(shared)]
+            label = key[1] + ("" if key[2] == FRAMES else f", {key[2]:,} frames")
+            ax.plot(xs, ys, color=colour, linewidth=2, label=f"{label} (mean of {len(pieces)})")
+            scored = [p["final_eval"]["return_mean"] for p in pieces if "final_eval" in p]
+            if scored:
+                ax.errorbar(xs[-1], statistics.mean(scored), yerr=results.ci95(scored), color=colour, marker="D",
+                            markersize=5, capsize=3)
+        for name, p in PUBLISHED.items():
+            if task in p.returns:
+                ax.plot(p.frames / 1000, p.returns[task], color="black", marker=MARKERS[name], linestyle="none",
+                        markersize=6, fillstyle="none")
+        repeat = PLANET_ACTION_REPEAT.get(task)
+        ax.set_title(short(task) + (f" (action repeat {repeat})" if repeat else "")
+                     + ("" if any(k[0] == task for k in lines) else ": no runs yet"))
+        ax.set_xlabel("thousand frames (environment steps, repeats included)")
+        ax.set_ylabel("eval return")
+        ax.set_xlim(left=0)
+        ax.set_ylim(0, 1000)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper left")
+    from matplotlib.lines import Line2D
+
+    fig.legend(handles=[Line2D([], [], color="black", marker=MARKERS[name], linestyle="none", fillstyle="none",
+                               label=f"{name} @{p.frames // 1000}k frames ({p.convention})")
+                        for name, p in PUBLISHED.items()], loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.suptitle("lines: evaluations during training (each seed faint, mean bold); diamonds: final agents "
+                 "(mean ± 95% CI over seeds); hollow black: published figures", fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return save_figure(fig, path, dpi=90)
+
+
+def save_table() -> None:
+    """Rebuild the plot and docs/results/bench_dmc.json (and the docs' table) from every piece there is."""
+    groups = load_groups()
+    plot(groups)
+    results.save("bench_dmc", table(groups), results.piece_names(PIECES), results.command_line())

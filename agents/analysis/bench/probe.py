@@ -1,0 +1,75 @@
+"""Linear-probe R² before and after self-supervised pretraining (`scripts/bench_probe.py`), per
+objective and seed, piece by piece: each (objective, seed) pretrains with `scripts/pretrain.py`
+and is saved as its own JSON under `PIECES`, and the table is rebuilt from whatever pieces exist.
+
+    path = piece_path("Pendulum-v1", "cpu", "both", 1500, seed=0)
+    if not path.exists():
+        result = run_piece("Pendulum-v1", "cpu", "both", seed=0, steps=1500, precision="bf16")
+    save_table()
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from agents.analysis import results
+from agents.analysis.metrics import read_metrics
+
+PIECES = results.RESULTS / "probe"
+"""Where each finished piece is saved."""
+RUNS = results.ROOT / "runs" / "bench_probe"
+"""Where the pieces' pretraining runs go (a stopped one resumes)."""
+
+
+def piece_path(env: str, preset: str, objective: str, steps: int, seed: int) -> Path:
+    """Where one piece's JSON lives."""
+    return PIECES / f"{results.slug(env)}__{preset}__{objective}__{steps}__{seed}.json"
+
+
+def run_pair(env: str, preset: str, objective: str, seed: int, steps: int, precision: str) -> dict:
+    """Pretrain (or resume) one piece for `steps` updates, probing every quarter: its R² untrained
+    and pretrained (overall and per state dim), the R² curve and the median update rate."""
+    run_dir = RUNS / f"{results.slug(env)}__{preset}__{objective}__{seed}"
+    args = [f"env={env}", f"preset={preset}", f"objective={objective}", f"seed={seed}", f"pretrain_updates={steps}",
+            f"pretrain_probe_every={max(steps // 4, 1)}", f"precision={precision}", f"run_dir={run_dir}",
+            "tensorboard=false"]
+    if results.resumable(run_dir):
+        args.append("resume=true")
+    results.run_script("pretrain", *args)
+    records = read_metrics(run_dir / "metrics.jsonl")
+    probes = [r for r in records if "probe/r2" in r]
+    rates = [r["train/updates_per_second"] for r in records if "train/updates_per_second" in r]
+    return {"env": env, "preset": preset, "objective": objective, "seed": seed, "steps": steps,
+            "precision": precision, "r2_untrained": probes[0]["probe/r2"], "r2_trained": probes[-1]["probe/r2"],
+            "r2_trained_per_dim": [v for k, v in sorted(probes[-1].items()) if k.startswith("probe/r2_dim")],
+            "curve": [(r["step"], r["probe/r2"]) for r in probes], "updates_per_second": statistics.median(rates),
+            "seconds": records[-1]["time"]}
+
+
+def run_piece(env: str, preset: str, objective: str, seed: int, steps: int, precision: str) -> dict:
+    """`run_pair`, saved as its piece."""
+    result = run_pair(env, preset, objective, seed, steps, precision)
+    results.write_piece(piece_path(env, preset, objective, steps, seed), result)
+    return result
+
+
+def table() -> dict:
+    """README table: per (env, preset, objective, updates), mean ± 95% CI over seeds."""
+    rows = []
+    groups = results.load_pieces(PIECES, lambda r: (r["env"], r["preset"], r["objective"], r["steps"]))
+    for (env, preset, objective, steps), runs in sorted(groups.items()):
+        before = [r["r2_untrained"] for r in runs]
+        after = [r["r2_trained"] for r in runs]
+        dims = [statistics.mean(d) for d in zip(*(r["r2_trained_per_dim"] for r in runs))]
+        rows.append([env, preset, objective, steps, len(runs),
+                     results.mean_ci(before, 3), results.mean_ci(after, 3),
+                     " / ".join(f"{d:.2f}" for d in dims),
+                     f"{statistics.mean(r['updates_per_second'] for r in runs):.1f}"])
+    return {"columns": ["env", "preset", "objective", "updates", "seeds", "probe R² untrained",
+                        "probe R² pretrained", "per state dim (pretrained)", "updates/s"], "rows": rows}
+
+
+def save_table() -> None:
+    """Rebuild docs/results/bench_probe.json (and the README table) from every piece there is."""
+    results.save("bench_probe", table(), results.piece_names(PIECES), results.command_line())
