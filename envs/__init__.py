@@ -31,10 +31,12 @@ from envs.perturb import (
     parse_perturbations,
     perturb_frames,
 )
+from envs.suites import PLANET_ACTION_REPEAT, suite_defaults
 from envs.wrappers import ActionRepeat, FrameStack, PixelObservation, flatten_state
 
 __all__ = [
     "PERTURBATIONS",
+    "PLANET_ACTION_REPEAT",
     "ActionRepeat",
     "EnvError",
     "FrameStack",
@@ -52,4 +54,5 @@ __all__ = [
     "parse_perturbations",
     "perturb_frames",
     "resolve_id",
+    "suite_defaults",
 ]

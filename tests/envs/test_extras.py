@@ -1,4 +1,4 @@
-"""The optional suites, when their extra is installed (CI installs none: these skip there).
+"""The optional suites, when their extra is installed (CI installs all three: `.ci/run`).
 
 One GL-based suite per process in real use: gymnasium's MuJoCo renderer and dm_control each make
 their own GL context, and mixing both in one process can garble dm_control's frames. Vector envs
@@ -31,7 +31,10 @@ print(type(env.action_space).__name__, info["state"].shape[0] if "state" in info
 @pytest.mark.parametrize("env_id,module,space,state_dim", CASES)
 def test_extra_suite_makes_pixel_envs(env_id, module, space, state_dim):
     pytest.importorskip(module)
-    proc = subprocess.run([sys.executable, "-c", CHECK, env_id], capture_output=True, text=True, timeout=300)
+    # Numerical warnings are errors here: DeepMind Control's float64 action bounds once made every run
+    # print gymnasium's "overflow encountered in cast" (bounds rescaled in float32).
+    proc = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", CHECK, env_id],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     kind, state = proc.stdout.split()[-2:]
     assert kind == space
