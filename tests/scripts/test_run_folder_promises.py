@@ -181,6 +181,11 @@ def test_resume_of_a_read_only_run_is_one_line(read_only):
                                             "train.py")
 
 
+def test_a_new_run_in_a_read_only_place_is_one_line(read_only):
+    line = one_line_error(script("train", *FAST, f"run_dir={read_only / 'new_run'}"), "train.py")
+    assert "cannot create the run folder" in line
+
+
 def test_writable_is_tried_not_guessed(read_only, trained):
     assert not RunDir(read_only).writable()
     assert RunDir(trained).writable()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -22,11 +21,8 @@ from agents.analysis.results import (
     median_seconds,
     peak_memory_mb,
 )
-
-if TYPE_CHECKING:  # the script assembles these; analysis never imports agents.training
-    from agents.training.collect import Collector
-    from worldmodel.replay import SequenceReplay
-    from worldmodel.trainer import WorldModelTrainer
+from worldmodel.replay import SequenceReplay
+from worldmodel.trainer import WorldModelTrainer
 
 COLUMNS = ["preset", "precision", "compile", "envs", "device", "env steps/s", "act ms (all envs)", "ms/action",
            "updates/s", "peak MB", "compile s (update + plan)", "graphs"]
@@ -58,9 +54,12 @@ def _flag(value: str) -> bool:
     return value.lower() == "true"
 
 
-def throughput(agent: PlanningAgent, trainer: WorldModelTrainer, collector: Collector, replay: SequenceReplay,
+def throughput(agent: PlanningAgent, trainer: WorldModelTrainer, collector, replay: SequenceReplay,
                seconds: float, updates: int) -> dict:
-    """Act on all envs (`agent.act`, the vector env step, the replay add) for `seconds` after a
+    """`collector` is the script's `agents.training.collect.Collector` over the envs (analysis does not
+    import training, hence no annotation).
+
+    Act on all envs (`agent.act`, the vector env step, the replay add) for `seconds` after a
     warm-up of at least 10 steps that also fills the replay to one batch (and compiles the
     planner), then time `updates` updates from replay batches; see the script for each figure."""
     cfg, device = agent.cfg, agent.device
