@@ -31,7 +31,7 @@ def help_text(prog: str) -> str:
     lines = [f"usage: {prog} [key=value ...]   (e.g. preset=debug env=CartPole-v1 seed=3)", ""]
     lines.append("presets: " + ", ".join(PRESETS))
     for name, f in fields().items():
-        lines.append(f"  {name}={f.default!s:<14} {docs.get(name, '')}")
+        lines.append(f"  {name}={f.default!s:<14} {' '.join(docs.get(name, '').split())}")  # one line per key
     return "\n".join(lines)
 
 
