@@ -167,14 +167,18 @@ def run(task: str, variant: str, seed: int, steps: int, threads: int, runs: Path
     """Train (or resume, or just read when it already reached `steps`) one piece in a folder under `runs`."""
     preset, overrides = results.split_preset(variant)
     run_dir = runs / f"{short(task)}__{variant}__{steps}__{seed}"
+    args = [f"env={task}", f"preset={preset}", f"seed={seed}", f"steps={steps}", f"run_dir={run_dir}",
+            "exp=bench_dmc", *(f"{k}={v}" for k, v in overrides.items())]
     with thread_limit(threads):
         if results.resumable(run_dir):
             if not finished(run_dir, steps):
                 results.run_script("train", f"run_dir={run_dir}", "resume=true", f"steps={steps}")
         else:
-            results.run_script("train", f"env={task}", f"preset={preset}", f"seed={seed}", f"steps={steps}",
-                               f"run_dir={run_dir}", "exp=bench_dmc", *(f"{k}={v}" for k, v in overrides.items()))
-    return piece_from(run_dir, task, variant, seed, steps, threads)
+            results.run_script("train", *args)
+    piece = piece_from(run_dir, task, variant, seed, steps, threads)
+    # What trained it, with the thread limit it ran under (a resume continues the same command).
+    piece["command"] = " ".join([*(f"{name}={threads}" for name in THREAD_VARIABLES), "python scripts/train.py", *args])
+    return piece
 
 
 def fill_piece(task: str, variant: str, seed: int, steps: int, final_episodes: int, threads: int,
