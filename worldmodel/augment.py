@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 
 
 def random_shift(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -24,11 +23,13 @@ def random_shift(x: torch.Tensor, pad: int, generator: torch.Generator | None = 
     if pad <= 0:
         return x
     b, s, c, h, w = x.shape
-    padded = F.pad(rearrange(x, "b s c h w -> b (s c) h w"), (pad, pad, pad, pad), mode="replicate")
+    padded = F.pad(x.flatten(0, 1), (pad, pad, pad, pad), mode="replicate").unflatten(0, (b, s))
     offsets = torch.randint(0, 2 * pad + 1, (b, 2), generator=generator, device=generator.device if generator
                             else None).tolist()
-    crops = [padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)]
-    return rearrange(torch.stack(crops), "b (s c) h w -> b s c h w", s=s)
+    shifted = torch.empty_like(x)  # x's memory layout, e.g. `encoders.channels_last_frames`
+    for i, (dy, dx) in enumerate(offsets):
+        shifted[i] = padded[i, :, :, dy:dy + h, dx:dx + w]
+    return shifted
 
 
 def two_views(x: torch.Tensor, pad: int, generator: torch.Generator | None = None

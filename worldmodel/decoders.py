@@ -51,6 +51,7 @@ class ConvDecoder(nn.Module):
         if stem > 1:
             layers.append(nn.ConvTranspose2d(channels, out_channels, stem, stride=stem))
         self.deconvs = nn.Sequential(*layers).to(memory_format=torch.channels_last)
+        self.stem = stem
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """`(N, latent_dim)` -> `(N, out_channels, image_size, image_size)`."""
@@ -60,4 +61,29 @@ class ConvDecoder(nn.Module):
                 "fold time into the batch with rearrange(z, 'b t d -> (b t) d')."
             )
         features = rearrange(self.project(z), "n (c h w) -> n c h w", h=self.side, w=self.side)
-        return self.deconvs(features.contiguous(memory_format=torch.channels_last)).contiguous()
+        features = features.contiguous(memory_format=torch.channels_last)
+        if self.stem == 1:
+            return self.deconvs(features).contiguous()
+        return unpatchify_layer(self.deconvs[-1], self.deconvs[:-1](features))
+
+
+def unpatchify_layer(layer: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
+    """`layer`, a transposed convolution whose kernel equals its stride s, applied as what it is: one
+    matrix product per input position (each emits an s x s patch), then the patches put side by side.
+
+    Equal to `layer(x)` (up to rounding), ~4x faster on CPU than the general transposed convolution,
+    which at full resolution is where the decoder spent most of its time.
+
+    Args:
+        layer: `ConvTranspose2d(c, o, s, stride=s)`, no padding.
+        x: `(N, c, h, w)` float, best channels-last (then the product reads it without a copy).
+
+    Returns:
+        `(N, o, h * s, w * s)` contiguous.
+    """
+    s, (c, o) = layer.stride[0], layer.weight.shape[:2]
+    # (c, o, s, s) -> (s * s * o, c), patch pixels outermost; plain views, not einops, as in stacked_conv
+    weight = layer.weight.permute(2, 3, 1, 0).reshape(s * s * o, c)
+    bias = layer.bias.repeat(s * s)
+    patches = nn.functional.linear(x.permute(0, 2, 3, 1), weight, bias)  # (N, h, w, s * s * o)
+    return rearrange(patches, "n h w (p1 p2 o) -> n o (h p1) (w p2)", p1=s, p2=s).contiguous()

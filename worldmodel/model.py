@@ -43,16 +43,22 @@ from worldmodel.checkpoint import CheckpointError, load_checkpoint, save_checkpo
 from worldmodel.config import Config
 from worldmodel.decoders import ConvDecoder
 from worldmodel.dynamics import LatentDynamics
-from worldmodel.encoders import ConvEncoder, PatchEncoder, preprocess
+from worldmodel.encoders import (
+    ConvEncoder,
+    PatchEncoder,
+    channels_last_frames,
+    preprocess,
+)
 from worldmodel.layers import mlp
-from worldmodel.masking import apply_pixel_mask, frame_mask, patchify, tube_mask
+from worldmodel.masking import apply_pixel_mask, frame_mask, tube_mask
 from worldmodel.objectives import (
     cosine_loss,
     info_nce,
     lambda_returns,
     latent_mse,
-    masked_mse,
+    masked_mean,
     normalized_patch_targets,
+    patch_errors,
     rollout_positives,
     same_sequence_keys,
     symexp,
@@ -113,7 +119,7 @@ class WorldModel(nn.Module):
 
         `target=True` uses the EMA target encoder (no gradient).
         """
-        return self._encode_windows(preprocess(frames), target=target)
+        return self._encode_windows(preprocess(channels_last_frames(frames)), target=target)
 
     def _encode_windows(self, x: torch.Tensor, target: bool = False, patch_mask: torch.Tensor | None = None
                         ) -> torch.Tensor:
@@ -246,7 +252,7 @@ class WorldModel(nn.Module):
     def loss(self, batch: TensorDict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Named loss terms and extra metrics from a replay batch of `(B, T + k - 1)` frames."""
         frames, actions, rewards, terminated = self._aligned(batch)
-        x = preprocess(frames)  # once, shared by every encoder pass
+        x = preprocess(channels_last_frames(frames))  # once, shared by every encoder pass
         if self.cfg.augment == "shift":  # the online and target encoders see independently shifted views
             x, x_target = two_views(x, self.cfg.shift_pad)
         else:
@@ -399,11 +405,10 @@ class WorldModel(nn.Module):
         h = self._filter_masked(x, actions, mask)  # (B, T, D)
 
         if cfg.mask_target == "pixel":
-            predicted = patchify(rearrange(self._decoder(rearrange(h, "b t d -> (b t) d")), "(b t) c hh ww -> b t c hh ww", b=b),
-                                 cfg.patch_size)
+            predicted = rearrange(self._decoder(rearrange(h, "b t d -> (b t) d")), "(b t) c hh ww -> b t c hh ww", b=b)
             newest = x[:, k - 1:]
-            target = normalized_patch_targets(newest, cfg.patch_size) if cfg.norm_pix else patchify(newest, cfg.patch_size)
-            loss = masked_mse(predicted, target, hidden)
+            target = normalized_patch_targets(newest, cfg.patch_size) if cfg.norm_pix else newest
+            loss = masked_mean(patch_errors(predicted, target, cfg.patch_size), hidden)
         else:
             weight = hidden.float().mean(dim=-1)  # fraction hidden; fully visible frames do not count
             loss = cosine_loss(self._mask_predictor(h), y, weight)

@@ -1,8 +1,8 @@
 """Loss functions as pure functions of tensors, and the one place that weighs them into a total.
 
 Everything `WorldModel.loss` assembles: InfoNCE (with `rollout_positives`, which pairs rollout
-predictions with their keys), cosine and latent MSE, the masked losses (`masked_mse` over hidden
-items only, on `normalized_patch_targets`), symlog and TD(lambda) returns.
+predictions with their keys), cosine and latent MSE, the masked losses (`patch_errors` of
+`normalized_patch_targets`, averaged over hidden patches only by `masked_mean`), symlog and TD(lambda) returns.
 
 Numerically touchy parts (log-sum-exp, cosine normalisation, squared sums) run in fp32 whatever
 the autocast precision.
@@ -13,8 +13,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-
-from worldmodel.masking import patchify
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -100,24 +98,49 @@ def latent_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def normalized_patch_targets(frames: torch.Tensor, patch: int, eps: float = 1e-6) -> torch.Tensor:
-    """Pixel targets with each patch normalised to zero mean and unit variance (MAE's `norm_pix_loss`).
+    """Pixel targets with each patch normalised to zero mean and unit variance (MAE's `norm_pix_loss`),
+    kept in image layout.
 
     Normalising per patch stops the loss being dominated by flat, bright regions and makes the
-    model predict local structure. The population variance is used, so a normalised patch has
+    model predict local structure. A patch is `patch x patch` pixels of every channel, as
+    `worldmodel.masking.patchify` cuts it. The population variance is used, so a normalised patch has
     variance exactly 1 (up to `eps`); a flat patch becomes all zeros.
 
     Args:
-        frames: `(B, T, C, H, W)` float, any scale.
+        frames: `(..., C, H, W)` float, any scale.
         patch: patch side in pixels.
         eps: added to the variance before the square root.
 
     Returns:
-        `(B, T, L, patch * patch * C)` float32 (computed in fp32 whatever the input dtype).
+        `(..., C, H, W)` float32 (computed in fp32 whatever the input dtype).
     """
-    patches = patchify(frames.float(), patch)
-    mean = patches.mean(dim=-1, keepdim=True)
-    var = patches.var(dim=-1, keepdim=True, correction=0)
-    return (patches - mean) / torch.sqrt(var + eps)
+    patches = _split_patches(frames.float(), patch)  # (..., C, H/p, p, W/p, p), a view
+    var, mean = torch.var_mean(patches, dim=(-5, -3, -1), keepdim=True, correction=0)
+    return ((patches - mean) / torch.sqrt(var + eps)).flatten(-2).flatten(-3, -2)
+
+
+def patch_errors(pred: torch.Tensor, target: torch.Tensor, patch: int) -> torch.Tensor:
+    """Mean squared error of each patch, from images: equal to `((patchify(pred) - patchify(target)) ** 2)
+    .mean(-1)` without cutting the images into patches (which on CPU costs more than the error itself).
+
+    Args:
+        pred, target: `(..., C, H, W)` float, the same shape.
+        patch: patch side in pixels.
+
+    Returns:
+        `(..., L)` float32, patches numbered as by `patchify` (row by row).
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape.")
+    squared = _split_patches((pred.float() - target.float()).square(), patch)
+    return squared.mean(dim=(-5, -3, -1)).flatten(-2)
+
+
+def _split_patches(frames: torch.Tensor, patch: int) -> torch.Tensor:
+    """`(..., C, H, W)` -> the view `(..., C, H / patch, patch, W / patch, patch)`."""
+    if patch < 1 or frames.shape[-1] % patch or frames.shape[-2] % patch:
+        raise ValueError(f"image size {tuple(frames.shape[-2:])} must be a multiple of patch={patch}.")
+    return frames.unflatten(-1, (-1, patch)).unflatten(-3, (-1, patch))
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -140,7 +163,14 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
         raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape.")
     if mask.shape != pred.shape[:-1]:
         raise ValueError(f"mask {tuple(mask.shape)} must be pred.shape[:-1] = {tuple(pred.shape[:-1])}.")
-    per_item = (pred.float() - target.float()).square().mean(dim=-1)
+    return masked_mean((pred.float() - target.float()).square().mean(dim=-1), mask)
+
+
+def masked_mean(per_item: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of `per_item (...)` float over where `mask (...)` bool is True: `()`; 0 (still attached to
+    the graph) when nothing is. Visible items contribute neither value nor gradient."""
+    if mask.shape != per_item.shape:
+        raise ValueError(f"mask {tuple(mask.shape)} must have the items' shape {tuple(per_item.shape)}.")
     # where, not multiply: a NaN or inf in a visible prediction must not leak into the loss.
     hidden = torch.where(mask, per_item, torch.zeros_like(per_item))
     return hidden.sum() / mask.sum().clamp_min(1)

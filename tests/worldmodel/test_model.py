@@ -295,3 +295,14 @@ def test_other_sequence_negatives_change_only_the_contrastive_term():
         losses[negatives], _ = model.loss(batch)
     assert losses["other_sequences"]["contrastive"] < losses["batch"]["contrastive"]
     assert torch.equal(losses["other_sequences"]["reward"], losses["batch"]["reward"])
+
+
+def test_the_decoder_s_unpatchifying_layer_equals_its_transposed_convolution():
+    from worldmodel.decoders import ConvDecoder, unpatchify_layer
+
+    torch.manual_seed(0)
+    decoder = ConvDecoder(8, 3, 16, channels=6, depth=1, stem=4)
+    x = torch.randn(5, 6, 2, 2).contiguous(memory_format=torch.channels_last)
+    layer = decoder.deconvs[-1]
+    assert torch.allclose(unpatchify_layer(layer, x), layer(x), atol=1e-6)
+    assert torch.allclose(unpatchify_layer(layer, x.contiguous()), layer(x), atol=1e-6)

@@ -4,9 +4,12 @@ import pytest
 import torch
 from einops import repeat
 
+from worldmodel.masking import patchify
 from worldmodel.objectives import (
+    masked_mean,
     masked_mse,
     normalized_patch_targets,
+    patch_errors,
     rollout_positives,
 )
 
@@ -43,13 +46,33 @@ def test_rollout_positives_pick_the_matching_keys_in_info_nce_order():
 def test_normalized_targets_have_zero_mean_unit_variance_per_patch():
     frames = torch.rand(2, 3, 3, 16, 16) * 5.0 + 2.0
     targets = normalized_patch_targets(frames, 4)
-    assert targets.shape == (2, 3, 16, 48) and targets.dtype == torch.float32
+    assert targets.shape == frames.shape and targets.dtype == torch.float32
+    targets = patchify(targets, 4)  # (2, 3, 16, 48): each patch of 4 x 4 pixels of the 3 channels
     assert targets.mean(dim=-1).abs().max() < 1e-5
     assert (targets.var(dim=-1, correction=0) - 1).abs().max() < 1e-3
 
 
 def test_normalized_targets_of_a_flat_patch_are_zero():
-    assert torch.equal(normalized_patch_targets(torch.ones(1, 1, 3, 4, 4), 4), torch.zeros(1, 1, 1, 48))
+    assert torch.equal(normalized_patch_targets(torch.ones(1, 1, 3, 4, 4), 4), torch.zeros(1, 1, 3, 4, 4))
+
+
+def test_patch_errors_are_the_mse_of_each_patch_as_patchify_cuts_them():
+    pred, target = torch.randn(2, 3, 3, 16, 8), torch.randn(2, 3, 3, 16, 8)
+    expected = (patchify(pred, 4) - patchify(target, 4)).square().mean(dim=-1)  # (2, 3, 8)
+    assert torch.allclose(patch_errors(pred, target, 4), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="multiple of patch=3"):
+        patch_errors(pred, target, 3)
+
+
+def test_masked_mean_counts_hidden_items_only_and_refuses_a_misshapen_mask():
+    per_item = torch.tensor([[1.0, float("nan")], [3.0, 5.0]], requires_grad=True)
+    mask = torch.tensor([[True, False], [True, True]])
+    loss = masked_mean(per_item, mask)
+    assert loss.item() == 3.0
+    loss.backward()
+    assert per_item.grad[0, 1] == 0
+    with pytest.raises(ValueError, match="must have the items' shape"):
+        masked_mean(per_item, mask[0])
 
 
 def test_masked_mse_ignores_visible_items():
