@@ -174,9 +174,10 @@ class Config:
     """Weight of termination prediction (binary cross-entropy)."""
 
     value_coef: float = 0.5
-    """Weight of the value loss (TD(lambda) targets from a target value head, in symlog space)."""
+    """Weight of the value loss (TD targets from a target value head, in symlog space; see value_of)."""
     policy_coef: float = 1.0
-    """Weight of the policy-prior loss (imitating the agent's own actions), when policy_prior is on."""
+    """Weight of the policy-prior loss (imitating the agent's own actions, or maximising Q with value_of=policy),
+    when policy_prior is on."""
 
     # --- planning and the agent -----------------------------------------------------------
     planner: Literal["mppi", "cem"] = "mppi"
@@ -203,6 +204,12 @@ class Config:
     """Discount gamma of planned returns and value targets."""
     td_lambda: float = 0.95
     """Lambda of the TD(lambda) value targets along replayed sequences."""
+    value_of: Literal["data", "policy"] = "data"
+    """What the value the planner reads at its horizon estimates. `data`: the value of the replay's
+    behaviour (seed data included), by TD(lambda) along stored sequences, with a policy prior that imitates
+    the actions taken. `policy` (TD-MPC2-style): Q(z, a) by one-step TD whose target takes the policy
+    prior's action at the next step (two Q heads, the smaller target), the policy prior trained to maximise
+    Q instead of imitating; the planner reads Q(z, policy(z)). Needs policy_prior."""
     value_on_imagined: bool = False
     """Also fit the value head on the dynamics' imagined latents (detached), each with the target of the
     real step it stands for, half of the value loss: the planner reads the value at the end of imagined
@@ -484,6 +491,11 @@ def _validate(cfg: Config) -> None:
     for key in ("discount", "td_lambda"):
         if not 0.0 <= getattr(cfg, key) <= 1.0:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be in [0, 1].")
+    if cfg.value_of == "policy" and not cfg.policy_prior:
+        raise ConfigError("value_of=policy learns the value of the policy prior: set policy_prior=true, or value_of=data.")
+    if cfg.value_of == "policy" and cfg.value_on_imagined:
+        raise ConfigError("value_on_imagined fits the TD(lambda) value of the data; it does not combine with "
+                          "value_of=policy (use one or the other).")
     if cfg.policy_samples < 0 or cfg.policy_samples >= cfg.samples:
         raise ConfigError(f"policy_samples={cfg.policy_samples} must be in [0, samples).")
     for key in ("lr", "temperature", "grad_clip", "mppi_temperature"):

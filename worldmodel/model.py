@@ -20,8 +20,10 @@ The losses (`objective=masked|contrastive|both`, weights from the config):
   InfoNCE between the projected predictions z^_{t+k} and the EMA target encoder's embeddings of the
   real frames t+k; every other (sequence, time) of the batch is a negative.
 - always: **consistency** (imagined vs target-encoded future latents, MSE), **reward** (symlog MSE)
-  and **termination** (BCE), predicted by the dynamics network along with each imagined step; **value** (TD(lambda) on real transitions, target value head) and, with `policy_prior`,
-  **policy** (imitating the actions taken).
+  and **termination** (BCE), predicted by the dynamics network along with each imagined step; **value**
+  (TD(lambda) on real transitions, target value head) and, with `policy_prior`, **policy** (imitating the
+  actions taken). With `value_of=policy`, the value is Q of the policy prior instead (one-step TD, its
+  action at the next step, two heads) and the policy maximises it, as in TD-MPC2.
 """
 
 from __future__ import annotations
@@ -85,8 +87,13 @@ class WorldModel(nn.Module):
         self._encoder = _make_encoder(cfg)
         self._target_encoder = _frozen_copy(self._encoder)
         self._dynamics = LatentDynamics(d, self.action_dim, cfg.hidden_dim)
-        self._value = mlp(d, cfg.hidden_dim, 1)  # trained on TD(lambda) targets, used at the planning horizon
-        self._target_value = _frozen_copy(self._value)
+        self.learns_q = cfg.value_of == "policy"
+        if self.learns_q:  # Q(z, a), two heads (clipped double Q); the planner reads Q(z, policy(z))
+            self._q = nn.ModuleList(mlp(d + self.action_dim, cfg.hidden_dim, 1) for _ in range(2))
+            self._target_q = _frozen_copy(self._q)
+        else:  # V(z) of the data's behaviour, by TD(lambda), used at the planning horizon
+            self._value = mlp(d, cfg.hidden_dim, 1)
+            self._target_value = _frozen_copy(self._value)
         if cfg.policy_prior:
             self._policy = mlp(d, cfg.hidden_dim, self.action_dim)
         self.uses_masked = cfg.objective in ("masked", "both")
@@ -158,8 +165,25 @@ class WorldModel(nn.Module):
         return self.transition(z, action)[2]
 
     def value(self, z: torch.Tensor) -> torch.Tensor:
-        """State value `(...)` of `z (..., D)`, in env units (learned by the agent)."""
+        """State value `(...)` of `z (..., D)`, in env units (learned by the agent): V(z), or with
+        `value_of=policy` Q(z, policy(z)), the mean of the two Q heads."""
+        if self.learns_q:
+            return symexp(self._q_values(self._q, z, self.policy(z)).mean(0))
         return symexp(self._value(z).squeeze(-1).float())
+
+    @staticmethod
+    def _q_values(heads: nn.ModuleList, z: torch.Tensor, action: torch.Tensor, frozen: bool = False) -> torch.Tensor:
+        """Both Q heads (symlog space) at `z (..., D)`, `action (..., A)`: `(2, ...)` fp32. `frozen`: the
+        heads' weights act as constants, so a loss through them moves only what made `action`."""
+        x = torch.cat([z, action.to(z.dtype)], dim=-1)
+        values = []
+        for head in heads:
+            if frozen:
+                out = torch.func.functional_call(head, {k: v.detach() for k, v in head.named_parameters()}, (x,))
+            else:
+                out = head(x)
+            values.append(out.squeeze(-1).float())
+        return torch.stack(values)
 
     def policy(self, z: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None,
                noise: torch.Tensor | None = None) -> torch.Tensor:
@@ -269,10 +293,13 @@ class WorldModel(nn.Module):
                 self._contrastive_loss(imagined, y))
         if self.uses_masked:
             terms["masked"], metrics["masked_fraction"] = self._masked_loss(x, actions, y)
-        terms["value"], value_metrics = self._value_loss(z, rewards, terminated, imagined)
+        if self.learns_q:
+            terms["value"], value_metrics = self._q_loss(z, actions, rewards, terminated)
+        else:
+            terms["value"], value_metrics = self._value_loss(z, rewards, terminated, imagined)
         metrics.update(value_metrics)
         if self.has_policy:
-            terms["policy"] = self._policy_loss(z, actions)
+            terms["policy"] = self._policy_q_loss(z) if self.learns_q else self._policy_loss(z, actions)
         return terms, metrics
 
     @staticmethod
@@ -386,6 +413,41 @@ class WorldModel(nn.Module):
         errors = (predicted - symlog(_ahead(padded, horizon))).square() * _ahead(valid, horizon)
         return errors.sum() / _ahead(valid, horizon).sum()
 
+    def _q_loss(self, z: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, terminated: torch.Tensor
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Q of the policy prior, by one-step TD on real transitions (`value_of=policy`): both heads'
+        Q(z_t, a) for the action a taken at step t (action t+1) against r_{t+1} + gamma (1 - terminated_{t+1})
+        min_i Q_target_i(z_{t+1}, policy(z_{t+1})), in symlog space.
+
+        Args:
+            z: `(B, T, D)` encoded latents; detached here, as for the value of the data.
+            actions: `(B, T, A)`; rewards, terminated: `(B, T)`, as from `_aligned`.
+
+        Returns:
+            loss `()` (both heads) and metrics: `value_target_mean`.
+        """
+        latent = z.detach()
+        with torch.no_grad():
+            following = self.policy(latent[:, 1:])
+            next_q = symexp(self._q_values(self._target_q, latent[:, 1:], following).min(0).values)
+            targets = rewards[:, 1:].float() + self.cfg.discount * (1.0 - terminated[:, 1:]) * next_q
+        predicted = self._q_values(self._q, latent[:, :-1], actions[:, 1:])  # (2, B, T - 1)
+        return (predicted - symlog(targets)).square().mean(), {"value_target_mean": targets.mean()}
+
+    def _policy_q_loss(self, z: torch.Tensor) -> torch.Tensor:
+        """The policy prior maximises Q (`value_of=policy`): minus the mean of both heads' Q, with the heads
+        held fixed, at its own action for z `(B, T, D)` (detached), in symlog space: `()`. Continuous:
+        Q(z, policy(z)); discrete: the Q of every action, weighted by the prior's softmax."""
+        latent = z.detach()
+        out = self._policy(latent).float()
+        if self.action_spec.kind == "continuous":
+            return -self._q_values(self._q, latent, torch.tanh(out), frozen=True).mean()
+        a, lead = self.action_dim, latent.shape[:-1]
+        every = torch.eye(a, device=z.device).expand(*lead, a, a)  # (B, T, A, A): each action, one-hot
+        states = latent[..., None, :].expand(*lead, a, latent.shape[-1])  # (B, T, A, D)
+        q = self._q_values(self._q, states, every, frozen=True).mean(0)  # (B, T, A)
+        return -(torch.softmax(out, -1) * q).sum(-1).mean()
+
     def _policy_loss(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """The policy prior imitates what the agent did: from z `(B, T, D)` (detached, as for the value),
         action t+1 of actions `(B, T, A)` was taken at step t. MSE (continuous) or cross-entropy `()`."""
@@ -430,7 +492,8 @@ class WorldModel(nn.Module):
     def update_targets(self) -> None:
         """EMA step of the target encoder, value head (and projector): target <- m * target + (1 - m) * online."""
         m = self.cfg.target_momentum
-        pairs = [(self._target_encoder, self._encoder), (self._target_value, self._value)]
+        pairs = [(self._target_encoder, self._encoder),
+                 (self._target_q, self._q) if self.learns_q else (self._target_value, self._value)]
         if self.uses_contrastive:
             pairs.append((self._target_projector, self._projector))
         for target, online in pairs:

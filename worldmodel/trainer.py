@@ -26,7 +26,8 @@ from worldmodel.model import ENCODER_KEYS, WorldModel
 from worldmodel.objectives import weigh
 from worldmodel.precision import autocast, check_finite, make_scaler
 
-SHAPE_KEYS = (*ENCODER_KEYS, "hidden_dim", "proj_dim", "policy_prior", "objective", "mask_target")
+SHAPE_KEYS = (*ENCODER_KEYS, "hidden_dim", "proj_dim", "policy_prior", "value_of", "objective",
+              "mask_target")
 """Config keys that decide the world model's parameters and their shapes (the action size aside)."""
 
 

@@ -7,10 +7,10 @@ from batches import SIZE, batch_for  # tests/batches.py
 
 from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError
-from worldmodel.config import Config
+from worldmodel.config import Config, ConfigError
 from worldmodel.history import FrameHistory
 from worldmodel.model import WorldModel
-from worldmodel.objectives import info_nce, symlog, weigh
+from worldmodel.objectives import info_nce, symexp, symlog, weigh
 from worldmodel.precision import NonFiniteLossError, autocast
 from worldmodel.trainer import WorldModelTrainer
 
@@ -306,3 +306,58 @@ def test_the_decoder_s_unpatchifying_layer_equals_its_transposed_convolution():
     layer = decoder.deconvs[-1]
     assert torch.allclose(unpatchify_layer(layer, x), layer(x), atol=1e-6)
     assert torch.allclose(unpatchify_layer(layer, x.contiguous()), layer(x), atol=1e-6)
+
+
+def test_q_of_the_policy_targets_the_next_step_with_the_smaller_target_head():
+    """value_of=policy: Q(z_t, a_{t+1}) learns r_{t+1} + γ (1 - terminated_{t+1}) min_i Q'_i(z_{t+1}, π(z_{t+1}))."""
+    cfg = small_cfg(value_of="policy", discount=0.9, history=2)
+    model = WorldModel(cfg, 1)
+    batch = batch_for(cfg)
+    batch["terminated"][:, 3] = True
+    model._target_q = torch.nn.ModuleList([Constant(float(symlog(torch.tensor(10.0)))),
+                                           Constant(float(symlog(torch.tensor(4.0))))])
+    model._q = torch.nn.ModuleList([Constant(0.0), Constant(0.0)])
+    terms, metrics = model.loss(batch)
+    k = cfg.history
+    rewards, ends = batch["reward"][:, k - 1:], batch["terminated"][:, k - 1:]
+    targets = rewards[:, 1:] + 0.9 * (1 - ends[:, 1:].float()) * 4.0
+    torch.testing.assert_close(terms["value"], symlog(targets).square().mean())
+    torch.testing.assert_close(metrics["value_target_mean"], targets.mean())
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_the_policy_maximising_q_moves_only_the_policy_and_q_only_the_q_heads(discrete):
+    cfg = small_cfg(value_of="policy")
+    action = ActionSpec("discrete", 3) if discrete else ActionSpec("continuous", 2)
+    model = WorldModel(cfg, action)
+    terms, _ = model.loss(batch_for(cfg, action_dim=action.dim, discrete=discrete))
+    shaped = {}
+    for term in ("value", "policy"):
+        model.zero_grad()
+        terms[term].backward(retain_graph=True)
+        shaped[term] = {n.split(".")[0] for n, p in model.named_parameters() if p.grad is not None and p.grad.any()}
+    assert shaped == {"value": {"_q"}, "policy": {"_policy"}}
+    z = torch.randn(5, cfg.latent_dim)
+    expected = symexp(model._q_values(model._q, z, model.policy(z)).mean(0))
+    torch.testing.assert_close(model.value(z), expected)  # what the planner reads at its horizon
+
+
+def test_q_of_the_policy_trains_resumes_and_refuses_a_data_value_checkpoint(tmp_path):
+    cfg = small_cfg(value_of="policy")
+    model = WorldModel(cfg, 1)
+    trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", cfg.lr, cfg.grad_clip)
+    before = [p.detach().clone() for p in model._target_q.parameters()]
+    out = trainer.update(batch_for(cfg))
+    assert np.isfinite(out["loss/value"]) and np.isfinite(out["loss/policy"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, model._target_q.parameters()))  # the EMA moved
+    state = trainer.state_dict()
+    data = WorldModel(small_cfg(), 1)
+    with pytest.raises(CheckpointError, match="value_of='policy'"):
+        WorldModelTrainer(data, torch.device("cpu"), "fp32", cfg.lr, cfg.grad_clip).load_state_dict(state)
+
+
+def test_q_of_the_policy_needs_the_policy_prior():
+    with pytest.raises(ConfigError, match="policy_prior=true"):
+        small_cfg(value_of="policy", policy_prior=False)
+    with pytest.raises(ConfigError, match="value_on_imagined"):
+        small_cfg(value_of="policy", value_on_imagined=True)
