@@ -3,6 +3,7 @@
     python scripts/bench_dmc.py [tasks=cartpole-swingup,reacher-easy,...] [seeds=0,1,2] [variants=dmc]
                                 [steps=100000] [final_episodes=10] [threads=1] [runs=runs/bench_dmc]
     python scripts/bench_dmc.py only=cheetah-run:dmc+augment=shift:0       # one piece
+    python scripts/bench_dmc.py speed=true [tasks=...] [variants=...]      # where a run's time goes
 
 Each (task, variant, seed) is one `scripts/train.py env=dm_control/<task>-v0 preset=<variant>
 seed=<seed>` run into runs/bench_dmc/...; a run stopped midway resumes from its checkpoint the
@@ -21,12 +22,15 @@ per run, frames/s and updates/s, and beside them the published figures (DrQ, CUR
 DreamerV3 on the PlaNet benchmark at 100k frames; DrQ-v2 and MR.Q at action repeat 2, 100k frames;
 TD-MPC2 at 200k frames, its "100k steps"); a task with no piece yet shows the command that fills it,
 and a mean-over-the-six row appears once all six have results. Plot: docs/results/dmc.png.
-`threads=1` (default) runs each piece on one torch thread, the speed target being two runs side by
+`speed=true` trains nothing: per task and variant it measures the medians of one environment step
+(rendering included), one act and one update, and projects the minutes of a whole run from them
+(docs/results/bench_dmc_speed.json and its table). `threads=1` (default) runs each piece on one torch thread, the speed target being two runs side by
 side on a 2-core machine.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 from agents.analysis import results
@@ -42,11 +46,54 @@ KEYS = {
     "final_episodes": (int, 10, "episodes of each finished run's final evaluation (its last checkpoint); 0: none"),
     "threads": (int, 1, "torch threads of each piece's processes"),
     "runs": (str, "runs/bench_dmc", "folder for the pieces' run folders"),
+    "speed": (bool, False, "measure where a run's time goes instead (env step, act, update per task and variant) "
+                           "and project the minutes per run; writes docs/results/bench_dmc_speed.json"),
+    "speed_case": (str, "", "internal: measure the single case <task>:<variant> and print its JSON"),
 }
+
+
+def measure_speed(task: str, variant: str, repeats: int = 30) -> dict:
+    """Medians of one env step (rendering included), one act and one update of `task` at `variant`,
+    on a replay filled by random steps, in this process; and the run they project (`dmc.projection`)."""
+    import torch
+
+    from agents.episodes import make_envs
+    from agents.random import RandomAgent
+    from agents.training.assembly import build_agent, build_model, build_replay, build_trainer, resolve_config
+    from agents.training.collect import Collector
+    from worldmodel.actions import ActionSpec
+
+    preset, overrides = results.split_preset(variant)
+    cfg = resolve_config([f"env={task}", f"preset={preset}", *(f"{k}={v}" for k, v in overrides.items()),
+                          "buffer_size=5000"])
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    envs = make_envs(cfg, 1, seed=0)
+    spec = ActionSpec.from_space(envs.single_action_space)
+    replay = build_replay(cfg, spec, 0, cpu)
+    model = build_model(cfg, spec, cpu)
+    trainer = build_trainer(cfg, model, cpu)
+    agent = build_agent(cfg, model, trainer, cpu, seed=0)
+    collector, explore = Collector(envs, spec, replay, cfg.action_repeat, seed=0), RandomAgent(spec, 0)
+    agent.reset(torch.ones(1, dtype=torch.bool))
+    for _ in range(cfg.sample_len * 4):  # enough frames for the replay to sample a batch
+        collector.step(explore.act(collector.observation()))
+    env_seconds = results.median_seconds(lambda: collector.step(explore.act(collector.observation())), repeats * 4)
+    act_seconds = results.median_seconds(lambda: agent.act(collector.observation()), repeats)
+    update_seconds = results.median_seconds(lambda: trainer.update(replay.sample(cfg.batch_size)), repeats)
+    envs.close()
+    resolved = cfg.to_dict()
+    return {"task": task, "variant": variant, "action_repeat": cfg.action_repeat, "env_seconds": env_seconds,
+            "act_seconds": act_seconds, "update_seconds": update_seconds, "threads": torch.get_num_threads(),
+            "projection": dmc.projection(resolved, env_seconds, act_seconds, update_seconds), "config": resolved}
 
 
 def main(argv: list[str]) -> None:
     args = parse_keys(argv, KEYS, "bench_dmc.py")
+    if args["speed_case"]:
+        task, variant = args["speed_case"].split(":", 1)
+        print(json.dumps(measure_speed(task, variant)))
+        return
     if args["steps"] < 1:
         raise results.bad_argument(f"steps={args['steps']} must be at least 1.")
     if args["final_episodes"] < 0:
@@ -61,6 +108,17 @@ def main(argv: list[str]) -> None:
             dmc.check_variant(variant)
     except ValueError as e:
         raise results.bad_argument(str(e)) from None
+    if args["speed"]:
+        cases = []
+        for task, variant in dict.fromkeys((task, variant) for task, variant, _ in jobs):
+            with dmc.thread_limit(args["threads"]):
+                cases.append(results.run_json([sys.executable, __file__, f"speed_case={task}:{variant}"],
+                                              f"{dmc.short(task)}:{variant}"))
+            p = cases[-1]["projection"]
+            print(f"{dmc.short(task)} {variant}: {p['minutes']:.0f} minutes per run projected "
+                  f"({100 * p['update_share']:.0f}% updates)", flush=True)
+        dmc.save_speed(cases, results.command_line())
+        return
     runs = (results.ROOT / args["runs"]).resolve()
     for task, variant, seed in jobs:
         if dmc.fill_piece(task, variant, seed, args["steps"], args["final_episodes"], args["threads"], runs):

@@ -206,3 +206,28 @@ def test_dmc_table_lists_every_seed_the_published_figures_and_the_commands_still
     assert [r[4] for r in empty] == [f"none yet: `python scripts/bench_dmc.py tasks={dmc.short(t)}`" for t in dmc.TASKS]
     assert dmc.plot(groups, tmp_path / "dmc.png").stat().st_size > 0
     assert dmc.plot({}, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+
+
+def test_dmc_speed_projects_a_run_from_the_medians_of_its_parts():
+    from agents.analysis.bench import dmc
+
+    cfg = {"steps": 100_000, "action_repeat": 8, "eval_every": 10_000, "eval_episodes": 10, "seed_updates": 200,
+           "seed_steps": 1_000, "updates_per_step": 0.5}
+    p = dmc.projection(cfg, env_seconds=0.015, act_seconds=0.005, update_seconds=0.2)
+    assert p["agent_steps"] == 12_500 + 10 * 10 * 125  # training, then 10 evaluations of 10 episodes
+    assert p["updates"] == 200 + (12_500 - 125) * 0.5  # the seed updates, then one per two agent steps
+    assert p["minutes"] == pytest.approx((25_000 * 0.02 + p["updates"] * 0.2) / 60)
+    assert p["acting_share"] + p["update_share"] == pytest.approx(1.0)
+
+
+def test_bench_dmc_speed_measures_each_task_and_variant(tmp_path):
+    pytest.importorskip("shimmy")
+    out = tmp_path / "results"
+    proc = run_script("bench_dmc", out, "speed=true", "tasks=cartpole-swingup", "seeds=0,1", f"variants={DMC_SMOKE}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "bench_dmc_speed.json").read_text())
+    (case,) = result["raw"]["cases"]  # one per task and variant, whatever the seeds
+    assert case["action_repeat"] == 8 and case["threads"] == 1
+    assert min(case["env_seconds"], case["act_seconds"], case["update_seconds"]) > 0
+    row = dict(zip(result["table"]["columns"], result["table"]["rows"][0]))
+    assert row["task"] == "cartpole-swingup" and row["projected minutes per run"] == f"{case['projection']['minutes']:.0f}"

@@ -353,3 +353,43 @@ def save_table() -> None:
     groups = load_groups()
     plot(groups)
     results.save("bench_dmc", table(groups), results.piece_names(PIECES), results.command_line())
+
+
+# --- speed: where a run's time goes, per task, without training one ---------------------------
+SPEED_COLUMNS = ["task", "action repeat", "variant", "env step + render ms", "act ms", "update ms",
+                 "agent steps (training + evaluations)", "updates", "projected minutes per run", "env + act share",
+                 "update share"]
+
+
+def projection(cfg: dict, env_seconds: float, act_seconds: float, update_seconds: float) -> dict:
+    """What one run of `cfg` (a resolved config dict) would take from the medians of its parts: each
+    agent step of training and of the evaluations costs an env step (with rendering) and an act; each
+    update costs an update. Leaves out the seed phase's acting (random actions, cheaper), the online
+    probe, checkpoints and logging, so a real run takes a little longer."""
+    agent_steps = cfg["steps"] / cfg["action_repeat"]
+    evaluations = cfg["steps"] // cfg["eval_every"]
+    eval_steps = evaluations * cfg["eval_episodes"] * EPISODE_FRAMES / cfg["action_repeat"]
+    updates = cfg["seed_updates"] + max(agent_steps - cfg["seed_steps"] / cfg["action_repeat"], 0) * cfg["updates_per_step"]
+    acting = (agent_steps + eval_steps) * (env_seconds + act_seconds)
+    total = acting + updates * update_seconds
+    return {"agent_steps": agent_steps + eval_steps, "updates": updates, "minutes": total / 60,
+            "acting_share": acting / total, "update_share": 1 - acting / total}
+
+
+EPISODE_FRAMES = 1000
+"""Frames per DeepMind Control episode (the PlaNet benchmark's)."""
+
+
+def speed_row(case: dict) -> list:
+    """One row of the speed table from a measured case (see `scripts/bench_dmc.py speed=true`)."""
+    p = case["projection"]
+    return [short(case["task"]), case["action_repeat"], case["variant"], f"{1e3 * case['env_seconds']:.1f}",
+            f"{1e3 * case['act_seconds']:.1f}", f"{1e3 * case['update_seconds']:.0f}", f"{p['agent_steps']:,.0f}",
+            f"{p['updates']:,.0f}", f"{p['minutes']:.0f}", f"{100 * p['acting_share']:.0f}%",
+            f"{100 * p['update_share']:.0f}%"]
+
+
+def save_speed(cases: list[dict], command: str) -> Path:
+    """docs/results/bench_dmc_speed.json (and the docs' table) from measured cases."""
+    return results.save("bench_dmc_speed", {"columns": SPEED_COLUMNS, "rows": [speed_row(c) for c in cases]},
+                        {"cases": cases}, command)
