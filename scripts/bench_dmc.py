@@ -59,7 +59,13 @@ def measure_speed(task: str, variant: str, repeats: int = 30) -> dict:
 
     from agents.episodes import make_envs
     from agents.random import RandomAgent
-    from agents.training.assembly import build_agent, build_model, build_replay, build_trainer, resolve_config
+    from agents.training.assembly import (
+        build_agent,
+        build_model,
+        build_replay,
+        build_trainer,
+        resolve_config,
+    )
     from agents.training.collect import Collector
     from worldmodel.actions import ActionSpec
 
