@@ -54,7 +54,8 @@ class ConvDecoder(nn.Module):
         self.stem = stem
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """`(N, latent_dim)` -> `(N, out_channels, image_size, image_size)`."""
+        """`(N, latent_dim)` -> `(N, out_channels, image_size, image_size)`, stored channels-last (the
+        layout of the frames the masked loss compares it with)."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(
                 f"expected latents (N, {self.latent_dim}), got {tuple(z.shape)}; "
@@ -63,7 +64,7 @@ class ConvDecoder(nn.Module):
         features = rearrange(self.project(z), "n (c h w) -> n c h w", h=self.side, w=self.side)
         features = features.contiguous(memory_format=torch.channels_last)
         if self.stem == 1:
-            return self.deconvs(features).contiguous()
+            return self.deconvs(features)
         return unpatchify_layer(self.deconvs[-1], self.deconvs[:-1](features))
 
 
@@ -79,11 +80,12 @@ def unpatchify_layer(layer: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor
         x: `(N, c, h, w)` float, best channels-last (then the product reads it without a copy).
 
     Returns:
-        `(N, o, h * s, w * s)` contiguous.
+        `(N, o, h * s, w * s)`, channels-last.
     """
     s, (c, o) = layer.stride[0], layer.weight.shape[:2]
     # (c, o, s, s) -> (s * s * o, c), patch pixels outermost; plain views, not einops, as in stacked_conv
     weight = layer.weight.permute(2, 3, 1, 0).reshape(s * s * o, c)
     bias = layer.bias.repeat(s * s)
     patches = nn.functional.linear(x.permute(0, 2, 3, 1), weight, bias)  # (N, h, w, s * s * o)
-    return rearrange(patches, "n h w (p1 p2 o) -> n o (h p1) (w p2)", p1=s, p2=s).contiguous()
+    # One copy, into channels-last (NHWC memory, NCHW view): the layout of the frames it is compared with.
+    return rearrange(patches, "n h w (p1 p2 o) -> n (h p1) (w p2) o", p1=s, p2=s).permute(0, 3, 1, 2)

@@ -137,7 +137,7 @@ def apply_pixel_mask(frames: torch.Tensor, mask: torch.Tensor, patch: int) -> to
         pixels = repeat(mask, "b t (h w) -> b t 1 (h p1) (w p2)", h=rows, p1=patch, p2=patch)
     else:
         raise ValueError(f"mask must be (B, T) or (B, T, L), got shape {tuple(mask.shape)}.")
-    return torch.where(pixels, 0.0, frames)  # keeps the frames' memory layout (masked_fill does not)
+    return frames.clone().masked_fill_(pixels, 0)  # clone keeps the frames' memory layout; masked_fill does not
 
 
 def _hide_lowest_noise(

@@ -104,7 +104,9 @@ def normalized_patch_targets(frames: torch.Tensor, patch: int, eps: float = 1e-6
     Normalising per patch stops the loss being dominated by flat, bright regions and makes the
     model predict local structure. A patch is `patch x patch` pixels of every channel, as
     `worldmodel.masking.patchify` cuts it. The population variance is used, so a normalised patch has
-    variance exactly 1 (up to `eps`); a flat patch becomes all zeros.
+    variance exactly 1 (up to `eps`); a flat patch becomes all zeros. The moments are pooled from
+    the images (`patch_means`), never cut into patches: cutting copies, and strided reductions over
+    patches are slow on CPU.
 
     Args:
         frames: `(..., C, H, W)` float, any scale.
@@ -112,11 +114,13 @@ def normalized_patch_targets(frames: torch.Tensor, patch: int, eps: float = 1e-6
         eps: added to the variance before the square root.
 
     Returns:
-        `(..., C, H, W)` float32 (computed in fp32 whatever the input dtype).
+        `(..., C, H, W)` float32 (computed in fp32 whatever the input dtype), in `frames`' memory layout.
     """
-    patches = _split_patches(frames.float(), patch)  # (..., C, H/p, p, W/p, p), a view
-    var, mean = torch.var_mean(patches, dim=(-5, -3, -1), keepdim=True, correction=0)
-    return ((patches - mean) / torch.sqrt(var + eps)).flatten(-2).flatten(-3, -2)
+    x = frames.float()
+    mean = patch_means(x, patch)
+    var = (patch_means(x.square(), patch) - mean.square()).clamp_min(0.0)
+    scale = torch.rsqrt(var + eps)
+    return (x - _spread(mean, patch)) * _spread(scale, patch)
 
 
 def patch_errors(pred: torch.Tensor, target: torch.Tensor, patch: int) -> torch.Tensor:
@@ -124,7 +128,7 @@ def patch_errors(pred: torch.Tensor, target: torch.Tensor, patch: int) -> torch.
     .mean(-1)` without cutting the images into patches (which on CPU costs more than the error itself).
 
     Args:
-        pred, target: `(..., C, H, W)` float, the same shape.
+        pred, target: `(..., C, H, W)` float, the same shape (best the same memory layout).
         patch: patch side in pixels.
 
     Returns:
@@ -132,15 +136,24 @@ def patch_errors(pred: torch.Tensor, target: torch.Tensor, patch: int) -> torch.
     """
     if pred.shape != target.shape:
         raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape.")
-    squared = _split_patches((pred.float() - target.float()).square(), patch)
-    return squared.mean(dim=(-5, -3, -1)).flatten(-2)
+    return patch_means((pred.float() - target.float()).square(), patch).flatten(-2)
 
 
-def _split_patches(frames: torch.Tensor, patch: int) -> torch.Tensor:
-    """`(..., C, H, W)` -> the view `(..., C, H / patch, patch, W / patch, patch)`."""
-    if patch < 1 or frames.shape[-1] % patch or frames.shape[-2] % patch:
-        raise ValueError(f"image size {tuple(frames.shape[-2:])} must be a multiple of patch={patch}.")
-    return frames.unflatten(-1, (-1, patch)).unflatten(-3, (-1, patch))
+def patch_means(x: torch.Tensor, patch: int) -> torch.Tensor:
+    """The mean of each `patch x patch` patch of every channel together: `(..., C, H, W)` ->
+    `(..., H / patch, W / patch)`: the channel mean (a contiguous reduction in a channels-last
+    layout), then an average pool."""
+    if patch < 1 or x.shape[-1] % patch or x.shape[-2] % patch:
+        raise ValueError(f"image size {tuple(x.shape[-2:])} must be a multiple of patch={patch}.")
+    per_pixel = x.mean(dim=-3)  # (..., H, W)
+    pooled = F.avg_pool2d(per_pixel.reshape(-1, 1, *per_pixel.shape[-2:]), patch)
+    return pooled.reshape(*per_pixel.shape[:-2], *pooled.shape[-2:])
+
+
+def _spread(per_patch: torch.Tensor, patch: int) -> torch.Tensor:
+    """`(..., H / p, W / p)` -> `(..., 1, H, W)`: each patch's value at each of its pixels, to broadcast
+    over the channels."""
+    return per_patch.repeat_interleave(patch, dim=-1).repeat_interleave(patch, dim=-2).unsqueeze(-3)
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
