@@ -1,7 +1,7 @@
 """MAE-style masking of frame sequences: masks, patches and pixel masking.
 
-The losses counted only where masked (`masked_mse`, `normalized_patch_targets`) live with the
-other losses in `worldmodel.objectives`.
+The losses counted only where masked (`patch_errors` of `normalized_patch_targets`, averaged by
+`masked_mean`; `masked_mse` for vector items) live with the other losses in `worldmodel.objectives`.
 
 Convention throughout: in a mask, `True` (1) means *hidden* from the encoder, `False` visible.
 Masks are drawn by sorting uniform noise and hiding the first `k` indices, so every sequence (or
