@@ -15,6 +15,8 @@ os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
 # EGL works without a display) unless the user chose one. Unset, rendering fails to load GL.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+from envs.dmc_colors import MODES as COLOR_MODES
+from envs.dmc_colors import ColorModeError, DmcColors
 from envs.errors import (
     EnvError,
     MissingExtraError,
@@ -30,6 +32,7 @@ from envs.perturb import (
     parse_perturbation,
     parse_perturbations,
     perturb_frames,
+    perturbation_spec,
 )
 from envs.suites import PLANET_ACTION_REPEAT, suite_defaults
 from envs.wrappers import ActionRepeat, FrameStack, PixelObservation, flatten_state
@@ -42,6 +45,9 @@ __all__ = [
     "FrameStack",
     "MissingExtraError",
     "NotRenderableError",
+    "COLOR_MODES",
+    "ColorModeError",
+    "DmcColors",
     "Perturb",
     "PerturbationError",
     "PixelObservation",
@@ -52,6 +58,7 @@ __all__ = [
     "make_vector_env",
     "parse_perturbation",
     "parse_perturbations",
+    "perturbation_spec",
     "perturb_frames",
     "resolve_id",
     "suite_defaults",

@@ -20,6 +20,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.dmc_colors import MODES as COLOR_MODES
+from envs.dmc_colors import ColorModeError, DmcColors
 from envs.errors import (
     EnvError,
     MissingExtraError,
@@ -105,6 +107,20 @@ def _make_base(spec: gym.envs.registration.EnvSpec, image_size: int, kwargs: dic
         raise EnvError(f"{spec.id!r} cannot be built from its id alone: {e}.") from None
 
 
+def _recolored(env: gym.Env, spec: gym.envs.registration.EnvSpec, mode: str) -> gym.Env:
+    """`env` inside `DmcColors` (physics-level colour shift); a clear error for an env outside DeepMind Control."""
+    if not spec.id.startswith("dm_control/"):
+        env.close()
+        raise ColorModeError(f"perturb={mode} recolours DeepMind Control scenes; {spec.id!r} is not one. "
+                             "Use an image-level perturbation instead, e.g. perturb=color:3.")
+    domain = spec.id.split("/", 1)[1].split("-", 1)[0]
+    try:
+        return DmcColors(env, mode, domain)
+    except ColorModeError:
+        env.close()
+        raise
+
+
 def _mujoco_fast_render(env: gym.Env) -> None:
     """Turn off shadows and reflections: ~10x faster software rendering, same scene."""
     renderer = getattr(env.unwrapped, "mujoco_renderer", None)
@@ -136,7 +152,8 @@ def make_env(
         action_repeat: simulator steps per agent step (rewards summed), in [1, 1000].
         seed: seeds the first reset and the action space.
         perturb: `"name:severity"` (e.g. `"color:3"`, see `envs.perturb`): perturb the observations,
-            outermost, after frame stacking; None for clean frames.
+            outermost, after frame stacking; `"color_easy"` / `"color_hard"` (DeepMind Control only, see
+            `envs.dmc_colors`): recolour the simulated scene at each reset; None for clean frames.
         **kwargs: passed to `gymnasium.make`.
 
     Returns:
@@ -150,6 +167,9 @@ def make_env(
     perturbation = None if perturb is None else parse_perturbation(perturb)
     spec = resolve_id(env_id)
     env = _make_base(spec, image_size, kwargs)
+    if perturbation is not None and perturbation[0] in COLOR_MODES:
+        env = _recolored(env, spec, perturbation[0])
+        perturbation = None
 
     modes = env.metadata.get("render_modes", [])
     if "rgb_array" not in modes:

@@ -19,6 +19,10 @@ Each perturbation takes a severity 1..5 (u = severity / 5 scales it linearly):
   over the frame, each gliding at a fixed speed (3% of the side per step) and bouncing off the edges.
   They may occlude the object.
 
+Physics-level colour shifts (`color_easy`, `color_hard`, DeepMind Control only, no severity) live in
+`envs.dmc_colors`: `make_env(..., perturb="color_hard")` recolours the simulated scene at each reset
+instead of the rendered image. `parse_perturbation` accepts them; `perturb_frames` cannot apply them.
+
 Determinism: a perturbed frame is a pure function of (frame, name, severity, episode seed, step
 index). `Perturb.reset(seed=s)` uses `s` as the episode seed and reseeds the wrapper's generator with
 it; a reset without a seed draws the next episode seed from that generator. So the same seed gives
@@ -35,6 +39,8 @@ import gymnasium as gym
 import numpy as np
 from einops import rearrange
 
+from envs.dmc_colors import MODES as COLOR_MODES
+from envs.dmc_colors import EpisodeSeeds
 from envs.errors import EnvError
 
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -131,10 +137,17 @@ PERTURBATIONS: dict[str, Perturbation] = {
 
 def _check_name(name: str) -> str:
     if name not in PERTURBATIONS:
-        close = difflib.get_close_matches(str(name), list(PERTURBATIONS), n=1)
+        known = [*PERTURBATIONS, *COLOR_MODES]
+        close = difflib.get_close_matches(str(name), known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise PerturbationError(f"Unknown perturbation {name!r}.{hint} Choose one of: {', '.join(PERTURBATIONS)}.")
+        raise PerturbationError(f"Unknown perturbation {name!r}.{hint} Choose one of: {', '.join(PERTURBATIONS)} "
+                                f"(name:severity), or {' / '.join(COLOR_MODES)} (DeepMind Control only, no severity).")
     return name
+
+
+def perturbation_spec(name: str, severity: int) -> str:
+    """`("color", 3)` -> `"color:3"`; a physics-level colour mode has no severity: `("color_hard", 0)` -> `"color_hard"`."""
+    return name if name in COLOR_MODES else f"{name}:{severity}"
 
 
 def _check_severity(severity: object, spec: str) -> int:
@@ -145,7 +158,13 @@ def _check_severity(severity: object, spec: str) -> int:
 
 
 def parse_perturbation(spec: str) -> tuple[str, int]:
-    """`"color:3"` -> `("color", 3)`; an unknown name or a severity outside 1..5 raises `PerturbationError`."""
+    """`"color:3"` -> `("color", 3)`; `"color_hard"` -> `("color_hard", 0)` (a physics-level colour mode of
+    `envs.dmc_colors`, without severity); an unknown name or a severity outside 1..5 raises `PerturbationError`."""
+    if isinstance(spec, str) and spec.strip().partition(":")[0].strip() in COLOR_MODES:
+        if ":" in spec:
+            raise PerturbationError(f"Perturbation {spec!r}: {spec.partition(':')[0].strip()} has no severity; "
+                                    "write it alone, e.g. perturb=color_hard.")
+        return spec.strip(), 0
     if not isinstance(spec, str) or ":" not in spec:
         raise PerturbationError(f"Perturbation {spec!r} is not name:severity: write e.g. color:3 "
                                 f"(names: {', '.join(PERTURBATIONS)}; severity {SEVERITIES[0]}..{SEVERITIES[-1]}).")
@@ -175,6 +194,9 @@ def perturb_frames(frames: np.ndarray, name: str, severity: int, seed: int,
     Returns:
         `(L, 3, H, W)` uint8.
     """
+    if name in COLOR_MODES:
+        raise PerturbationError(f"{name} recolours the simulated scene, so recorded frames cannot be given it: "
+                                f"record the episode again from make_env(..., perturb={name!r}) instead.")
     fn = PERTURBATIONS[_check_name(name)]
     severity = _check_severity(severity, f"{name}:{severity}")
     frames = np.asarray(frames)
@@ -207,16 +229,12 @@ class Perturb(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         if env.observation_space.dtype != np.uint8 or len(shape) != 3 or shape[0] % 3:
             raise PerturbationError(f"Perturb needs (3k, H, W) uint8 observations, got {env.observation_space}: "
                                     "apply it to an env from envs.make_env.")
-        self._rng = np.random.default_rng()
+        self._seeds = EpisodeSeeds()
         self.episode_seed = 0
         self._step = 0
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
-            self.episode_seed = int(seed)
-        else:
-            self.episode_seed = int(self._rng.integers(2**31))
+        self.episode_seed = self._seeds.next(seed)
         self._step = 0
         return super().reset(seed=seed, options=options)
 

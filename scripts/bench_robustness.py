@@ -6,7 +6,8 @@ perturbation of `envs/perturb.py` at severities 1, 3 and 5, next to the clean nu
 
 The same evaluation as `scripts/evaluate.py perturb=...` (`agents.analysis.robustness.robustness`): paired
 seeds for clean and perturbed episodes, and the probe scored on the same held-out episodes with and
-without the perturbation. Saves docs/results/bench_robustness.json and rebuilds the README table.
+without the perturbation. A DeepMind Control run also gets DMC-GB's physics-level `color_easy` and
+`color_hard` (`envs/dmc_colors.py`), its probe episodes played again in the recoloured scene. Saves docs/results/bench_robustness.json and rebuilds the README table.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from agents.analysis import results
 from agents.analysis.bench.robustness import robustness_table
 from agents.analysis.robustness import format_table, robustness
 from agents.training.assembly import load_run
-from envs import PERTURBATIONS, EnvError, parse_perturbations
+from envs import COLOR_MODES, PERTURBATIONS, EnvError, parse_perturbations
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.cli import parse_keys
 from worldmodel.config import ConfigError
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         if not perturbations or args["episodes"] < 1 or args["probe_episodes"] < 2:
             raise ConfigError("pass at least one severity, episodes >= 1 and probe_episodes >= 2.")
         loaded = load_run(args["run_dir"], args["checkpoint"], seed=args["seed"])
+        if loaded.cfg.env.startswith("dm_control/"):  # DMC-GB's physics-level colour shifts too
+            perturbations += [(mode, 0) for mode in COLOR_MODES]
         report = robustness(loaded.agent, perturbations, args["episodes"], args["seed"], args["probe_episodes"])
     except (ConfigError, EnvError, CheckpointError, ValueError) as e:
         print(f"bench_robustness.py: error: {e}", file=sys.stderr)

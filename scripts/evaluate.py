@@ -14,7 +14,8 @@ same JSON also holds, next to the clean return: `probe` (the held-out linear-pro
 frames, from `probe_episodes` random-action episodes) and `perturbations` (per spec: return and
 probe R² under the perturbation, and their change from clean). Clean and perturbed episodes share
 their seeds, and the probe is scored on the same held-out episodes with and without the
-perturbation, so only the visual shift differs (see `agents/analysis/robustness.py`).
+perturbation, so only the visual shift differs (see `agents/analysis/robustness.py`). On DeepMind
+Control, `perturb=color_easy,color_hard` recolours the simulated scene itself (`envs/dmc_colors.py`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ KEYS = {
     "device": (str, "", "override the run's device (auto, cpu, cuda)"),
     "video": (bool, False, "record the episodes to videos/eval_<checkpoint>.mp4"),
     "fps": (int, 15, "video frame rate"),
-    "perturb": (str, "", "also evaluate under name:severity perturbations, comma-separated (e.g. color:3,noise:2)"),
+    "perturb": (str, "", "also evaluate under name:severity perturbations, comma-separated (e.g. color:3,noise:2); "
+                       "on DeepMind Control also color_easy / color_hard (scene recoloured, no severity)"),
     "probe_episodes": (int, 8, "random-action episodes for the probe R² (3/4 fit, 1/4 scored); with perturb= only"),
 }
 

@@ -9,12 +9,28 @@ never happened. The online and the target encoder see independently shifted view
 frames (two views, as DrQ's target averaging and CURL's query/key pairs), so the contrastive and
 consistency targets reward latents that do not move with a few pixels of shift; the masked
 objective predicts the pixels of the online view it was shown.
+
+Appearance augmentation (`appearance=jitter|conv`), for robustness to colour shifts (DMC-GB's
+color_hard, `envs/dmc_colors.py`), is applied SVEA-style to the online view only: the online encoder sees recoloured
+frames while the target encoder and the masked objective's pixel targets stay clean, so the
+consistency, contrastive and masked terms all ask for latents that ignore the colours rather than
+learning to predict noise. Also one draw per sequence, the same for all its frames.
+
+    online = appearance(online, "jitter")       # (B, S, 3, H, W) float in [-0.5, 0.5], same shape
+
+- `jitter`: a hue rotation by U(-180°, 180°) about the grey axis, channel gains U(0.6, 1.4), a
+  contrast factor U(0.6, 1.4) about the frame's mean and a brightness offset U(-0.2, 0.2), clipped.
+- `conv`: a random 3x3 convolution, 3 -> 3 channels with N(0, 1/27) weights (random convolution,
+  Lee et al. 2020, as SVEA uses), squashed back into range by a sigmoid; it changes textures too.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 
 
 def random_shift(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -39,4 +55,47 @@ def two_views(x: torch.Tensor, pad: int, generator: torch.Generator | None = Non
     return random_shift(x, pad, generator), random_shift(x, pad, generator)
 
 
-__all__ = ["random_shift", "two_views"]
+def _grey_rotation(angle: torch.Tensor) -> torch.Tensor:
+    """`angle (B,)` radians -> `(B, 3, 3)` rotations of RGB about the grey axis (Rodrigues): greys stay."""
+    cross = torch.tensor([[0.0, -1, 1], [1, 0, -1], [-1, 1, 0]], device=angle.device) / math.sqrt(3)
+    cos, sin = angle.cos()[:, None, None], angle.sin()[:, None, None]
+    eye = torch.eye(3, device=angle.device)
+    return cos * eye + sin * cross + (1 - cos) * torch.full((3, 3), 1 / 3, device=angle.device)
+
+
+def color_jitter(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """`x (B, S, 3, H, W)` float in [-0.5, 0.5], recoloured per sequence (see the module docstring)."""
+    b, dev = x.shape[0], x.device
+
+    def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(b, *shape, generator=generator, device=generator.device if generator
+                                           else None).to(dev)
+
+    mix = uniform(0.6, 1.4, 3)[:, :, None] * _grey_rotation(uniform(-math.pi, math.pi))  # (B, 3, 3)
+    u = torch.einsum("bij,bsjhw->bsihw", mix, x + 0.5)
+    mean = u.mean(dim=(1, 2, 3, 4), keepdim=True)
+    u = (u - mean) * uniform(0.6, 1.4)[:, None, None, None, None] + mean + uniform(-0.2, 0.2)[:, None, None, None, None]
+    return u.clamp(0.0, 1.0) - 0.5
+
+
+def random_conv(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """`x (B, S, 3, H, W)` float in [-0.5, 0.5] through one random 3x3 convolution per sequence."""
+    b, s, c, h, w = x.shape
+    weights = torch.randn(b * c, c, 3, 3, generator=generator, device=generator.device if generator
+                          else None).to(x.device) / math.sqrt(c * 9)
+    grouped = rearrange(x, "b s c h w -> s (b c) h w")  # each sequence its own group of filters
+    out = F.conv2d(F.pad(grouped, (1, 1, 1, 1), mode="replicate"), weights, groups=b)
+    return torch.sigmoid(4 * rearrange(out, "s (b c) h w -> b s c h w", b=b)) - 0.5
+
+
+APPEARANCE = {"jitter": color_jitter, "conv": random_conv}
+
+
+def appearance(x: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """`x (B, S, 3, H, W)` float frames under appearance augmentation `kind` ('none', 'jitter', 'conv')."""
+    if kind == "none":
+        return x
+    return APPEARANCE[kind](x, generator)
+
+
+__all__ = ["appearance", "color_jitter", "random_conv", "random_shift", "two_views"]

@@ -130,6 +130,10 @@ class Config:
     augment: Literal["none", "shift"] = "none"
     """Augment the frames of each update: shift, a random shift of up to shift_pad pixels per sequence
     (DrQ, TD-MPC2), with independent shifts for the online and target encoders; none."""
+    appearance: Literal["none", "jitter", "conv"] = "none"
+    """Appearance augmentation of the online view only (SVEA-style; targets stay clean), for robustness to
+    colour shifts: jitter (hue, channel gains, contrast, brightness per sequence) or conv (a random 3x3
+    convolution per sequence); see worldmodel/augment.py. Combines with augment=shift."""
     shift_pad: int = 4
     """Largest shift in pixels of augment=shift (frames are edge-padded by it, then cropped back)."""
     target_momentum: float = 0.99

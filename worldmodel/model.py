@@ -40,7 +40,7 @@ from tensordict import TensorDict
 from torch import nn
 
 from worldmodel.actions import ActionSpec
-from worldmodel.augment import two_views
+from worldmodel.augment import appearance, two_views
 from worldmodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from worldmodel.config import Config
 from worldmodel.decoders import ConvDecoder
@@ -281,6 +281,8 @@ class WorldModel(nn.Module):
             x, x_target = two_views(x, self.cfg.shift_pad)
         else:
             x_target = x
+        x_clean = x  # the masked objective's pixel targets: the online view before its recolouring
+        x = appearance(x, self.cfg.appearance)  # online view only; the target encoder sees x_target
         z = self._encode_windows(x)  # (B, T, D)
         y = self._encode_windows(x_target, target=True)  # (B, T, D), no gradient
         imagined, outcome = self._rollout(z, actions)
@@ -292,7 +294,7 @@ class WorldModel(nn.Module):
             terms["contrastive"], metrics["contrastive_accuracy"], metrics["temperature"] = (
                 self._contrastive_loss(imagined, y))
         if self.uses_masked:
-            terms["masked"], metrics["masked_fraction"] = self._masked_loss(x, actions, y)
+            terms["masked"], metrics["masked_fraction"] = self._masked_loss(x, actions, y, x_clean)
         if self.learns_q:
             terms["value"], value_metrics = self._q_loss(z, actions, rewards, terminated)
         else:
@@ -457,9 +459,12 @@ class WorldModel(nn.Module):
             return F.mse_loss(torch.tanh(out), taken)
         return F.cross_entropy(rearrange(out, "b t a -> (b t) a"), rearrange(taken.argmax(-1), "b t -> (b t)"))
 
-    def _masked_loss(self, x: torch.Tensor, actions: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x `(B, S, 3, H, W)` preprocessed frames, actions `(B, T, A)`, targets y `(B, T, D)` -> loss `()`
-        and the fraction hidden `()` (detached). Draws its mask from the global generator."""
+    def _masked_loss(self, x: torch.Tensor, actions: torch.Tensor, y: torch.Tensor,
+                     pixels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x `(B, S, 3, H, W)` preprocessed frames the encoder sees, actions `(B, T, A)`, targets y `(B, T, D)`,
+        pixels `(B, S, 3, H, W)` the frames whose pixels are predicted (default x; the clean view under
+        appearance augmentation) -> loss `()` and the fraction hidden `()` (detached). Draws its mask
+        from the global generator."""
         cfg, k = self.cfg, self.history
         b, s = x.shape[:2]
         mask = self.sample_mask(b, s, device=x.device)  # (B, S, L), True = hidden
@@ -468,7 +473,7 @@ class WorldModel(nn.Module):
 
         if cfg.mask_target == "pixel":
             predicted = rearrange(self._decoder(rearrange(h, "b t d -> (b t) d")), "(b t) c hh ww -> b t c hh ww", b=b)
-            newest = x[:, k - 1:]
+            newest = (x if pixels is None else pixels)[:, k - 1:]
             target = normalized_patch_targets(newest, cfg.patch_size) if cfg.norm_pix else newest
             loss = masked_mean(patch_errors(predicted, target, cfg.patch_size), hidden)
         else:

@@ -22,8 +22,8 @@ from tensordict import TensorDict
 
 from agents.agent import PlanningAgent
 from agents.analysis.probe import probe_episodes as record_probe_episodes
-from agents.episodes import evaluate, make_envs
-from envs import perturb_frames
+from agents.episodes import evaluate, make_envs, make_single_env, record_episodes
+from envs import COLOR_MODES, perturb_frames, perturbation_spec
 from worldmodel.probe import episode_latents, ridge_r2
 
 PROBE_SEED_OFFSET = 1_000
@@ -31,7 +31,23 @@ PROBE_SEED_OFFSET = 1_000
 
 
 def _spec(name: str, severity: int) -> str:
-    return f"{name}:{severity}"
+    return perturbation_spec(name, severity)
+
+
+def replayed_frames(agent: PlanningAgent, perturb: str, episode: TensorDict, seed: int) -> torch.Tensor:
+    """The frames `(L, 3, H, W) uint8` of a recorded `episode` (reset with `seed`) played again, action for
+    action, in the env perturbed by `perturb`: how a physics-level mode (`color_hard`) shows the very same
+    states, since colours leave the dynamics alone."""
+    env = make_single_env(agent.cfg, perturb=perturb)
+    actions = iter(episode["action"][1:])
+    try:
+        [again] = record_episodes(env, agent.model.action_spec, 1, seed, policy=lambda obs, first: next(actions)[None])
+    finally:
+        env.close()
+    if len(again) != len(episode):
+        raise RuntimeError(f"replaying a probe episode under {perturb} gave {len(again)} steps, not {len(episode)}: "
+                           "the perturbation changed the dynamics.")
+    return again["obs"]
 
 
 @torch.no_grad()
@@ -76,8 +92,11 @@ def probe_r2(agent: PlanningAgent, fit: list[TensorDict], score: list[TensorDict
     test_y = torch.cat([ep["state"] for _, ep in held])
     conditions = {"clean": [ep["obs"] for _, ep in held]}
     for name, severity in perturbations:
-        conditions[_spec(name, severity)] = [
-            torch.from_numpy(perturb_frames(ep["obs"].numpy(), name, severity, seed=seed + e)) for e, ep in held]
+        if name in COLOR_MODES:  # the scene itself is recoloured: play the held-out episodes again in it
+            frames = [replayed_frames(agent, name, ep, seed + e) for e, ep in held]
+        else:
+            frames = [torch.from_numpy(perturb_frames(ep["obs"].numpy(), name, severity, seed=seed + e)) for e, ep in held]
+        conditions[_spec(name, severity)] = frames
     out = {}
     for key, frames in conditions.items():
         result = ridge_r2(train_x, train_y, features(frames), test_y)

@@ -58,3 +58,26 @@ def test_bad_perturb_exits_2_with_one_clear_message(trained, args, match):
     proc = script("evaluate", f"run_dir={trained}", *args)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("evaluate.py: error: ") and match in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_pixel_env_outside_dmc_refuses_the_colour_modes(trained):
+    proc = script("evaluate", f"run_dir={trained}", "episodes=1", "perturb=color_hard")
+    assert proc.returncode == 2, proc.stderr
+    assert "recolours DeepMind Control scenes" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_dmc_colour_modes_end_to_end(tmp_path):
+    pytest.importorskip("shimmy")
+    run_dir = tmp_path / "run"
+    proc = script("train", "env=dm_control/cartpole-swingup-v0", "preset=debug", "steps=400", "tensorboard=false",
+                  "video=false", f"run_dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = script("evaluate", f"run_dir={run_dir}", "episodes=1", "probe_episodes=2", "perturb=color_hard,color:3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [report] = run_dir.glob("eval_step_*.json")
+    result = json.loads(report.read_text())
+    hard = result["perturbations"]["color_hard"]
+    assert hard["name"] == "color_hard" and hard["severity"] == 0 and len(hard["returns"]) == 1
+    # the probe was scored on the held-out episode played again in the recoloured scene: other frames
+    assert hard["probe_r2"] != result["probe"]["r2"]
+    assert set(result["perturbations"]) == {"color_hard", "color:3"}

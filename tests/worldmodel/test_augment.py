@@ -4,7 +4,7 @@ only when asked."""
 import torch
 from batches import SIZE, batch_for  # tests/batches.py
 
-from worldmodel.augment import random_shift, two_views
+from worldmodel.augment import appearance, color_jitter, random_shift, two_views
 from worldmodel.config import Config
 from worldmodel.model import WorldModel
 
@@ -42,3 +42,57 @@ def test_the_model_augments_only_when_asked():
         second, _ = model.loss(batch)
         # Without augmentation only the masked objective draws randomness; consistency never does.
         assert torch.equal(first["consistency"], second["consistency"]) is same
+
+
+def test_appearance_recolours_whole_sequences_in_range_and_none_is_the_identity():
+    torch.manual_seed(0)
+    x = torch.rand(5, 3, 3, 16, 16) - 0.5
+    assert appearance(x, "none") is x
+    for kind in ("jitter", "conv"):
+        y = appearance(x, kind, torch.Generator().manual_seed(3))
+        assert y.shape == x.shape and y.min() >= -0.5 and y.max() <= 0.5
+        assert (y - x).abs().mean() > 0.05, kind
+        assert torch.equal(y, appearance(x, kind, torch.Generator().manual_seed(3)))
+        # One draw per sequence: a sequence of identical frames stays identical frame to frame.
+        same = x[:, :1].expand(-1, 3, -1, -1, -1)
+        z = appearance(same, kind, torch.Generator().manual_seed(4))
+        assert torch.allclose(z[:, 0], z[:, 2], atol=1e-6), kind
+    # the hue turns about the grey axis, so a grey frame is only tinted by the channel gains
+    grey = torch.full((4, 1, 3, 2, 2), 0.1)
+    assert (color_jitter(grey, torch.Generator().manual_seed(0)).std(dim=2) < 0.25).all()
+
+
+def test_appearance_changes_only_the_online_view():
+    base = Config.from_preset("debug", image_size=SIZE, objective="both", mask_target="pixel")
+    batch = batch_for(base)
+    torch.manual_seed(0)
+    model = WorldModel(base, 1)
+    terms = {}
+    for kind in ("none", "jitter"):
+        model.cfg = base.replace(appearance=kind)
+        torch.manual_seed(5)
+        terms[kind], _ = model.loss(batch)
+    # the online latents (consistency) move; the targets and the masked objective's pixels are the clean ones
+    assert not torch.equal(terms["none"]["consistency"], terms["jitter"]["consistency"])
+    seen = {}
+    encode, masked = model._encode_windows, model._masked_loss
+
+    def spy_encode(x, target=False, **kw):
+        if target:
+            seen["target"] = x
+        return encode(x, target=target, **kw)
+
+    def spy_masked(x, actions, y, pixels=None):
+        seen["online"], seen["pixels"] = x, pixels
+        return masked(x, actions, y, pixels)
+
+    model._encode_windows, model._masked_loss = spy_encode, spy_masked
+    views = {}
+    for kind in ("none", "jitter"):
+        model.cfg = base.replace(appearance=kind)
+        model.loss(batch)
+        views[kind] = dict(seen)
+    assert torch.equal(views["none"]["target"], views["jitter"]["target"])   # target view: clean
+    assert torch.equal(views["none"]["pixels"], views["jitter"]["pixels"])   # masked targets: clean
+    assert torch.equal(views["jitter"]["pixels"], views["none"]["online"])
+    assert not torch.equal(views["jitter"]["online"], views["none"]["online"])  # the encoder's input: recoloured

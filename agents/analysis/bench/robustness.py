@@ -16,7 +16,7 @@ def robustness_table(report: dict, episodes: int) -> dict:
     clean = report["clean"]
     rows = [["clean", "-", f"{clean['return_mean']:.1f} ± {clean['return_std']:.1f}", "-", _r2(clean["probe_r2"]), "-"]]
     for r in report["perturbations"].values():
-        rows.append([r["name"], r["severity"], f"{r['return_mean']:.1f} ± {r['return_std']:.1f}",
+        rows.append([r["name"], r["severity"] or "–", f"{r['return_mean']:.1f} ± {r['return_std']:.1f}",
                      f"{r['return_delta']:+.1f}", _r2(r["probe_r2"]),
                      "-" if r["probe_r2_delta"] is None else f"{r['probe_r2_delta']:+.3f}"])
     return {"columns": ["perturbation", "severity", f"return (mean ± std, {episodes} episodes)", "Δ return",

@@ -1,0 +1,79 @@
+"""Physics-level colour shifts (DMC-GB's color_easy / color_hard) of `envs.dmc_colors`."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from envs import (
+    COLOR_MODES,
+    ColorModeError,
+    PerturbationError,
+    make_env,
+    parse_perturbation,
+    perturb_frames,
+)
+from envs.dmc_colors import EASY_SPREAD, draw_colors
+
+DEFAULTS = {key: np.full(3, 0.5) for key in ("grid_rgb1", "grid_rgb2", "grid_markrgb", "self_rgb",
+                                              "skybox_rgb", "skybox_rgb2", "skybox_markrgb")}
+
+
+def test_draws_are_a_function_of_the_seed_within_their_range():
+    for mode in COLOR_MODES:
+        a, b, c = (draw_colors(mode, s, DEFAULTS) for s in (3, 3, 4))
+        assert a.keys() == DEFAULTS.keys()
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+        assert any(not np.array_equal(a[k], c[k]) for k in a)
+    hard = np.stack([v for s in range(50) for v in draw_colors("color_hard", s, DEFAULTS).values()])
+    easy = np.stack([v for s in range(50) for v in draw_colors("color_easy", s, DEFAULTS).values()])
+    assert hard.min() >= 0 and hard.max() <= 1 and hard.std() > 0.25      # the whole cube
+    assert np.abs(easy - 0.5).max() <= EASY_SPREAD and easy.std() > 0.05  # near the defaults
+
+
+def test_specs_and_refusals():
+    assert parse_perturbation("color_hard") == ("color_hard", 0)
+    with pytest.raises(PerturbationError, match="has no severity"):
+        parse_perturbation("color_hard:3")
+    with pytest.raises(PerturbationError, match="color_easy"):
+        parse_perturbation("color_eazy:1")
+    with pytest.raises(PerturbationError, match="record the episode again"):
+        perturb_frames(np.zeros((2, 3, 8, 8), np.uint8), "color_hard", 0, seed=0)
+    with pytest.raises(ColorModeError, match="not one.*color:3"):
+        make_env("Pendulum-v1", perturb="color_hard")
+
+
+CHECK = """
+import numpy as np, envs
+def run(perturb, seed, steps=6):
+    env = envs.make_env("dm_control/cartpole-swingup-v0", image_size=48, perturb=perturb)
+    obs, info = env.reset(seed=seed)
+    frames, states = [obs], [info["state"]]
+    for _ in range(steps):
+        obs, r, term, trunc, info = env.step(np.full(1, 0.7, np.float32))
+        frames.append(obs); states.append(info["state"])
+    env.close()
+    return np.stack(frames).astype(np.float64), np.stack(states)
+clean, s_clean = run(None, 3)
+for mode in envs.COLOR_MODES:
+    a, s_a = run(mode, 3)
+    b, _ = run(mode, 3)
+    c, _ = run(mode, 4)
+    assert np.array_equal(a, b), "not deterministic under the seed"
+    assert np.allclose(s_a, s_clean), "colours changed the dynamics"
+    print(mode, np.abs(a - clean).mean(), np.abs(a - c).mean())
+"""
+
+
+def test_colours_change_the_rendered_scene_deterministically_and_leave_the_dynamics():
+    pytest.importorskip("shimmy")
+    pytest.importorskip("dm_control")
+    proc = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    diffs = {line.split()[0]: [float(x) for x in line.split()[1:]] for line in proc.stdout.splitlines()}
+    assert set(diffs) == set(COLOR_MODES)
+    # mean absolute pixel change vs clean and between two episode seeds, on a 0..255 scale
+    assert diffs["color_hard"][0] > 20 and diffs["color_hard"][1] > 20
+    assert diffs["color_easy"][0] > 3 and diffs["color_easy"][1] > 3
+    assert diffs["color_hard"][0] > diffs["color_easy"][0]
