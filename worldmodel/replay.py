@@ -439,3 +439,102 @@ class SequenceReplay:
         Used on resume, when environments restart and unfinished episodes cannot continue.
         """
         self._episode.fill_(-1)
+
+
+class MixedReplay:
+    """Several environments' replays sampled as one: multi-environment pretraining's data.
+
+    Each source is a `SequenceReplay` of one environment (its own action size and episode length);
+    a batch of `B` sequences takes `B // k` from each of the `k` sources, the remainder going to the
+    sources in turn, so every environment weighs the same whatever its episode lengths. Actions are
+    zero-padded to the largest source's size (as multi-task TD-MPC2 does), so one dynamics model
+    reads them all; the `state` column (a probe's, of another size per env) is left out of batches.
+
+    Saved (`save`), it is a folder: `mixed.json` (the sources' names and facts, in order) and one
+    saved `SequenceReplay` per source in `0/`, `1/`, ...
+
+    Example:
+        >>> mixed = MixedReplay([cartpole, walker], ["dm_control/cartpole-swingup-v0", "dm_control/walker-walk-v0"])
+        >>> batch = mixed.sample(16)     # TensorDict (16, T): 8 of each; action (16, T, 6), cartpole's padded
+    """
+
+    def __init__(self, sources: list[SequenceReplay], names: list[str], facts: list[dict[str, Any]] | None = None):
+        if not sources or len(sources) != len(names):
+            raise ReplayError(f"a mixed replay needs one name per source replay, got {len(sources)} replays and "
+                              f"{len(names)} names.")
+        shapes = {tuple(s.obs_shape) for s in sources}
+        if len(shapes) != 1 or len({s.seq_len for s in sources}) != 1:
+            raise ReplayError(f"the source replays of a mixed replay must share one frame shape and sequence length, "
+                              f"got frames {sorted(shapes)} and lengths {sorted({s.seq_len for s in sources})}.")
+        self.sources, self.names = list(sources), list(names)
+        self.facts = facts if facts is not None else [{} for _ in names]
+        self.obs_shape, self.seq_len = sources[0].obs_shape, sources[0].seq_len
+        self.action_dim = max(s.action_dim for s in sources)
+        self._turn = 0  # which source gets the next batch's first extra sequence
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.sources)
+
+    def can_sample(self) -> bool:
+        return all(s.can_sample() for s in self.sources)
+
+    def shares(self, batch_size: int) -> list[int]:
+        """Sequences each source gives to the next batch of `batch_size` (the remainder rotates)."""
+        k = len(self.sources)
+        extra = [(i - self._turn) % k < batch_size % k for i in range(k)]
+        return [batch_size // k + int(e) for e in extra]
+
+    def sample(self, batch_size: int, device: torch.device | str | None = None) -> TensorDict:
+        """`batch_size` sequences from all sources: TensorDict `(B, T)`, obs `(B, T, 3, H, W)` uint8,
+        action `(B, T, A_max)` (zeros beyond a source's own size), grouped by source in order."""
+        parts = []
+        for source, share in zip(self.sources, self.shares(batch_size), strict=True):
+            if share == 0:
+                continue
+            batch = source.sample(share, device)
+            if "state" in batch.keys():
+                del batch["state"]
+            pad = self.action_dim - source.action_dim
+            if pad:
+                batch["action"] = torch.nn.functional.pad(batch["action"], (0, pad))
+            parts.append(batch)
+        self._turn = (self._turn + batch_size) % len(self.sources)
+        return torch.cat(parts, 0)
+
+    def save(self, path: str | Path) -> None:
+        """Write `mixed.json` and each source under `path/<i>` (the folder is replaced)."""
+        path = Path(path)
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        for i, source in enumerate(self.sources):
+            source.save(path / str(i))
+        meta = {"format_version": 1, "kind": "mixed", "sources": [{"name": n, **f} for n, f in zip(self.names, self.facts, strict=True)]}
+        (path / "mixed.json").write_text(json.dumps(meta))
+
+    @staticmethod
+    def is_saved(path: str | Path) -> bool:
+        return (Path(path) / "mixed.json").is_file()
+
+    @staticmethod
+    def saved_sources(path: str | Path) -> list[dict[str, Any]]:
+        """The sources listed in a saved mixed replay's `mixed.json` (name and facts of each, in
+        order), without reading their data; a missing or damaged file is one ReplayError."""
+        path = Path(path)
+        meta = _read_json(path, "mixed.json")
+        meta = meta if isinstance(meta, dict) else {}
+        sources = meta.get("sources")
+        if meta.get("format_version") != 1 or not isinstance(sources, list) or not sources or not all(
+                isinstance(s, dict) and isinstance(s.get("name"), str) and _is_count(s.get("action_repeat", 0))
+                for s in sources):
+            raise ReplayError(f"the saved mixed replay's mixed.json is damaged (no list of named sources); replay: {path}")
+        return sources
+
+    @classmethod
+    def from_saved(cls, path: str | Path, seq_len: int) -> MixedReplay:
+        """The mixed replay `save` wrote to `path`; a damaged `mixed.json` or source is one ReplayError."""
+        path = Path(path)
+        sources = cls.saved_sources(path)
+        replays = [SequenceReplay.from_saved(path / str(i), seq_len) for i in range(len(sources))]
+        facts = [{k: v for k, v in s.items() if k != "name"} for s in sources]
+        return cls(replays, [s["name"] for s in sources], facts)

@@ -53,16 +53,21 @@ and where it runs. Every other key shaped the model, the optimiser or the data a
 replay, so a new value could not reach them (a new `lr` would not reach the optimiser's saved state)."""
 
 
-def resolve_config(argv: list[str]) -> Config:
+def resolve_config(argv: list[str], several_envs: bool = False) -> Config:
     """The config a script runs with: from the command line (with what the env's suite protocol
     fixes, e.g. a PlaNet task's action repeat, unless given explicitly) or, for `resume=true`, the
     run's saved config with the command line's `RESUMABLE` keys on top (e.g. a larger `steps=` to extend a run);
     another value for any other key is refused, naming it. With `encoder_from=`, the encoder's shape
-    keys come from the pretrained encoder (a clashing explicit key is an error)."""
+    keys come from the pretrained encoder (a clashing explicit key is an error). `env=` names one
+    environment unless `several_envs` (pretrain.py's comma-separated ids, each with its own protocol
+    applied later by `agents.training.pretrain.environment_configs`)."""
     cfg = parse_cli(argv)
+    if "," in cfg.env and not several_envs:
+        raise ConfigError(f"env={cfg.env!r} names several environments: this script trains in one. Several "
+                          "(comma-separated) are for scripts/pretrain.py, whose encoder transfers with encoder_from=.")
     if not cfg.resume:
         explicit = set(split_pairs(argv))
-        protocol, note = suite_defaults(cfg.env)  # e.g. a PlaNet task's own action repeat
+        protocol, note = suite_defaults(cfg.env) if "," not in cfg.env else ({}, None)  # e.g. a PlaNet task's action repeat
         protocol = {key: value for key, value in protocol.items() if key not in explicit}
         if protocol:
             if note:
@@ -166,6 +171,9 @@ def load_run(run: RunDir | str | Path, checkpoint: str = "latest", seed: int = 1
     """
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     cfg = run.config()
+    if "," in cfg.env:
+        raise CheckpointError(f"{run.path} was pretrained on several environments ({cfg.env}): it has no one "
+                              f"environment to act in. Transfer its encoder instead: encoder_from={run.path}.")
     if device:
         cfg = cfg.replace(device=device)
     folder, kind, state = run.load(checkpoint)

@@ -11,12 +11,14 @@ so a run shows what the self-supervised objective bought.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
-from tensordict import TensorDict
 from tqdm.auto import tqdm
 
 from agents.analysis.probe import probe_episodes, probe_metrics
@@ -31,13 +33,13 @@ from agents.training.assembly import (
 from agents.training.collect import Collector
 from agents.training.runs import PRETRAIN, MetricsLogger, RunDir
 from agents.training.stop import Interrupted, StopOnSignal
-from envs import EnvError
+from envs import EnvError, suite_defaults
 from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.cli import split_pairs
 from worldmodel.config import Config, ConfigError
 from worldmodel.precision import NonFiniteLossError
-from worldmodel.replay import ReplayError, SequenceReplay
+from worldmodel.replay import MixedReplay, ReplayError, SequenceReplay
 from worldmodel.trainer import WorldModelTrainer
 
 ONLINE_ONLY = {"steps": "pretrain_updates", "eval_every": "pretrain_probe_every",
@@ -45,13 +47,14 @@ ONLINE_ONLY = {"steps": "pretrain_updates", "eval_every": "pretrain_probe_every"
 """Keys that count environment steps of online training, and pretraining's own key for each."""
 
 
-def pretrain(cfg: Config, *, trainer: WorldModelTrainer, replay: SequenceReplay, run: RunDir, logger: MetricsLogger,
-             probe_fit: list[TensorDict], probe_score: list[TensorDict]) -> int:
-    """Train for `cfg.pretrain_updates` updates from `trainer.steps`; returns the final update count.
-    A first SIGINT/SIGTERM checkpoints at the end of the update and raises `Interrupted`."""
+def pretrain(cfg: Config, *, trainer: WorldModelTrainer, replay: SequenceReplay | MixedReplay, run: RunDir,
+             logger: MetricsLogger, probe: Callable[[], dict[str, float]]) -> int:
+    """Train for `cfg.pretrain_updates` updates from `trainer.steps`, logging `probe()` (the probe's
+    metrics of the current encoder) at update 0 and every `pretrain_probe_every`; returns the final
+    update count. A first SIGINT/SIGTERM checkpoints at the end of the update and raises `Interrupted`."""
     total = cfg.pretrain_updates
     if trainer.steps == 0:
-        logger.log(0, probe_metrics(trainer, probe_fit, probe_score))
+        logger.log(0, probe())
     pending: dict[str, list[float]] = {}
     clock, last = time.time(), trainer.steps
     bar = tqdm(total=total, initial=trainer.steps, unit="update", dynamic_ncols=True, disable=None,
@@ -69,10 +72,10 @@ def pretrain(cfg: Config, *, trainer: WorldModelTrainer, replay: SequenceReplay,
                 pending.clear()
                 clock, last = time.time(), step
             if step % cfg.pretrain_probe_every == 0 or step == total:
-                probe = probe_metrics(trainer, probe_fit, probe_score)
-                logger.log(step, probe)
-                if "probe/r2" in probe:
-                    bar.set_postfix(probe_r2=f"{probe['probe/r2']:.3f}")
+                probed = probe()
+                logger.log(step, probed)
+                if "probe/r2" in probed:
+                    bar.set_postfix(probe_r2=f"{probed['probe/r2']:.3f}")
             if step % cfg.pretrain_checkpoint_every == 0 or step == total or stop.requested:
                 state = {"config": cfg.to_dict(), "env": cfg.env, "trainer": trainer.state_dict(),
                          "rng": {"torch": torch.get_rng_state()}}
@@ -100,29 +103,108 @@ def collect_random(cfg: Config, spec: ActionSpec, state_dim: int) -> SequenceRep
 
 
 def pretraining_config(argv: list[str]) -> Config:
-    """The config of a pretraining command line; the online loop's step-counted keys are refused."""
+    """The config of a pretraining command line; the online loop's step-counted keys are refused.
+    `env=` may name several environments, comma-separated (see `environment_configs`)."""
     given = split_pairs(argv)
     for key, instead in ONLINE_ONLY.items():
         if key in given:
             raise ConfigError(f"{key}= counts environment steps of online training (train.py); pretraining "
                               f"counts gradient updates: use {instead}= instead.")
-    return resolve_config(argv)
+    return resolve_config(argv, several_envs=True)
+
+
+def short_name(env_id: str) -> str:
+    """`dm_control/cartpole-swingup-v0` -> `cartpole-swingup`, `Pendulum-v1` -> `Pendulum` (metric names)."""
+    return re.sub(r"-v\d+$", "", env_id.split("/")[-1])
+
+
+def environment_configs(cfg: Config, argv: list[str]) -> list[Config]:
+    """One config per environment of `cfg.env` (comma-separated ids), each with its suite's protocol
+    (a PlaNet task's own action repeat) unless the command line sets the key; on resume, the action
+    repeats the run's data was collected with. One environment: `[cfg]` itself."""
+    ids = [part.strip() for part in cfg.env.split(",")]
+    if len(ids) == 1:
+        return [cfg]
+    if not all(ids) or len(set(ids)) != len(ids):
+        raise ConfigError(f"env={cfg.env!r}: name each environment once, comma-separated with no empty entries.")
+    if cfg.replay_from:
+        raise ConfigError("replay_from= holds one environment's replay; with several envs pretrain.py collects "
+                          "each one's data itself: drop replay_from= or name one env.")
+    if cfg.resume:
+        sources = MixedReplay.saved_sources(Path(cfg.run_dir) / "replay")
+        return [cfg.replace(env=s["name"], action_repeat=s["action_repeat"]) for s in sources]
+    explicit, configs = set(split_pairs(argv)), []
+    for env_id in ids:
+        protocol, note = suite_defaults(env_id)
+        if note:
+            print(note, file=sys.stderr)
+        configs.append(cfg.replace(env=env_id, **{k: v for k, v in protocol.items() if k not in explicit}))
+    return configs
+
+
+class EnvProbes:
+    """The linear probe of one or several environments: per env, `probe_episodes` random-action
+    episodes (3/4 fit, 1/4 scored), recorded once. Called, it gives `probe/r2` (the mean over the
+    envs whose episodes carry a state) and, with several envs, `probe/r2_<env>` for each."""
+
+    def __init__(self, configs: list[Config], seed: int):
+        self.names = [short_name(c.env) for c in configs]
+        self.episodes, self.specs = [], []
+        for c in configs:  # a bad env id fails here, before any run folder is written
+            fit, score, spec = probe_episodes(c, seed=seed)
+            self.episodes.append((fit, score))
+            self.specs.append(spec)
+        self.trainer: WorldModelTrainer | None = None
+
+    def state_dim(self, i: int = 0) -> int:
+        fit = self.episodes[i][0]
+        return int(fit[0]["state"].shape[-1]) if "state" in fit[0].keys() else 0
+
+    def __call__(self) -> dict[str, float]:
+        per_env = [probe_metrics(self.trainer, fit, score) for fit, score in self.episodes]
+        if len(per_env) == 1:
+            return per_env[0]
+        out = {f"probe/r2_{name}": m["probe/r2"] for name, m in zip(self.names, per_env, strict=True) if m}
+        if out:
+            out["probe/r2"] = float(np.mean(list(out.values())))
+        return out
+
+
+def mixed_action_spec(configs: list[Config], specs: list[ActionSpec]) -> ActionSpec:
+    """The action spec one model over several envs uses: continuous, of the largest action size
+    (the others' actions zero-padded). Discrete envs are refused: their one-hot actions mean nothing padded."""
+    discrete = [c.env for c, s in zip(configs, specs, strict=True) if s.kind != "continuous"]
+    if discrete:
+        raise ConfigError(f"pretraining on several envs takes continuous actions only; {', '.join(discrete)} "
+                          "has discrete ones: pretrain it on its own, or leave it out.")
+    return ActionSpec("continuous", max(s.dim for s in specs))
+
+
+def collect_mixed(configs: list[Config], specs: list[ActionSpec]) -> MixedReplay:
+    """`collect_steps` random-action environment steps of each env (at its own action repeat), as one
+    `MixedReplay` that samples every env equally."""
+    replays = [collect_random(c, s, state_dim=0) for c, s in zip(configs, specs, strict=True)]
+    facts = [{"action_repeat": c.action_repeat, "action_dim": s.dim} for c, s in zip(configs, specs, strict=True)]
+    return MixedReplay(replays, [c.env for c in configs], facts)
 
 
 def run_pretraining(prog: str, argv: list[str]) -> int:
     """What pretrain.py does: data (collected, or `replay_from=`), a run folder, `pretrain_updates`
-    updates with the probe, then `world_model.pt` and `encoder.pt`. Everything a bad input can fail
-    (env id, device, `replay_from=`) is checked before the run folder is written, and a start that
-    fails after that removes the folder it made. Returns the exit status (0 done, 2 a bad input with
-    one `prog: error: ...` line, 3 a non-finite loss, 128 + the signal number when SIGINT or SIGTERM
-    stopped it after a checkpoint)."""
+    updates with the probe, then `world_model.pt` and `encoder.pt`. With several envs (`env=a,b,...`)
+    the data is each env's random-action steps, sampled equally (`MixedReplay`), and the probe is
+    each env's. Everything a bad input can fail (env id, device, `replay_from=`) is checked before
+    the run folder is written, and a start that fails after that removes the folder it made. Returns
+    the exit status (0 done, 2 a bad input with one `prog: error: ...` line, 3 a non-finite loss,
+    128 + the signal number when SIGINT or SIGTERM stopped it after a checkpoint)."""
     run = trainer = None
     try:
         cfg = pretraining_config(argv)
         torch.manual_seed(cfg.seed)
         device = checked_device(cfg)
-        probe_fit, probe_score, spec = probe_episodes(cfg, seed=cfg.seed + 1_000)  # a bad env fails before any folder
-        state_dim = int(probe_fit[0]["state"].shape[-1]) if "state" in probe_fit[0].keys() else 0
+        configs = environment_configs(cfg, argv)
+        probes = EnvProbes(configs, seed=cfg.seed + 1_000)
+        several = len(configs) > 1
+        spec = mixed_action_spec(configs, probes.specs) if several else probes.specs[0]
         given = None
         if cfg.replay_from and not cfg.resume:
             given = SequenceReplay.from_saved(cfg.replay_from, cfg.sample_len)
@@ -132,12 +214,17 @@ def run_pretraining(prog: str, argv: list[str]) -> int:
         try:
             if cfg.resume:
                 _, state = run.load_resumable(PRETRAIN)  # refuses an online run before reading its data
-                replay = SequenceReplay.from_saved(run.path / "replay", cfg.sample_len)
+                saved = run.path / "replay"
+                replay = (MixedReplay if several else SequenceReplay).from_saved(saved, cfg.sample_len)
             else:
-                replay = given if given is not None else collect_random(cfg, spec, state_dim)
+                if several:
+                    replay = collect_mixed(configs, probes.specs)
+                else:
+                    replay = given if given is not None else collect_random(cfg, spec, probes.state_dim())
                 replay.save(run.path / "replay")
             model = build_model(cfg, spec, device)
             trainer = build_trainer(cfg, model, device)
+            probes.trainer = trainer
             if cfg.compile:
                 trainer.compile()
             if cfg.resume:
@@ -151,8 +238,7 @@ def run_pretraining(prog: str, argv: list[str]) -> int:
         print(f"run folder: {run.path}  ({len(replay)} transitions, {sum(p.numel() for p in model.parameters()):,} "
               f"parameters, {device}, {cfg.precision})", file=sys.stderr)
         try:
-            pretrain(cfg, trainer=trainer, replay=replay, run=run, logger=logger,
-                     probe_fit=probe_fit, probe_score=probe_score)
+            pretrain(cfg, trainer=trainer, replay=replay, run=run, logger=logger, probe=probes)
         finally:
             logger.close()
             run.unlock()

@@ -83,7 +83,8 @@ def writable(folder: str | Path) -> bool:
 
 
 def default_run_dir(cfg: Config, root: str | Path = "runs") -> Path:
-    env = cfg.env.replace("/", "-")
+    ids = cfg.env.split(",")
+    env = ids[0].replace("/", "-") if len(ids) == 1 else f"mixed-{len(ids)}envs"  # several: pretrain.py's mixed data
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path(root) / f"{env}__{cfg.exp}__{cfg.seed}__{stamp}"
 

@@ -1,5 +1,6 @@
 """End to end: offline pretraining raises the linear probe above the untrained encoder's."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,38 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     latest = (run_dir / "checkpoints" / "latest").read_text()
     state = torch.load(run_dir / "checkpoints" / latest / "state.pt", weights_only=True)
     assert all(torch.isfinite(v).all() for v in state["trainer"]["model"].values() if v.is_floating_point())
+
+
+def test_pretraining_on_several_envs_mixes_their_data_and_probes_each(tmp_path):
+    pytest.importorskip("dm_control")
+    run_dir = tmp_path / "mixed"
+    envs = "Pendulum-v1,dm_control/reacher-easy-v0"  # action sizes 1 and 2; reacher at its PlaNet repeat (4)
+    proc = pretrain("preset=debug", f"env={envs}", "collect_steps=600", "pretrain_updates=6", "pretrain_probe_every=3",
+                    "pretrain_checkpoint_every=3", "probe_episodes=2", f"run_dir={run_dir}", "tensorboard=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sources = json.loads((run_dir / "replay" / "mixed.json").read_text())["sources"]
+    assert [(s["name"], s["action_repeat"], s["action_dim"]) for s in sources] == [
+        ("Pendulum-v1", 2, 1), ("dm_control/reacher-easy-v0", 4, 2)]
+    probes = [r for r in read_metrics(run_dir / "metrics.jsonl") if "probe/r2" in r]
+    assert [r["step"] for r in probes] == [0, 3, 6]
+    assert all({"probe/r2_Pendulum", "probe/r2_reacher-easy"} <= set(r) for r in probes)
+    assert probes[-1]["probe/r2"] == pytest.approx((probes[-1]["probe/r2_Pendulum"] + probes[-1]["probe/r2_reacher-easy"]) / 2)
+    assert WorldModel.load(run_dir / "world_model.pt").action_dim == 2
+    proc = pretrain(f"run_dir={run_dir}", "resume=true", "pretrain_updates=8", "pretrain_probe_every=4")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert read_metrics(run_dir / "metrics.jsonl")[-1]["step"] == 8
+    # A run over several envs has none to act in: evaluate.py says what to do with it instead.
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), f"run_dir={run_dir}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "encoder_from=" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_several_envs_are_refused_where_they_cannot_work(tmp_path):
+    proc = pretrain("preset=debug", "env=Pendulum-v1,CartPole-v1", f"run_dir={tmp_path / 'a'}")
+    assert proc.returncode == 2 and "continuous actions only; CartPole-v1" in proc.stderr
+    assert not (tmp_path / "a").exists()
+    proc = pretrain("preset=debug", "env=Pendulum-v1,Pendulum-v1", f"run_dir={tmp_path / 'b'}")
+    assert proc.returncode == 2 and "each environment once" in proc.stderr
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "preset=debug", "env=Pendulum-v1,Acrobot-v1",
+                           f"run_dir={tmp_path / 'c'}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "names several environments" in proc.stderr and not (tmp_path / "c").exists()

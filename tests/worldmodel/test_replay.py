@@ -8,7 +8,7 @@ import pytest
 import torch
 from tensordict import NonTensorData, TensorDict
 
-from worldmodel.replay import ReplayError, SequenceReplay
+from worldmodel.replay import MixedReplay, ReplayError, SequenceReplay
 
 
 def _fill(rb: SequenceReplay, steps: int, seed: int = 0, p_end: float = 0.08, stack: int = 1):
@@ -293,3 +293,45 @@ def test_save_checks_free_space_first_and_keeps_what_was_there(tmp_path, monkeyp
     with pytest.raises(ReplayError, match="Not enough free disk space"):
         rb.save(tmp_path / "new")
     assert not (tmp_path / "new").exists()
+
+
+def _mixed(action_dims=(1, 3), rows=60) -> MixedReplay:
+    sources = []
+    for i, dim in enumerate(action_dims):
+        rb = SequenceReplay(200, 4, (3, 8, 8), dim, state_dim=2)
+        _fill(rb, rows, seed=i)
+        sources.append(rb)
+    return MixedReplay(sources, [f"env{i}" for i in range(len(action_dims))],
+                       [{"action_repeat": 2, "action_dim": d} for d in action_dims])
+
+
+def test_mixed_replay_samples_every_source_equally_and_pads_actions():
+    mixed = _mixed((1, 3, 2))
+    assert mixed.action_dim == 3 and mixed.can_sample() and len(mixed) == 180
+    assert mixed.shares(7) == [3, 2, 2]
+    batch = mixed.sample(7)
+    assert batch.batch_size == torch.Size([7, 4]) and batch["action"].shape == (7, 4, 3)
+    assert "state" not in batch.keys()
+    first = batch["action"][:3]                      # grouped by source in order: env0's 3 come first
+    assert (first[..., 1:] == 0).all() and (first[..., 0] != 0).any()
+    assert mixed.shares(7) == [2, 3, 2]              # the remainder rotates from call to call
+    assert torch.all(batch["episode"] == batch["episode"][:, :1]) and torch.all(batch["step"].diff(dim=1) == 1)
+
+
+def test_mixed_replay_saves_and_loads(tmp_path):
+    mixed = _mixed()
+    mixed.save(tmp_path / "mixed")
+    assert MixedReplay.saved_sources(tmp_path / "mixed") == [
+        {"name": "env0", "action_repeat": 2, "action_dim": 1}, {"name": "env1", "action_repeat": 2, "action_dim": 3}]
+    back = MixedReplay.from_saved(tmp_path / "mixed", seq_len=4)
+    assert back.names == mixed.names and len(back) == len(mixed) and back.action_dim == 3
+    assert back.sample(4)["obs"].shape == (4, 4, 3, 8, 8)
+    (tmp_path / "mixed" / "mixed.json").write_text('{"format_version": 1, "sources": "x"}')
+    with pytest.raises(ReplayError, match="mixed.json is damaged"):
+        MixedReplay.from_saved(tmp_path / "mixed", seq_len=4)
+
+
+def test_mixed_replay_refuses_sources_of_other_frame_shapes():
+    a, b = SequenceReplay(50, 4, (3, 8, 8), 1), SequenceReplay(50, 4, (3, 16, 16), 1)
+    with pytest.raises(ReplayError, match="one frame shape"):
+        MixedReplay([a, b], ["a", "b"])
