@@ -18,12 +18,19 @@ from __future__ import annotations
 import sys
 
 from agents.training.assembly import resolve_config
-from agents.training.session import run_training
+from agents.training.session import TrainingSession, probe_before_training, run_training
+
+
+def probe_a_transferred_encoder(session: TrainingSession) -> None:
+    """With `encoder_from=`, log `probe/r2` at step 0: what the transferred encoder reads of the new
+    env's state before any training (as transfer.py does for every run)."""
+    if session.cfg.encoder_from:
+        probe_before_training(session)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    return run_training("train.py", lambda: resolve_config(argv))
+    return run_training("train.py", lambda: resolve_config(argv), probe_a_transferred_encoder)
 
 
 if __name__ == "__main__":

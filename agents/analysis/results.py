@@ -64,8 +64,13 @@ def int_list(key: str, value: str) -> list[int]:
 
 def parts(key: str, value: str, names: tuple[str, ...]) -> list[str]:
     """`"Pendulum-v1:both:0"` -> its `len(names)` colon-separated parts (e.g. `only=`); a clear exit otherwise.
-    The last part is a seed where the last name is "seed", and must be a whole number."""
+    The last part is a seed where the last name is "seed", and must be a whole number. A middle part
+    may itself hold colons (a variant `dmc+encoder_from=pretrained:dmc`): the first and the last
+    `len(names) - 2` parts are split off, the rest is the middle one."""
     pieces = value.split(":")
+    if len(names) >= 3 and len(pieces) > len(names):
+        tail = len(names) - 2
+        pieces = [pieces[0], ":".join(pieces[1:-tail]), *pieces[-tail:]]
     if len(pieces) != len(names) or not all(pieces) or (names[-1] == "seed" and not pieces[-1].lstrip("-").isdigit()):
         raise bad_argument(f"{key}={value!r}: write it as {key}=" + ":".join(f"<{n}>" for n in names) + ".")
     return pieces

@@ -95,3 +95,17 @@ def test_the_listing_script_shows_each_encoder(pretrain_run, weights, capsys):
     assert "pretrained:tiny" in out and "Pendulum-v1" in out and "python scripts/pretrain.py" in out
     assert json.loads((weights / "index.json").read_text())["tiny"]["file"] == "tiny.pt"
     shutil.rmtree(weights)
+
+
+def test_train_py_starts_from_a_shipped_encoder_and_probes_it_at_step_0(pretrain_run, weights, tmp_path):
+    import runpy
+
+    from agents.analysis.metrics import load_metrics
+    ship_encoder(pretrain_run, "tiny")
+    train = runpy.run_path(str(shipped.Path(__file__).parents[2] / "scripts" / "train.py"))["main"]
+    run_dir = tmp_path / "target"
+    assert train(["preset=debug", "env=MountainCarContinuous-v0", "encoder_from=pretrained:tiny", "encoder_mode=frozen",
+                  "steps=120", "eval_every=120", f"run_dir={run_dir}", "video=false", "tensorboard=false"]) == 0
+    records = load_metrics(run_dir)
+    assert records[0]["step"] == 0 and "probe/r2" in records[0]
+    assert json.loads((run_dir / "config.json").read_text())["encoder_from"] == "pretrained:tiny"

@@ -208,6 +208,34 @@ def test_dmc_table_lists_every_seed_the_published_figures_and_the_commands_still
     assert dmc.plot({}, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
 
 
+def test_dmc_transfer_table_sets_each_transfer_variant_beside_its_scratch_twin():
+    from agents.analysis.bench import dmc
+
+    task = "dm_control/cartpole-swingup-v0"
+    scratch, frozen = "dmc+augment=shift", "dmc+augment=shift+encoder_from=pretrained:dmc+encoder_mode=frozen"
+    groups = {(task, scratch, 100_000): [_dmc_piece(task, scratch, s, 400.0 + 10 * s, None) for s in (0, 1)],
+              (task, frozen, 100_000): [_dmc_piece(task, frozen, s, 500.0, None) for s in (0, 1)],
+              (task, "dmc+encoder_from=runs/x", 100_000): [_dmc_piece(task, "dmc+encoder_from=runs/x", 0, 100.0, None)]}
+    for p in groups[task, frozen, 100_000]:
+        p["probe_curve"] = [[0, 0.5 + p["seed"] / 10], [50_000, 0.7]]
+    for p in groups[task, frozen, 100_000]:  # reaches scratch's final (405) at 50k: twice as fast
+        p["curve"] = [[50_000, 1500.0, 410.0], [100_000, 3000.0, 500.0]]
+    result = dmc.transfer_table(groups)
+    by = {r[3]: dict(zip(result["columns"], r)) for r in result["rows"]}
+    assert set(by) == {frozen, "dmc+encoder_from=runs/x"}  # scratch variants have no row of their own here
+    row = by[frozen]
+    assert (row["encoder from"], row["mode"], row["seeds"]) == ("pretrained:dmc", "frozen", 2)
+    assert row["probe R² before training"] == "0.55 ± 0.64" and row["scratch twin's"] == "405 ± 64 (2 seeds)"
+    assert row["speed-up vs scratch"] == "2.00×"
+    assert row["ΔAUC vs scratch"] == f"{455 - (202.5 + 405) / 2:+.0f}"
+    lone = by["dmc+encoder_from=runs/x"]  # its twin `dmc` has no piece: nothing to compare with
+    assert lone["scratch twin's"] == lone["speed-up vs scratch"] == "–"
+    slow = dmc.transfer_table({(task, scratch, 100_000): groups[task, scratch, 100_000],
+                               (task, frozen, 100_000): [_dmc_piece(task, frozen, 0, 300.0, None)]})["rows"][0]
+    assert slow[9] == "< 1× (never reaches 405)"
+    assert not any(r[2].startswith("dmc+encoder_from") for r in dmc.table(groups)["rows"] if "none yet" in str(r[4]))
+
+
 def test_dmc_speed_projects_a_run_from_the_medians_of_its_parts():
     from agents.analysis.bench import dmc
 

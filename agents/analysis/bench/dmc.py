@@ -116,7 +116,13 @@ def check_variant(variant: str) -> None:
 
 def piece_path(task: str, variant: str, steps: int, seed: int) -> Path:
     """Where one piece's JSON lives."""
-    return PIECES / f"{short(task)}__{variant}__{steps}__{seed}.json"
+    return PIECES / f"{run_name(task, variant, steps, seed)}.json"
+
+
+def run_name(task: str, variant: str, steps: int, seed: int) -> str:
+    """A piece's file and run-folder name; a colon of the variant (`encoder_from=pretrained:dmc`) becomes
+    `-`, so the names stay valid on every file system."""
+    return f"{short(task)}__{variant.replace(':', '-')}__{steps}__{seed}"
 
 
 @contextmanager
@@ -166,7 +172,7 @@ def piece_from(run_dir: Path, task: str, variant: str, seed: int, steps: int, th
 def run(task: str, variant: str, seed: int, steps: int, threads: int, runs: Path) -> dict:
     """Train (or resume, or just read when it already reached `steps`) one piece in a folder under `runs`."""
     preset, overrides = results.split_preset(variant)
-    run_dir = runs / f"{short(task)}__{variant}__{steps}__{seed}"
+    run_dir = runs / run_name(task, variant, steps, seed)
     args = [f"env={task}", f"preset={preset}", f"seed={seed}", f"steps={steps}", f"run_dir={run_dir}",
             "exp=bench_dmc", *(f"{k}={v}" for k, v in overrides.items())]
     with thread_limit(threads):
@@ -259,8 +265,8 @@ def table(groups: dict[tuple, list[dict]]) -> dict:
 
     rows = []
     variants = sorted({"dmc", *(key[1] for key in groups)}, key=lambda v: (v != "dmc", v))
-    missing = [(task, variant, FRAMES) for task in TASKS for variant in variants
-               if not any(key[0] == task and key[1] == variant for key in groups)]
+    missing = [(task, variant, FRAMES) for task in TASKS for variant in variants if scratch_of(variant) is None
+               and not any(key[0] == task and key[1] == variant for key in groups)]  # transfer: its own table
     for key in sorted([*groups, *missing], key=_order):
         task, variant, steps = key
         if key not in groups:
@@ -348,10 +354,78 @@ def plot(groups: dict[tuple, list[dict]], path: Path = PLOT) -> Path | None:
     return save_figure(fig, path, dpi=90)
 
 
+# --- transfer: a variant that starts from a pretrained encoder, against its scratch twin ---------
+TRANSFER_KEYS = ("encoder_from", "encoder_mode", "encoder_lr_scale")
+"""A variant's overrides that make it a transfer run; without them it is its scratch twin."""
+
+
+def scratch_of(variant: str) -> tuple[str, dict[str, str]] | None:
+    """The (preset, overrides) of a transfer variant's scratch twin (`dmc+encoder_from=pretrained:dmc`
+    -> `("dmc", {})`); None when `variant` transfers nothing."""
+    preset, overrides = results.split_preset(variant)
+    if "encoder_from" not in overrides:
+        return None
+    return preset, {k: v for k, v in overrides.items() if k not in TRANSFER_KEYS}
+
+
+def mean_curve(pieces: list[dict]) -> list[tuple[int, float]]:
+    """`[(frames, mean eval return over the pieces)]` at the evaluations every piece has."""
+    shared = min(len(p["curve"]) for p in pieces)
+    return [(pieces[0]["curve"][i][0], statistics.mean(p["curve"][i][2] for p in pieces)) for i in range(shared)]
+
+
+def frames_to(curve: list[tuple[int, float]], level: float) -> int | None:
+    """The first evaluation's frames at which `curve` reaches `level` (None: never)."""
+    return next((frames for frames, ret in curve if ret >= level), None)
+
+
+def curve_auc(curve: list[tuple[int, float]]) -> float:
+    """Mean eval return over training: trapezoids between evaluations, from the first one."""
+    if len(curve) < 2:
+        return curve[0][1]
+    area = sum((b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in itertools.pairwise(curve))
+    return area / (curve[-1][0] - curve[0][0])
+
+
+def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
+    """One row per transfer variant (task, frames) with pieces, beside its scratch twin: probe R² of
+    the encoder on the task before training; the eval return at the last evaluation; the speed-up
+    (frames scratch's mean curve needs to reach scratch's own final score, divided by the frames the
+    transfer's mean curve needs to reach it); the AUC (mean eval return over training) and ΔAUC."""
+    rows = []
+    for (task, variant, steps), pieces in sorted(groups.items(), key=lambda kv: _order(kv[0])):
+        twin = scratch_of(variant)
+        if twin is None:
+            continue
+        scratch = next((ps for (t, v, s), ps in groups.items() if t == task and s == steps
+                        and results.split_preset(v) == twin), [])
+        probes = [p["probe_curve"][0][1] for p in pieces if p.get("probe_curve") and p["probe_curve"][0][0] == 0]
+        mine = mean_curve(pieces)
+        each = ", ".join(f"{p['seed']}: {p['final_return']:.0f}" for p in pieces)
+        speedup = delta = scratch_cell = "–"
+        if scratch:
+            base = mean_curve(scratch)
+            level = statistics.mean(p["final_return"] for p in scratch)
+            needs, gets = frames_to(base, level), frames_to(mine, level)
+            speedup = f"{needs / gets:.2f}×" if needs and gets else f"< 1× (never reaches {level:.0f})"
+            delta = f"{curve_auc(mine) - curve_auc(base):+.0f}"
+            scratch_cell = f"{results.mean_ci([p['final_return'] for p in scratch])} ({len(scratch)} seeds)"
+        _, overrides = results.split_preset(variant)
+        rows.append([short(task), overrides["encoder_from"], overrides.get("encoder_mode", "finetune"), variant,
+                     f"{steps:,}", len(pieces), results.mean_ci(probes, 2), f"{results.mean_ci([p['final_return'] for p in pieces])} [{each}]",
+                     scratch_cell, speedup, f"{curve_auc(mine):.0f}", delta])
+    return {"columns": ["task", "encoder from", "mode", "variant", "frames", "seeds", "probe R² before training",
+                        "eval return at those frames [seed: return]", "scratch twin's", "speed-up vs scratch",
+                        "AUC (mean eval return)", "ΔAUC vs scratch"], "rows": rows}
+
+
 def save_table() -> None:
-    """Rebuild the plot and docs/results/bench_dmc.json (and the docs' table) from every piece there is."""
+    """Rebuild the plot, docs/results/bench_dmc.json and bench_dmc_transfer.json (and the docs'
+    tables) from every piece there is."""
     groups = load_groups()
     plot(groups)
+    results.save("bench_dmc_transfer", transfer_table(groups), results.piece_names(PIECES), results.command_line(),
+                 readme=False)
     results.save("bench_dmc", table(groups), results.piece_names(PIECES), results.command_line())
 
 
