@@ -230,6 +230,9 @@ class Config:
     """With encoder_from: keep the encoder frozen, fine-tune it at encoder_lr_scale * lr, or use it as init (lr)."""
     encoder_lr_scale: float = 0.1
     """Encoder learning rate relative to lr when encoder_mode=finetune."""
+    encoder_frozen_layers: int = 0
+    """With encoder_from and encoder_mode=finetune or init: keep the encoder's first N layers (input side:
+    conv layers, or the patch embedding then transformer blocks) frozen, fine-tuning the rest (0: none)."""
 
     # --- offline pretraining (scripts/pretrain.py): counted in gradient updates --------------
     pretrain_updates: int = 20_000
@@ -532,5 +535,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("precision=fp16 needs CUDA; on CPU use precision=bf16 (fast on AMX) or fp32.")
     if not 0.0 < cfg.encoder_lr_scale <= 1.0:
         raise ConfigError(f"encoder_lr_scale={cfg.encoder_lr_scale} must be in (0, 1]; encoder_mode=frozen freezes it.")
+    if cfg.encoder_frozen_layers < 0:
+        raise ConfigError(f"encoder_frozen_layers={cfg.encoder_frozen_layers} must be at least 0.")
+    if cfg.encoder_frozen_layers and (not cfg.encoder_from or cfg.encoder_mode == "frozen"):
+        raise ConfigError(f"encoder_frozen_layers={cfg.encoder_frozen_layers} freezes part of a transferred encoder: it "
+                          "needs encoder_from= with encoder_mode=finetune or init (encoder_mode=frozen freezes all of it).")
     if cfg.resume and not cfg.run_dir:
         raise ConfigError("resume=true needs run_dir=<the run folder to continue>.")

@@ -84,6 +84,11 @@ class ConvEncoder(nn.Module):
         """
         return self._rest(stacked_conv(self.convs[0], frames, self.in_channels))
 
+    def layers(self) -> list[list[nn.Parameter]]:
+        """The parameters layer by layer from the input: each conv layer, then the projection with its norm."""
+        convs = [list(m.parameters()) for m in self.convs if isinstance(m, nn.Conv2d)]
+        return [*convs, [*self.project.parameters(), *self.norm.parameters()]]
+
     def _rest(self, first: torch.Tensor) -> torch.Tensor:
         features = self.convs[1:](first)
         return self.norm(self.project(rearrange(features, "n c h w -> n (c h w)")))
@@ -147,6 +152,13 @@ class PatchEncoder(nn.Module):
         self.final_norm = nn.LayerNorm(width)  # pre-norm blocks leave the residual stream unnormalised
         self.project = nn.Linear(width, latent_dim)
         self.norm = nn.LayerNorm(latent_dim)
+
+    def layers(self) -> list[list[nn.Parameter]]:
+        """The parameters layer by layer from the input: the patch embedding (with the positions and
+        mask token), each transformer block, then the final norms and projection."""
+        head = [*self.final_norm.parameters(), *self.project.parameters(), *self.norm.parameters()]
+        return [[*self.embed.parameters(), self.position, self.mask_token], *(list(b.parameters()) for b in self.blocks),
+                head]
 
     def forward(self, x: torch.Tensor, patch_mask: torch.Tensor | None = None) -> torch.Tensor:
         """`(N, C, H, W)` float, optional `(N, L)` bool mask (True = hidden) -> `(N, latent_dim)`."""

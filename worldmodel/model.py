@@ -42,7 +42,7 @@ from torch import nn
 from worldmodel.actions import ActionSpec
 from worldmodel.augment import appearance, two_views
 from worldmodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from worldmodel.config import Config
+from worldmodel.config import Config, ConfigError
 from worldmodel.decoders import ConvDecoder
 from worldmodel.dynamics import LatentDynamics
 from worldmodel.encoders import (
@@ -544,6 +544,18 @@ class WorldModel(nn.Module):
     def encoder_config(self) -> dict[str, Any]:
         """The values of `ENCODER_KEYS` this model was built with."""
         return {key: getattr(self.cfg, key) for key in ENCODER_KEYS}
+
+    def freeze_encoder_layers(self, n: int) -> None:
+        """Stop training the online encoder's first `n` layers (input side; see the encoders' `layers`):
+        partial fine-tuning. Call before building the trainer, which leaves them out of its optimiser.
+        All of them but the last at most: a fully frozen encoder is `encoder_mode=frozen`."""
+        layers = self._encoder.layers()
+        if not 0 <= n < len(layers):
+            raise ConfigError(f"encoder_frozen_layers={n}: this encoder has {len(layers)} layers, so freeze at most "
+                              f"{len(layers) - 1} of them (encoder_mode=frozen freezes all).")
+        for params in layers[:n]:
+            for p in params:
+                p.requires_grad_(False)
 
     def set_encoder(self, state_dict: dict[str, torch.Tensor], encoder_config: dict[str, Any], source: str) -> None:
         """Copy pretrained encoder weights into the online and target encoders.

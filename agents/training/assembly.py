@@ -125,6 +125,8 @@ def build_model(cfg: Config, spec: ActionSpec, device: torch.device,
     model = WorldModel(cfg, spec).to(device)
     if pretrained is not None:
         transfer_into(model, pretrained)
+    if cfg.encoder_from and cfg.encoder_frozen_layers:  # partial fine-tuning: set before the optimiser is built
+        model.freeze_encoder_layers(cfg.encoder_frozen_layers)
     return model
 
 

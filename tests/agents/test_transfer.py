@@ -106,6 +106,41 @@ def test_finetune_moves_the_encoder_at_its_own_learning_rate(source):
     assert 0 < moved < 5e-4
 
 
+@pytest.mark.parametrize("encoder", ["conv", "patch"])
+def test_partial_finetuning_keeps_the_first_layers_bit_identical(source, encoder, tmp_path):
+    if encoder == "conv":
+        _, root = source
+        pretrained = load_pretrained_encoder(root / "encoder.pt")
+    else:
+        cfg = Config.from_preset("debug", encoder="patch", patch_size=8, vit_depth=2, **SMALL)
+        WorldModel(cfg, ActionSpec("continuous", 1)).save_encoder(tmp_path / "patch.pt")
+        pretrained = load_pretrained_encoder(tmp_path / "patch.pt")
+    cfg = adopt_encoder_config(Config.from_preset("debug", env="CartPole-v1", encoder_from="x", encoder_mode="finetune",
+                                                  encoder_frozen_layers=2, **SMALL), pretrained)
+    torch.manual_seed(0)
+    model = WorldModel(cfg, ActionSpec("discrete", 2))
+    transfer_into(model, pretrained)
+    model.freeze_encoder_layers(cfg.encoder_frozen_layers)  # what build_model does for such a config
+    layers = [[p.detach().clone() for p in params] for params in model._encoder.layers()]
+    trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", cfg.lr, cfg.grad_clip, encoder_lr=encoder_lr(cfg))
+    for step in range(3):
+        trainer.update(batch_for(cfg, action_dim=2, discrete=True, seed=step))
+    after = model._encoder.layers()
+    assert all(torch.equal(a, b) for before, now in zip(layers[:2], after[:2]) for a, b in zip(before, now))
+    assert any(not torch.equal(a, b) for before, now in zip(layers[2:], after[2:]) for a, b in zip(before, now))
+    frozen = {id(p) for params in after[:2] for p in params}
+    assert not any(id(p) in frozen for g in trainer.optimizer.param_groups for p in g["params"])
+    with pytest.raises(ConfigError, match=f"has {len(after)} layers, so freeze at most {len(after) - 1}"):
+        model.freeze_encoder_layers(len(after))
+
+
+def test_partial_finetuning_needs_a_transferred_encoder_that_trains():
+    with pytest.raises(ConfigError, match="needs encoder_from= with encoder_mode=finetune or init"):
+        Config.from_preset("debug", encoder_frozen_layers=1)
+    with pytest.raises(ConfigError, match="encoder_mode=frozen freezes all"):
+        Config.from_preset("debug", encoder_from="x", encoder_mode="frozen", encoder_frozen_layers=1)
+
+
 def test_modes_map_to_learning_rates():
     base = Config.from_preset("debug", lr=2e-3)
     assert encoder_lr(base) is None  # no transfer: one learning rate
