@@ -1,7 +1,15 @@
-"""Linear-probe R² before and after self-supervised pretraining, per objective and seed.
+"""Linear-probe R² before and after self-supervised pretraining, per objective and seed; or what a
+pretrained encoder reads of other environments before any training there.
 
     python scripts/bench_probe.py [env=Pendulum-v1] [preset=cpu] [steps=1500] [seeds=0,1,2]
                                   [objectives=masked,contrastive,both] [precision=bf16]
+    python scripts/bench_probe.py encoders=pretrained:dmc,runs/pre targets=dm_control/hopper-stand-v0,...
+                                  [episodes=16] [seeds=0,1,2]
+
+With `encoders=`, each (encoder, target, seed) probes the encoder (a run folder, an encoder file
+or a shipped `pretrained:<name>`) on the target's state, beside a fresh encoder of the same shape,
+on the same random-action episodes of the target (`episodes` of them, 3/4 fit, 1/4 scored); pieces
+under docs/results/probe_transfer/, table `bench_probe_transfer`. Nothing trains on the target.
 
 Each (objective, seed) pair runs `scripts/pretrain.py` into `runs/bench_probe/...` and its result
 is saved as its own JSON under docs/results/probe/ as soon as it finishes, so the benchmark can be
@@ -15,7 +23,10 @@ import sys
 
 from agents.analysis import results
 from agents.analysis.bench import probe
+from envs import EnvError
+from worldmodel.checkpoint import CheckpointError
 from worldmodel.cli import parse_keys
+from worldmodel.config import ConfigError
 
 KEYS = {
     "env": (str, "Pendulum-v1", "environment id"),
@@ -24,11 +35,38 @@ KEYS = {
     "seeds": (str, "0,1,2", "seeds, comma-separated"),
     "objectives": (str, "masked,contrastive,both", "pretraining objectives, comma-separated"),
     "precision": (str, "bf16", "precision of the pretraining runs (fp32, bf16, fp16)"),
+    "encoders": (str, "", "probe these pretrained encoders on targets= instead (comma-separated sources)"),
+    "targets": (str, "", "with encoders=: the environments to probe them on, comma-separated"),
+    "episodes": (int, 16, "with encoders=: random-action probe episodes per target (3/4 fit, 1/4 scored)"),
 }
+
+
+def probe_transfer(args: dict) -> None:
+    """The `encoders=` mode: each (encoder, target, seed) piece unless saved, then the table."""
+    targets = [t for t in args["targets"].split(",") if t]
+    if not targets:
+        raise results.bad_argument("encoders= needs targets=<env id>,... to probe them on.")
+    for seed in results.int_list("seeds", args["seeds"]):
+        for encoder in args["encoders"].split(","):
+            for target in targets:
+                path = probe.transfer_piece_path(encoder, target, args["episodes"], seed)
+                if path.exists():
+                    continue
+                try:
+                    piece = probe.probe_encoder_on(encoder, target, args["episodes"], seed)
+                except (CheckpointError, ConfigError, EnvError, ValueError) as e:
+                    raise results.bad_argument(f"{encoder} on {target}: {e}") from None
+                results.write_piece(path, piece)
+                print(f"{encoder} on {target} seed {seed}: probe R² {piece['r2_transferred']:.3f} "
+                      f"(fresh encoder {piece['r2_fresh']:.3f})", flush=True)
+                probe.save_transfer_table()
+    probe.save_transfer_table()
 
 
 def main(argv: list[str]) -> None:
     args = parse_keys(argv, KEYS, "bench_probe.py")
+    if args["encoders"]:
+        return probe_transfer(args)
     env, preset = args["env"], args["preset"]
     steps, precision = args["steps"], args["precision"]
     seeds = results.int_list("seeds", args["seeds"])

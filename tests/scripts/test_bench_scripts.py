@@ -259,3 +259,23 @@ def test_bench_dmc_speed_measures_each_task_and_variant(tmp_path):
     assert min(case["env_seconds"], case["act_seconds"], case["update_seconds"]) > 0
     row = dict(zip(result["table"]["columns"], result["table"]["rows"][0]))
     assert row["task"] == "cartpole-swingup" and row["projected minutes per run"] == f"{case['projection']['minutes']:.0f}"
+
+
+def test_bench_probe_probes_a_pretrained_encoder_on_other_envs_beside_a_fresh_one(tmp_path):
+    from worldmodel.actions import ActionSpec
+    from worldmodel.config import Config
+    from worldmodel.model import WorldModel
+
+    encoder = tmp_path / "encoder.pt"
+    WorldModel(Config.from_preset("debug", env="CartPole-v1"), ActionSpec("discrete", 2)).save_encoder(encoder)
+    out = tmp_path / "results"
+    proc = run_script("bench_probe", out, f"encoders={encoder}", "targets=Pendulum-v1", "episodes=2", "seeds=0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = json.loads((out / "bench_probe_transfer.json").read_text())["table"]
+    row = dict(zip(table["columns"], table["rows"][0]))
+    assert (row["encoder"], row["target"], row["target among its envs"], row["seeds"]) == (str(encoder), "Pendulum-v1", "no", 1)
+    assert len(row["per state dim (transferred)"].split(" / ")) == 3  # cos θ, sin θ, θ̇
+    piece = json.loads(next((out / "probe_transfer").glob("*.json")).read_text())
+    assert piece["r2_transferred"] != piece["r2_fresh"] and piece["image_size"] == 64
+    proc = run_script("bench_probe", out, "encoders=pretrained:nope", "targets=Pendulum-v1", "seeds=0")
+    assert proc.returncode == 2 and "No shipped encoder named 'nope'" in proc.stderr and "Traceback" not in proc.stderr

@@ -73,3 +73,65 @@ def table() -> dict:
 def save_table() -> None:
     """Rebuild docs/results/bench_probe.json (and the README table) from every piece there is."""
     results.save("bench_probe", table(), results.piece_names(PIECES), results.command_line())
+
+
+# --- the probe of a pretrained encoder on other envs, before any training there ---------------
+TRANSFER_PIECES = results.RESULTS / "probe_transfer"
+"""Where each (encoder, target, seed) piece of the transfer probe is saved."""
+
+
+def transfer_piece_path(encoder: str, target: str, episodes: int, seed: int) -> Path:
+    name = encoder.replace(":", "-").replace("/", "-").strip("-.")
+    return TRANSFER_PIECES / f"{name}__{results.slug(target)}__{episodes}__{seed}.json"
+
+
+def probe_encoder_on(encoder: str, target: str, episodes: int, seed: int, preset: str = "dmc") -> dict:
+    """Probe R² of `encoder` (a run folder, file or `pretrained:<name>`) on `target`'s state, and of
+    a fresh encoder of the same shape (seeded by `seed`), on the same `episodes` random-action
+    episodes of `target` (its suite protocol's action repeat; 3/4 fit, 1/4 scored; probe seed
+    `seed + 1000`): what the encoder reads of a new env before any training there."""
+    import torch
+
+    from agents.analysis.probe import probe_episodes
+    from agents.training.assembly import build_model, resolve_config
+    from agents.training.pretrained import load_pretrained_encoder
+    from worldmodel.probe import linear_probe
+
+    pretrained = load_pretrained_encoder(encoder)
+    cfg = resolve_config([f"preset={preset}", f"env={target}", f"encoder_from={encoder}", f"probe_episodes={episodes}",
+                          f"seed={seed}"])
+    fit, score, spec = probe_episodes(cfg, seed=seed + 1_000)
+    if "state" not in fit[0].keys():
+        raise ValueError(f"{target} gives no low-dimensional state to probe against.")
+    out = {"encoder": encoder, "target": target, "episodes": episodes, "seed": seed, "preset": preset,
+           "encoder_envs": pretrained.env, "image_size": cfg.image_size}
+    device = torch.device("cpu")
+    for label, source in (("transferred", pretrained), ("fresh", None)):
+        torch.manual_seed(seed)
+        model = build_model(cfg.replace(encoder_from="") if source is None else cfg, spec, device, source).eval()
+        with torch.no_grad():
+            result = linear_probe(model.encode_sequence, fit, score, model.history, device)
+        out[f"r2_{label}"], out[f"r2_{label}_per_dim"] = result.r2, result.r2_per_dim
+    return out
+
+
+def transfer_table() -> dict:
+    """Per (encoder, target, episodes): probe R² of the encoder and of a fresh one, mean ± 95% CI over seeds."""
+    groups = results.load_pieces(TRANSFER_PIECES, lambda r: (r["encoder"], r["target"], r["episodes"]))
+    rows = []
+    for (encoder, target, episodes), pieces in sorted(groups.items()):
+        mine = [p["r2_transferred"] for p in pieces]
+        fresh = [p["r2_fresh"] for p in pieces]
+        dims = [statistics.mean(d) for d in zip(*(p["r2_transferred_per_dim"] for p in pieces))]
+        seen = target in str(pieces[0].get("encoder_envs", "")).split(",")
+        rows.append([encoder, target.removeprefix("dm_control/"), "yes" if seen else "no", episodes, len(pieces),
+                     results.mean_ci(mine, 3), results.mean_ci(fresh, 3),
+                     f"{statistics.mean(mine) - statistics.mean(fresh):+.3f}", " / ".join(f"{d:.2f}" for d in dims)])
+    return {"columns": ["encoder", "target", "target among its envs", "probe episodes", "seeds",
+                        "probe R² (transferred)", "probe R² (fresh encoder)", "difference",
+                        "per state dim (transferred)"], "rows": rows}
+
+
+def save_transfer_table() -> None:
+    """Rebuild docs/results/bench_probe_transfer.json (and its docs table) from every piece there is."""
+    results.save("bench_probe_transfer", transfer_table(), results.piece_names(TRANSFER_PIECES), results.command_line())
