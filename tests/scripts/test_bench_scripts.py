@@ -279,3 +279,31 @@ def test_bench_probe_probes_a_pretrained_encoder_on_other_envs_beside_a_fresh_on
     assert piece["r2_transferred"] != piece["r2_fresh"] and piece["image_size"] == 64
     proc = run_script("bench_probe", out, "encoders=pretrained:nope", "targets=Pendulum-v1", "seeds=0")
     assert proc.returncode == 2 and "No shipped encoder named 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_dmc_robustness_pieces_make_a_table_of_shares_of_the_clean_return(tmp_path, monkeypatch):
+    from agents.analysis.bench import robustness
+
+    monkeypatch.setattr(robustness, "PIECES", tmp_path / "robustness_dmc")
+    monkeypatch.setattr(robustness.results, "save", lambda *a, **k: None)
+
+    def report(clean: float, hard: float, probe_hard: float) -> dict:
+        def cond(ret, r2):
+            return {"return_mean": ret, "probe_r2": r2}
+        return {"clean": cond(clean, 0.6), "perturbations": {"color_hard": cond(hard, probe_hard),
+                                                             "color:3": cond(clean / 2, None)}}
+
+    for seed, (clean, hard) in enumerate([(400.0, 100.0), (300.0, 150.0)]):
+        key = robustness.piece_key(f"runs/bench_dmc/cartpole-swingup__dmc+appearance=conv__100000__{seed}",
+                                   "dm_control/cartpole-swingup-v0")
+        robustness.save_piece(key, report(clean, hard, -1.0 + seed))
+    table = robustness.dmc_table()
+    row = dict(zip(table["columns"], table["rows"][0]))
+    assert (row["task"], row["variant"], row["seeds"]) == ("cartpole-swingup", "dmc+appearance=conv", 2)
+    assert row["clean return [seed: return]"] == "350 ± 636 [0: 400, 1: 300]"
+    assert row["color_hard (share of clean)"] == "125 (38%)"  # (100/400 + 150/300) / 2
+    assert row["color:3 (share of clean)"] == "175 (50%)"
+    assert row["probe R² color_hard"] == "-0.50 ± 6.36" and row["probe R² color_easy"] == "–"
+    assert row["SVEA (conv) color_hard @500k frames"] == "837"
+    with pytest.raises(ValueError, match="piece=true takes a DeepMind Control run of bench_dmc.py"):
+        robustness.piece_key("runs/main_cpu_pendulum", "Pendulum-v1")

@@ -1,10 +1,27 @@
-"""The README table of `scripts/bench_robustness.py`, from a report of
-`agents.analysis.robustness.robustness` (a trained agent, clean and under every perturbation).
+"""The tables of `scripts/bench_robustness.py`: one trained agent's report (a report of
+`agents.analysis.robustness.robustness`: clean and under every perturbation), and the DMC
+robustness benchmark built from pieces, one per bench_dmc run (`piece=true`).
 
     table = robustness_table(report, episodes=10)
+    save_piece(piece_key("runs/bench_dmc/cartpole-swingup__dmc__100000__0", env), raw)
 """
 
 from __future__ import annotations
+
+import re
+import statistics
+from pathlib import Path
+
+from agents.analysis import results
+
+PIECES = results.RESULTS / "robustness_dmc"
+"""Where each DMC robustness piece (one trained run's report) is saved."""
+PUBLISHED_COLOR_HARD = {
+    "SVEA (conv)": {"walker-walk": 760, "cartpole-swingup": 837, "ball_in_cup-catch": 961, "finger-spin": 977},
+}
+"""Published DMC-GB color_hard returns after 500k frames of training (SVEA with conv augmentation,
+Hansen et al. 2021, as our anchors file quotes them). SODA's and SGQN's color_hard figures are not in
+the anchors (only SGQN's video_hard mean, 688) and are left out rather than quoted from memory."""
 
 
 def _r2(value: float | None) -> str:
@@ -21,3 +38,62 @@ def robustness_table(report: dict, episodes: int) -> dict:
                      "-" if r["probe_r2_delta"] is None else f"{r['probe_r2_delta']:+.3f}"])
     return {"columns": ["perturbation", "severity", f"return (mean ± std, {episodes} episodes)", "Δ return",
                         "probe R² (held out)", "Δ probe R²"], "rows": rows}
+
+
+def piece_key(run_dir: str | Path, env: str) -> tuple[str, str, int]:
+    """(task, variant, seed) of a bench_dmc run folder named `<task>__<variant>__<frames>__<seed>`;
+    a ValueError for any other folder or a run that is not on DeepMind Control."""
+    match = re.fullmatch(r"(.+?)__(.+)__(\d+)__(\d+)", Path(run_dir).name)
+    if not env.startswith("dm_control/") or match is None:
+        raise ValueError(f"piece=true takes a DeepMind Control run of bench_dmc.py (a folder named "
+                         f"<task>__<variant>__<frames>__<seed>); {run_dir} of {env} is not one: drop piece=true.")
+    return match.group(1), match.group(2), int(match.group(4))
+
+
+def save_piece(key: tuple[str, str, int], raw: dict) -> Path:
+    """Save one run's report as its piece and rebuild `bench_robustness_dmc` from every piece."""
+    task, variant, seed = key
+    path = PIECES / f"{task}__{variant}__{seed}.json"
+    results.write_piece(path, {"task": task, "variant": variant, "seed": seed, **raw})
+    save_dmc_table()
+    return path
+
+
+def _share(piece: dict, condition: str) -> float | None:
+    shifted = piece["perturbations"].get(condition)
+    clean = piece["clean"]["return_mean"]
+    return None if shifted is None or not clean else shifted["return_mean"] / clean
+
+
+def dmc_table() -> dict:
+    """Per (task, variant): seeds; clean return (mean ± 95% CI, every seed); each condition's return
+    as a share of clean (mean over seeds); probe R² clean and under color_easy / color_hard; the
+    published color_hard returns."""
+    groups = results.load_pieces(PIECES, lambda p: (p["task"], p["variant"]))
+    conditions = sorted({c for ps in groups.values() for p in ps for c in p["perturbations"]},
+                        key=lambda c: (not c.startswith("color_"), c))
+    rows = []
+    for (task, variant), pieces in sorted(groups.items()):
+        clean = [p["clean"]["return_mean"] for p in pieces]
+        each = ", ".join(f"{p['seed']}: {p['clean']['return_mean']:.0f}" for p in pieces)
+        shares = []
+        for c in conditions:
+            known = [s for s in (_share(p, c) for p in pieces) if s is not None]
+            means = [p["perturbations"][c]["return_mean"] for p in pieces if c in p["perturbations"]]
+            shares.append(f"{statistics.mean(means):.0f} ({100 * statistics.mean(known):.0f}%)" if known else "–")
+        probes = []
+        for c in ("clean", "color_easy", "color_hard"):
+            values = [(p["clean"] if c == "clean" else p["perturbations"].get(c, {})).get("probe_r2") for p in pieces]
+            values = [v for v in values if v is not None]
+            probes.append(results.mean_ci(values, 2))
+        published = [str(figures.get(task, "–")) for figures in PUBLISHED_COLOR_HARD.values()]
+        rows.append([task, variant, len(pieces), f"{results.mean_ci(clean)} [{each}]", *shares, *probes, *published])
+    return {"columns": ["task", "variant", "seeds", "clean return [seed: return]",
+                        *(f"{c} (share of clean)" for c in conditions),
+                        "probe R² clean", "probe R² color_easy", "probe R² color_hard",
+                        *(f"{name} color_hard @500k frames" for name in PUBLISHED_COLOR_HARD)], "rows": rows}
+
+
+def save_dmc_table() -> None:
+    """Rebuild docs/results/bench_robustness_dmc.json (and its docs table) from every piece there is."""
+    results.save("bench_robustness_dmc", dmc_table(), results.piece_names(PIECES), results.command_line())
