@@ -296,7 +296,7 @@ def test_dmc_robustness_pieces_make_a_table_of_shares_of_the_clean_return(tmp_pa
     for seed, (clean, hard) in enumerate([(400.0, 100.0), (300.0, 150.0)]):
         key = robustness.piece_key(f"runs/bench_dmc/cartpole-swingup__dmc+appearance=conv__100000__{seed}",
                                    "dm_control/cartpole-swingup-v0")
-        robustness.save_piece(key, report(clean, hard, -1.0 + seed))
+        robustness.save_piece(key, {**report(clean, hard, -1.0 + seed), "seed": 12345})
     table = robustness.dmc_table()
     row = dict(zip(table["columns"], table["rows"][0]))
     assert (row["task"], row["variant"], row["seeds"]) == ("cartpole-swingup", "dmc+appearance=conv", 2)

@@ -54,7 +54,8 @@ def save_piece(key: tuple[str, str, int], raw: dict) -> Path:
     """Save one run's report as its piece and rebuild `bench_robustness_dmc` from every piece."""
     task, variant, seed = key
     path = PIECES / f"{task}__{variant}__{seed}.json"
-    results.write_piece(path, {"task": task, "variant": variant, "seed": seed, **raw})
+    # The report's own "seed" is the evaluation episodes' seed; the piece's is the training run's.
+    results.write_piece(path, {**raw, "eval_seed": raw.get("seed"), "task": task, "variant": variant, "seed": seed})
     save_dmc_table()
     return path
 
