@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import sys
 
+import torch
+
 from agents.analysis import results
 from agents.analysis.bench import probe
 from envs import EnvError
@@ -56,7 +58,9 @@ def probe_transfer(args: dict) -> None:
                     piece = probe.probe_encoder_on(encoder, target, args["episodes"], seed)
                 except (CheckpointError, ConfigError, EnvError, ValueError) as e:
                     raise results.bad_argument(f"{encoder} on {target}: {e}") from None
-                results.write_piece(path, piece)
+                threads = torch.get_num_threads()
+                results.write_piece(path, {**piece, "command": results.command_line(), "threads": threads,
+                                           "machine": {**results.machine(), "threads": threads}})
                 print(f"{encoder} on {target} seed {seed}: probe R² {piece['r2_transferred']:.3f} "
                       f"(fresh encoder {piece['r2_fresh']:.3f})", flush=True)
                 probe.save_transfer_table()

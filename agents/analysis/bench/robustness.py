@@ -55,7 +55,12 @@ def save_piece(key: tuple[str, str, int], raw: dict) -> Path:
     task, variant, seed = key
     path = PIECES / f"{task}__{variant}__{seed}.json"
     # The report's own "seed" is the evaluation episodes' seed; the piece's is the training run's.
-    results.write_piece(path, {**raw, "eval_seed": raw.get("seed"), "task": task, "variant": variant, "seed": seed})
+    import torch
+
+    threads = torch.get_num_threads()
+    results.write_piece(path, {**raw, "eval_seed": raw.get("seed"), "task": task, "variant": variant, "seed": seed,
+                               "command": results.command_line(), "threads": threads,
+                               "machine": {**results.machine(), "threads": threads}})
     save_dmc_table()
     return path
 
