@@ -8,7 +8,7 @@ pretrained encoder reads of other environments before any training there.
 
 With `encoders=`, each (encoder, target, seed) probes the encoder (a run folder, an encoder file
 or a shipped `pretrained:<name>`) on the target's state, beside a fresh encoder of the same shape,
-on the same random-action episodes of the target (`episodes` of them, 3/4 fit, 1/4 scored); pieces
+on the same random-action episodes of the target (`episodes` of them, the probe 4-fold cross-validated over them); pieces
 under docs/results/probe_transfer/, table `bench_probe_transfer`. Nothing trains on the target.
 
 Each (objective, seed) pair runs `scripts/pretrain.py` into `runs/bench_probe/...` and its result
@@ -39,7 +39,7 @@ KEYS = {
     "precision": (str, "bf16", "precision of the pretraining runs (fp32, bf16, fp16)"),
     "encoders": (str, "", "probe these pretrained encoders on targets= instead (comma-separated sources)"),
     "targets": (str, "", "with encoders=: the environments to probe them on, comma-separated"),
-    "episodes": (int, 16, "with encoders=: random-action probe episodes per target (3/4 fit, 1/4 scored)"),
+    "episodes": (int, 16, "with encoders=: random-action probe episodes per target (4-fold cross-validated)"),
 }
 
 

@@ -7,7 +7,7 @@
 Pretraining counts gradient updates: `pretrain_updates`, with `pretrain_log_every`,
 `pretrain_probe_every` and `pretrain_checkpoint_every` (train.py's `steps`-counted keys are refused). Data: `collect_steps` environment steps of uniformly random
 actions (or a saved replay with `replay_from=`). The probe: `probe_episodes` separate random
-episodes, 3/4 to fit a ridge regression from latents to the env's state, 1/4 to score it;
+episodes, a ridge regression from latents to the env's state scored 4-fold cross-validated over them;
 `probe/r2` is logged at update 0 and every `pretrain_probe_every` updates. Writes `world_model.pt` and
 `encoder.pt` (loadable with `WorldModel.load` / `WorldModel.load_encoder`) into the run folder.
 """

@@ -248,7 +248,8 @@ class Config:
     replay_from: str = ""
     """Pretrain from a saved replay (a checkpoint's replay/ folder) instead of collecting."""
     probe_episodes: int = 8
-    """Episodes recorded for the linear probe: 3/4 fit the ridge regression, 1/4 score it."""
+    """Episodes recorded for the linear probe, which is 4-fold cross-validated over them (robustness checks:
+    3/4 fit the ridge regression on clean frames, 1/4 are scored clean and perturbed)."""
 
     @classmethod
     def from_preset(cls, preset: str = "cpu", **overrides: Any) -> Config:
@@ -361,6 +362,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_episodes=10,
         checkpoint_every=10_000,
         log_every=1_000,
+        probe_episodes=16,  # 4-fold cross-validated: R² 0.26-0.28 over episode draws, against 0.19-0.28 with 8
     ),
     "gpu": dict(
         device="cuda",

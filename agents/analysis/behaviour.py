@@ -6,8 +6,10 @@ transfer.py, their `metrics.jsonl` numbers compared with a recorded snapshot.
 
 Everything a run logs is compared exactly, except what depends on the clock (`time`, rates per
 second, compile times). Runs are single-threaded (`OMP_NUM_THREADS=1`), so they are bit-for-bit
-repeatable on one machine; another CPU model may round differently, which is why this is a script
-run around a refactor rather than a test.
+repeatable on one machine; another CPU model may round differently (its oneDNN kernels sum in
+another order), which is why this is a script run around a refactor rather than a test. The snapshot
+records the CPU it was made on; on another one, `rtol=` accepts numbers within that relative
+tolerance, and the largest relative difference found is reported either way.
 """
 
 from __future__ import annotations
@@ -54,11 +56,33 @@ def run_all(root: Path, work: Path) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def relative_difference(a: Any, b: Any) -> float | None:
+    """|a - b| / max(|a|, |b|) for two real numbers (0 when equal); None when either is not one."""
+    numbers = (int, float)
+    if isinstance(a, bool) or isinstance(b, bool) or not (isinstance(a, numbers) and isinstance(b, numbers)):
+        return None
+    scale = max(abs(a), abs(b))
+    return 0.0 if a == b else abs(a - b) / scale
+
+
+def largest_difference(expected: dict[str, list[dict]], actual: dict[str, list[dict]]) -> tuple[float, str]:
+    """The largest relative difference between numbers both hold, and where it is (`run[i] step: key`)."""
+    worst, where = 0.0, ""
+    for name in sorted(set(expected) & set(actual)):
+        for i, (ra, rb) in enumerate(zip(expected[name], actual[name])):
+            for key in sorted(set(ra) & set(rb)):
+                d = relative_difference(ra[key], rb[key])
+                if d is not None and d > worst:
+                    worst, where = d, f"{name}[{i}] step {ra.get('step')}: {key}"
+    return worst, where
+
+
 def differences(expected: dict[str, list[dict]], actual: dict[str, list[dict]], limit: int = 20,
-                new_keys: bool = False) -> list[str]:
+                new_keys: bool = False, rtol: float = 0.0) -> list[str]:
     """Where `actual` differs from `expected`: one line per differing value, record count or run.
     `new_keys=True` accepts metrics the snapshot lacks (a change that only logs more), so that every
-    number the snapshot has must still be the same."""
+    number the snapshot has must still be the same. `rtol > 0` accepts two numbers within that
+    relative difference (rounding on another CPU); anything else must be equal."""
     lines: list[str] = []
     for name in sorted(set(expected) | set(actual)):
         a, b = expected.get(name), actual.get(name)
@@ -70,6 +94,9 @@ def differences(expected: dict[str, list[dict]], actual: dict[str, list[dict]], 
         for i, (ra, rb) in enumerate(zip(a, b)):
             for key in sorted(set(ra) | (set() if new_keys else set(rb))):
                 if ra.get(key) != rb.get(key):
+                    close = relative_difference(ra.get(key), rb.get(key))
+                    if rtol > 0 and close is not None and close <= rtol:
+                        continue
                     lines.append(f"{name}[{i}] step {ra.get('step')}: {key} {ra.get(key)!r} -> {rb.get(key)!r}")
     return lines[:limit] + ([f"... and {len(lines) - limit} more"] if len(lines) > limit else [])
 
@@ -78,6 +105,11 @@ def load_snapshot(path: Path) -> dict[str, list[dict]]:
     return json.loads(Path(path).read_text())["runs"]
 
 
-def save_snapshot(path: Path, runs: dict[str, list[dict]], note: str) -> None:
+def snapshot_cpu(path: Path) -> str | None:
+    """The CPU model a snapshot was recorded on (None: recorded before snapshots named it, on an AMD EPYC)."""
+    return json.loads(Path(path).read_text()).get("cpu")
+
+
+def save_snapshot(path: Path, runs: dict[str, list[dict]], note: str, cpu: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"note": note, "commands": COMMANDS, "runs": runs}, indent=1))
+    path.write_text(json.dumps({"note": note, "cpu": cpu, "commands": COMMANDS, "runs": runs}, indent=1))

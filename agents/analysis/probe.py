@@ -1,8 +1,13 @@
 """The linear probe on a trained (or fresh) encoder: how much of the env's true state its latents hold.
 
-    fit, score, spec = probe_episodes(cfg, seed=1000)       # random-action episodes, 3/4 fit, 1/4 scored
-    probe_metrics(trainer, fit, score)                        # {"probe/r2": ..., "probe/r2_dim0": ...}
+    episodes, spec = probe_episodes(cfg, seed=1000)          # cfg.probe_episodes random-action episodes
+    probe_metrics(trainer, episodes)                          # {"probe/r2": ..., "probe/r2_dim0": ...}, 4-fold
     on_evaluate = ProbeAtEvaluation(cfg, trainer)             # the same at every evaluation of a run
+    fit, score = split_episodes(episodes)                     # 3/4 fit, 1/4 scored (robustness)
+
+The probe is cross-validated over episodes (`worldmodel.probe.cross_validated_probe`, 4 folds): every
+episode is scored once, by a probe fitted on the others, so the figure does not hang on which
+episodes one split happened to hold out.
 """
 
 from __future__ import annotations
@@ -12,31 +17,36 @@ from tensordict import TensorDict
 from agents.episodes import make_single_env, record_episodes
 from worldmodel.actions import ActionSpec
 from worldmodel.config import Config
-from worldmodel.probe import linear_probe
+from worldmodel.probe import cross_validated_probe
 from worldmodel.trainer import WorldModelTrainer
 
 
-def probe_episodes(cfg: Config, seed: int) -> tuple[list[TensorDict], list[TensorDict], ActionSpec]:
-    """`cfg.probe_episodes` random-action episodes of `cfg.env`, split 3/4 to fit a probe, 1/4 to score it
-    (at least one each side), and the env's action spec. Each episode carries `obs (L, 3, H, W) uint8`
-    and, where the env has one, `state`."""
+def probe_episodes(cfg: Config, seed: int) -> tuple[list[TensorDict], ActionSpec]:
+    """`cfg.probe_episodes` random-action episodes of `cfg.env`, reset from `seed`, and the env's action
+    spec. Each episode carries `obs (L, 3, H, W) uint8` and, where the env has one, `state`."""
     env = make_single_env(cfg, seed=seed)
     try:
         spec = ActionSpec.from_space(env.action_space)
         episodes = record_episodes(env, spec, cfg.probe_episodes, seed=seed)
     finally:
         env.close()
+    return episodes, spec
+
+
+def split_episodes(episodes: list[TensorDict]) -> tuple[list[TensorDict], list[TensorDict]]:
+    """The first 3/4 of `episodes` (at least 2 of them) to fit a probe, the rest (at least one) to score it."""
     n_fit = min(max(1, round(0.75 * len(episodes))), len(episodes) - 1)
-    return episodes[:n_fit], episodes[n_fit:], spec
+    return episodes[:n_fit], episodes[n_fit:]
 
 
-def probe_metrics(trainer: WorldModelTrainer, fit: list[TensorDict], score: list[TensorDict]) -> dict[str, float]:
-    """`probe/r2` (and per state dimension) of the current encoder; empty when episodes carry no state."""
-    if not fit or "state" not in fit[0].keys():
+def probe_metrics(trainer: WorldModelTrainer, episodes: list[TensorDict]) -> dict[str, float]:
+    """`probe/r2` (and per state dimension) of the current encoder, 4-fold cross-validated over
+    `episodes`; empty when the episodes carry no state."""
+    if len(episodes) < 2 or "state" not in episodes[0].keys():
         return {}
     model = trainer.model
     model.eval()
-    result = linear_probe(model.encode_sequence, fit, score, model.history, trainer.device)
+    result = cross_validated_probe(model.encode_sequence, episodes, model.history, trainer.device)
     out = {"probe/r2": result.r2}
     out.update({f"probe/r2_dim{i}": r for i, r in enumerate(result.r2_per_dim)})
     return out
@@ -50,10 +60,9 @@ class ProbeAtEvaluation:
 
     def __init__(self, cfg: Config, trainer: WorldModelTrainer):
         self.cfg, self.trainer = cfg, trainer
-        self.fit: list[TensorDict] | None = None
-        self.score: list[TensorDict] = []
+        self.episodes: list[TensorDict] | None = None
 
     def __call__(self, step: int) -> dict[str, float]:
-        if self.fit is None:
-            self.fit, self.score, _ = probe_episodes(self.cfg, seed=self.cfg.seed + 1_000)
-        return probe_metrics(self.trainer, self.fit, self.score)
+        if self.episodes is None:
+            self.episodes, _ = probe_episodes(self.cfg, seed=self.cfg.seed + 1_000)
+        return probe_metrics(self.trainer, self.episodes)

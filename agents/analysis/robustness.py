@@ -22,6 +22,7 @@ from tensordict import TensorDict
 
 from agents.agent import PlanningAgent
 from agents.analysis.probe import probe_episodes as record_probe_episodes
+from agents.analysis.probe import split_episodes
 from agents.episodes import evaluate, make_envs, make_single_env, record_episodes
 from envs import COLOR_MODES, perturb_frames, perturbation_spec
 from worldmodel.probe import episode_latents, ridge_r2
@@ -117,7 +118,7 @@ def robustness(agent: PlanningAgent, perturbations: list[tuple[str, int]], episo
     the clean episodes' observations (e.g. for a video).
     """
     probe_seed = seed + PROBE_SEED_OFFSET
-    fit, score, _ = record_probe_episodes(agent.cfg.replace(probe_episodes=probe_episodes), probe_seed)
+    fit, score = split_episodes(record_probe_episodes(agent.cfg.replace(probe_episodes=probe_episodes), probe_seed)[0])
     probes = probe_r2(agent, fit, score, probe_seed, perturbations)
 
     def condition(key: str, perturb: str | None, hook=None) -> dict:

@@ -144,24 +144,24 @@ def environment_configs(cfg: Config, argv: list[str]) -> list[Config]:
 
 class EnvProbes:
     """The linear probe of one or several environments: per env, `probe_episodes` random-action
-    episodes (3/4 fit, 1/4 scored), recorded once. Called, it gives `probe/r2` (the mean over the
+    episodes (the probe 4-fold cross-validated over them), recorded once. Called, it gives `probe/r2` (the mean over the
     envs whose episodes carry a state) and, with several envs, `probe/r2_<env>` for each."""
 
     def __init__(self, configs: list[Config], seed: int):
         self.names = [short_name(c.env) for c in configs]
         self.episodes, self.specs = [], []
         for c in configs:  # a bad env id fails here, before any run folder is written
-            fit, score, spec = probe_episodes(c, seed=seed)
-            self.episodes.append((fit, score))
+            episodes, spec = probe_episodes(c, seed=seed)
+            self.episodes.append(episodes)
             self.specs.append(spec)
         self.trainer: WorldModelTrainer | None = None
 
     def state_dim(self, i: int = 0) -> int:
-        fit = self.episodes[i][0]
-        return int(fit[0]["state"].shape[-1]) if "state" in fit[0].keys() else 0
+        first = self.episodes[i][0]
+        return int(first["state"].shape[-1]) if "state" in first.keys() else 0
 
     def __call__(self) -> dict[str, float]:
-        per_env = [probe_metrics(self.trainer, fit, score) for fit, score in self.episodes]
+        per_env = [probe_metrics(self.trainer, episodes) for episodes in self.episodes]
         if len(per_env) == 1:
             return per_env[0]
         out = {f"probe/r2_{name}": m["probe/r2"] for name, m in zip(self.names, per_env, strict=True) if m}

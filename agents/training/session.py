@@ -190,8 +190,8 @@ def probe_before_training(session: TrainingSession) -> None:
     if not session.ctx.main or session.counters.env_steps > 0:
         return
     cfg = session.cfg
-    fit, score, _ = probe_episodes(cfg, seed=cfg.seed + 1_000)
-    probe = probe_metrics(session.trainer, fit, score)
+    episodes, _ = probe_episodes(cfg, seed=cfg.seed + 1_000)
+    probe = probe_metrics(session.trainer, episodes)
     session.logger.log(0, probe)
     if "probe/r2" in probe:
         print(f"probe/r2 of the {'transferred' if cfg.encoder_from else 'fresh'} encoder on {cfg.env} "

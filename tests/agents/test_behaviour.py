@@ -1,6 +1,8 @@
 """The behaviour check's comparison (the runs themselves are `scripts/check_behaviour.py`)."""
 
-from agents.analysis.behaviour import comparable, differences
+import pytest
+
+from agents.analysis.behaviour import comparable, differences, largest_difference
 
 
 def test_clock_dependent_values_are_not_compared():
@@ -23,3 +25,13 @@ def test_new_keys_are_accepted_only_when_asked():
     more = {"train": [{"step": 100, "loss/total": 1.0, "model/latent_std_mean": 0.1}]}
     assert differences(snapshot, more) and differences(snapshot, more, new_keys=True) == []
     assert differences(snapshot, {"train": [{"step": 100}]}, new_keys=True)  # a value that went missing
+
+
+def test_rounding_on_another_cpu_is_accepted_only_within_rtol():
+    snapshot = {"train": [{"step": 100, "loss/total": 1.0, "done": True}]}
+    rounded = {"train": [{"step": 100, "loss/total": 1.0 + 3e-6, "done": True}]}
+    assert differences(snapshot, rounded)  # exact by default
+    assert differences(snapshot, rounded, rtol=1e-4) == []
+    assert differences(snapshot, {"train": [{"step": 100, "loss/total": 1.01, "done": True}]}, rtol=1e-4)
+    assert differences(snapshot, {"train": [{"step": 100, "loss/total": 1.0, "done": False}]}, rtol=1.0)  # not a number
+    assert largest_difference(snapshot, rounded) == (pytest.approx(3e-6, rel=1e-3), "train[0] step 100: loss/total")

@@ -155,7 +155,8 @@ def run_speed(records: list[dict]) -> dict:
 
 def piece_from(run_dir: Path, task: str, variant: str, seed: int, steps: int, threads: int) -> dict:
     """The result of a finished training run folder: its evaluation curve `[frames, seconds, return]`,
-    speed (`run_speed`), `probe/r2` curve `[frames, r2]` (when logged), resolved config and machine."""
+    speed (`run_speed`), `probe/r2` curve `[frames, r2]` and per state dimension `[frames, [r2, ...]]`
+    (when logged), resolved config and machine."""
     curve = results.eval_curve(run_dir, steps)
     records = read_metrics(Path(run_dir) / "metrics.jsonl")
     cfg = json.loads((Path(run_dir) / "config.json").read_text())
@@ -163,9 +164,15 @@ def piece_from(run_dir: Path, task: str, variant: str, seed: int, steps: int, th
              "final_return": curve[-1][2], "seconds": curve[-1][1], **run_speed(records),
              "action_repeat": cfg["action_repeat"], "eval_episodes": cfg["eval_episodes"], "threads": threads,
              "config": cfg, "machine": {**results.machine(), "threads": threads}, "run_dir": str(run_dir)}
-    probe = [(r["step"], r["probe/r2"]) for r in records if "probe/r2" in r]
-    if probe:
-        piece["probe_curve"] = probe
+    probed = [r for r in records if "probe/r2" in r]
+    if probed:
+        piece["probe_curve"] = [(r["step"], r["probe/r2"]) for r in probed]
+        # per state dimension (e.g. cartpole: cart x, cos and sin of the pole angle, both velocities)
+        piece["probe_dims_curve"] = [(r["step"], [r[k] for k in sorted((k for k in r if k.startswith("probe/r2_dim")),
+                                                                       key=lambda k: int(k[len("probe/r2_dim"):]))])
+                                     for r in probed]
+        # pieces saved before 2026-12-03 lack this key: their probe scored one 3/4 : 1/4 split
+        piece["probe_method"] = f"{cfg.get('probe_episodes', 8)} random-action episodes, 4-fold cross-validated"
     return piece
 
 

@@ -88,20 +88,20 @@ def transfer_piece_path(encoder: str, target: str, episodes: int, seed: int) -> 
 def probe_encoder_on(encoder: str, target: str, episodes: int, seed: int, preset: str = "dmc") -> dict:
     """Probe R² of `encoder` (a run folder, file or `pretrained:<name>`) on `target`'s state, and of
     a fresh encoder of the same shape (seeded by `seed`), on the same `episodes` random-action
-    episodes of `target` (its suite protocol's action repeat; 3/4 fit, 1/4 scored; probe seed
+    episodes of `target` (its suite protocol's action repeat; 4-fold cross-validated; probe seed
     `seed + 1000`): what the encoder reads of a new env before any training there."""
     import torch
 
     from agents.analysis.probe import probe_episodes
     from agents.training.assembly import build_model, resolve_config
     from agents.training.pretrained import load_pretrained_encoder
-    from worldmodel.probe import linear_probe
+    from worldmodel.probe import cross_validated_probe
 
     pretrained = load_pretrained_encoder(encoder)
     cfg = resolve_config([f"preset={preset}", f"env={target}", f"encoder_from={encoder}", f"probe_episodes={episodes}",
                           f"seed={seed}"])
-    fit, score, spec = probe_episodes(cfg, seed=seed + 1_000)
-    if "state" not in fit[0].keys():
+    recorded, spec = probe_episodes(cfg, seed=seed + 1_000)
+    if "state" not in recorded[0].keys():
         raise ValueError(f"{target} gives no low-dimensional state to probe against.")
     out = {"encoder": encoder, "target": target, "episodes": episodes, "seed": seed, "preset": preset,
            "encoder_envs": pretrained.env, "image_size": cfg.image_size}
@@ -110,7 +110,7 @@ def probe_encoder_on(encoder: str, target: str, episodes: int, seed: int, preset
         torch.manual_seed(seed)
         model = build_model(cfg.replace(encoder_from="") if source is None else cfg, spec, device, source).eval()
         with torch.no_grad():
-            result = linear_probe(model.encode_sequence, fit, score, model.history, device)
+            result = cross_validated_probe(model.encode_sequence, recorded, model.history, device)
         out[f"r2_{label}"], out[f"r2_{label}_per_dim"] = result.r2, result.r2_per_dim
     return out
 
