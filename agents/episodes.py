@@ -65,25 +65,38 @@ def _obs_tensor(obs: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(obs))
 
 
-def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int, on_step=None) -> np.ndarray:
+def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int, on_step=None,
+             trace: list[TensorDict] | None = None) -> np.ndarray:
     """Returns of `episodes` full episodes with exploration off: `(episodes,)` float.
 
     With N envs, env i plays a fixed quota of the episodes (`episodes // N`, one more for the first
     `episodes % N`), so short episodes are not over-counted the way "the first `episodes` to finish"
     would. `on_step(obs)`, if given, sees every observation `(N, C, H, W)` uint8 (e.g. to record video).
+    `trace`, if given a list, receives each counted episode as it ends, as `record_episodes` gives
+    them: `obs (L, 3, H, W)` uint8 (the newest frame of each observation, the last one included) and,
+    where the env has one, `state (L, S)` (e.g. to probe the latents on the agent's own episodes).
     """
     n = envs.num_envs
     quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
-    obs, _ = envs.reset(seed=seed)
+    obs, info = envs.reset(seed=seed)
     agent.reset(torch.ones(n, dtype=torch.bool), eval=True)
     returns: list[list[float]] = [[] for _ in range(n)]
     running = np.zeros(n)
     reset_next = np.zeros(n, dtype=bool)
+    steps: list[list[tuple]] = [[] for _ in range(n)]  # with `trace`: env i's episode so far, (frame, state)
+
+    def keep(i: int) -> None:  # env i's current observation, into its episode so far
+        states = info.get("state")
+        steps[i].append((obs[i, -3:].copy(), None if states is None else np.array(states[i])))
+
     while any(len(r) < q for r, q in zip(returns, quota)):
+        if trace is not None:
+            for i in np.flatnonzero(~reset_next):  # a finished episode's last frame is kept already
+                keep(i)
         if on_step is not None:
             on_step(obs)
         action = agent.act(_obs_tensor(obs), eval=True)
-        obs, reward, terminated, truncated, _ = envs.step(spec.to_env(action))
+        obs, reward, terminated, truncated, info = envs.step(spec.to_env(action))
         first = reset_next  # these envs just returned the first frame of a new episode
         if first.any():
             agent.reset(torch.as_tensor(first), eval=True)
@@ -92,9 +105,22 @@ def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int, on_
         for i in np.flatnonzero(done):
             if len(returns[i]) < quota[i]:
                 returns[i].append(float(running[i]))
+                if trace is not None:
+                    keep(i)
+                    trace.append(_traced_episode(steps[i]))
+            steps[i] = []
         running[done] = 0.0
         reset_next = done
     return np.asarray([r for per_env in returns for r in per_env])
+
+
+def _traced_episode(steps: list[tuple]) -> TensorDict:
+    """`(frame (3, H, W) uint8, state (S,) or None)` per step -> a TensorDict of `obs` and, when every
+    step has one, `state`."""
+    data = {"obs": torch.from_numpy(np.stack([frame for frame, _ in steps]))}
+    if all(state is not None for _, state in steps):
+        data["state"] = torch.from_numpy(np.stack([state for _, state in steps]).astype(np.float32))
+    return TensorDict(data, batch_size=[len(steps)])
 
 
 def record_episodes(env, spec: ActionSpec, episodes: int, seed: int, policy=None) -> list[TensorDict]:

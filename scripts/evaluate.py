@@ -7,7 +7,10 @@ optionally under out-of-distribution visual perturbations.
 
 Loads the run's config and the latest (or the named) checkpoint, plans with exploration off, and
 writes `eval_<checkpoint>.json` (and `videos/eval_<checkpoint>.mp4`) into the run folder; a
-read-only run folder is evaluated all the same, its result printed and not saved.
+read-only run folder is evaluated all the same, its result printed and not saved. Where the env
+has a low-dimensional state, the JSON also holds `probe_policy`: the linear probe's R² (per state
+dimension too), 4-fold cross-validated over the evaluation's own episodes, i.e. what the latents
+hold of the state along the agent's behaviour.
 
 With `perturb=name:severity[,name:severity...]` (names and severities in `envs/perturb.py`) the
 same JSON also holds, next to the clean return: `probe` (the held-out linear-probe R² of the clean
@@ -25,6 +28,7 @@ import sys
 
 import numpy as np
 
+from agents.analysis.probe import probe_on_episodes
 from agents.analysis.robustness import episode_returns, format_table, robustness
 from agents.analysis.video import upscale, write_video
 from agents.training.assembly import load_run
@@ -77,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
                                 on_step=record)
             returns = np.asarray(report["clean"]["returns"])
         else:
-            returns = episode_returns(loaded.agent, args["episodes"], args["seed"], on_step=record)
+            played: list = []
+            returns = episode_returns(loaded.agent, args["episodes"], args["seed"], on_step=record, trace=played)
+            policy_probe = probe_on_episodes(loaded.agent, played)
     except (ConfigError, EnvError, CheckpointError, ValueError) as e:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return 2
@@ -85,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"env": cfg.env, "checkpoint": folder.name, "episodes": len(returns),
               "return_mean": float(returns.mean()), "return_std": float(returns.std()),
               "returns": returns.tolist()}
+    if not perturbations and policy_probe:
+        result["probe_policy"] = policy_probe
     if perturbations:
         result["probe"] = {**report["probe"], "r2": report["clean"]["probe_r2"],
                            "r2_per_dim": report["clean"]["probe_r2_per_dim"]}
@@ -95,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         path = write_video(frames, run.videos / f"eval_{folder.name}.mp4", fps=args["fps"])
         print(f"video: {path}")
     print(f"{cfg.env} {folder.name}: return {returns.mean():.1f} ± {returns.std():.1f} over {len(returns)} episodes")
+    if not perturbations and policy_probe:
+        print(f"probe R² on these episodes (4-fold): {policy_probe['r2']:.3f} (per state dim "
+              + " / ".join(f"{r:.2f}" for r in policy_probe["r2_per_dim"]) + ")")
     if perturbations:
         print(format_table(report))
     return 0

@@ -204,7 +204,9 @@ class ImaginedVideos:
         self.env = make_single_env(cfg, seed=cfg.seed + 2)
         self.decoder: FrameDecoder | None = None
 
-    def __call__(self, step: int) -> dict[str, float]:
+    def __call__(self, step: int, episodes: list | None = None) -> dict[str, float]:
+        """Write the video of evaluation `step` (the evaluation's own `episodes` are not used: the
+        video plays its own episode, from the run's seed and the step)."""
         policy = _agent_policy(self.agent)
         episode = record_episodes(self.env, self.spec, 1, seed=self.cfg.seed + 3 + step, policy=policy)
         horizon = min(30, len(episode[0]) - 5)

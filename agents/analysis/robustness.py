@@ -53,18 +53,18 @@ def replayed_frames(agent: PlanningAgent, perturb: str, episode: TensorDict, see
 
 @torch.no_grad()
 def episode_returns(agent: PlanningAgent, episodes: int, seed: int, perturb: str | None = None,
-                    on_step=None) -> np.ndarray:
+                    on_step=None, trace: list | None = None) -> np.ndarray:
     """Returns `(episodes,)` of the agent (exploration off) on `cfg.env`, perturbed by `perturb`
     (`"name:severity"`, None for clean), episodes reset from `seed`.
 
     The agent's state (its planner's random streams included) is put back afterwards, so conditions
     evaluated one after another see the same planner noise. `on_step(obs (1, C, H, W) uint8)` sees
-    every observation.
+    every observation; `trace`, a list, receives the episodes (see `agents.episodes.evaluate`).
     """
     envs = make_envs(agent.cfg, 1, seed=seed, asynchronous=False, perturb=perturb)
     start = agent.state_dict()
     try:
-        return evaluate(agent, envs, agent.model.action_spec, episodes, seed=seed, on_step=on_step)
+        return evaluate(agent, envs, agent.model.action_spec, episodes, seed=seed, on_step=on_step, trace=trace)
     finally:
         envs.close()
         agent.load_state_dict(start)

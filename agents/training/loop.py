@@ -138,8 +138,9 @@ def train(
 ) -> Counters:
     """Run the loop until `cfg.steps` environment steps; returns the final counters.
 
-    `on_evaluate(env_steps) -> metrics`, if given, runs after each evaluation (e.g. to write an
-    imagined-rollout video); what it returns is logged. Under torchrun (`ctx`), steps count every
+    `on_evaluate(env_steps, episodes) -> metrics`, if given, runs after each evaluation with the
+    evaluation's episodes (`evaluate`'s trace: frames and states, e.g. to probe the latents on the
+    agent's own episodes, or to write an imagined-rollout video); what it returns is logged. Under torchrun (`ctx`), steps count every
     rank's environments, each rank makes the same updates (its own batches, all-reduced gradients),
     and rank 0 alone evaluates (`eval_envs` may be None elsewhere).
     """
@@ -204,11 +205,13 @@ def train(
                 log_clock, log_steps = now, c.env_steps
             evaluation_due = c.env_steps // cfg.eval_every > before // cfg.eval_every or c.env_steps >= cfg.steps
             if evaluation_due and ctx.main:
-                scores = evaluate(agent, eval_envs, spec, cfg.eval_episodes, seed=cfg.seed + 1_000_003 + c.env_steps)
+                trace = [] if on_evaluate is not None else None
+                scores = evaluate(agent, eval_envs, spec, cfg.eval_episodes, seed=cfg.seed + 1_000_003 + c.env_steps,
+                                  trace=trace)
                 logger.log(c.env_steps, {"eval/return": scores.mean(), "eval/return_std": scores.std()})
                 bar.set_postfix(eval_return=f"{scores.mean():.1f}")
                 if on_evaluate is not None:
-                    logger.log(c.env_steps, on_evaluate(c.env_steps))
+                    logger.log(c.env_steps, on_evaluate(c.env_steps, trace))
             due = c.env_steps // cfg.checkpoint_every > before // cfg.checkpoint_every or c.env_steps >= cfg.steps
             if due or stopping:
                 _checkpoint(run, cfg, c, agent, explorer, replay, np_rng, ctx)

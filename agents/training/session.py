@@ -158,10 +158,10 @@ class TrainingSession:
             if self.cfg.video:
                 hooks.append(ImaginedVideos(self.cfg, self.agent, self.spec, self.replay, self.run.videos))
 
-        def on_evaluate(step: int) -> dict[str, float]:
+        def on_evaluate(step: int, episodes: list) -> dict[str, float]:
             metrics: dict[str, float] = {}
             for hook in hooks:
-                metrics.update(hook(step))
+                metrics.update(hook(step, episodes))
             return metrics
 
         try:

@@ -50,3 +50,28 @@ def test_each_env_plays_its_quota_and_autoreset_steps_do_not_count():
     # Env 0 (short episodes) plays 2 of the 3, env 1 plays 1: not "the first 3 to finish".
     assert returns.tolist() == [2.0, 2.0, 5.0]
     assert agent.resets[0] >= 2 and agent.resets[1] >= 1  # the start, then each new episode
+
+
+class TimedEnvs(ScriptedEnvs):
+    """ScriptedEnvs whose frames and `info["state"]` hold each env's step within its episode."""
+
+    def _frames(self):
+        return np.broadcast_to(self.t[:, None, None, None], (self.num_envs, 3, 4, 4)).astype(np.uint8)
+
+    def reset(self, seed=None):
+        super().reset(seed)
+        return self._frames(), {"state": self.t[:, None].astype(np.float32)}
+
+    def step(self, actions):
+        _, reward, terminated, truncated, _ = super().step(actions)
+        return self._frames(), reward, terminated, truncated, {"state": self.t[:, None].astype(np.float32)}
+
+
+def test_the_trace_holds_each_counted_episode_whole_and_nothing_else():
+    trace = []
+    evaluate(Counting(2), TimedEnvs([2, 5]), ActionSpec("continuous", 1), episodes=3, seed=0, trace=trace)
+    # in the order they ended: env 0's two episodes (steps 0..2), then env 1's (steps 0..5); env 0's
+    # third episode, past its quota, is not kept
+    assert [ep["state"][:, 0].tolist() for ep in trace] == [[0, 1, 2], [0, 1, 2], [0, 1, 2, 3, 4, 5]]
+    assert all(torch.equal(ep["obs"][:, 0, 0, 0].float(), ep["state"][:, 0]) for ep in trace)
+    assert trace[0]["obs"].shape == (3, 3, 4, 4) and trace[0]["obs"].dtype == torch.uint8

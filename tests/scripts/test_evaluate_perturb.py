@@ -47,6 +47,12 @@ def test_evaluate_without_perturb_writes_the_plain_report(trained):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((trained / "eval_step_000000200.json").read_text())
     assert set(result) == {"env", "checkpoint", "episodes", "return_mean", "return_std", "returns"}
+    # with two episodes or more, the probe cross-validated over the agent's own episodes joins it
+    proc = script("evaluate", f"run_dir={trained}", "episodes=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    probe = json.loads((trained / "eval_step_000000200.json").read_text())["probe_policy"]
+    assert probe["episodes"] == 2 and len(probe["r2_per_dim"]) == 3 and probe["r2"] <= 1
+    assert "probe R² on these episodes (4-fold)" in proc.stdout
 
 
 @pytest.mark.parametrize("args,match", [

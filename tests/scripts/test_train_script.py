@@ -180,11 +180,15 @@ def test_discrete_action_env_trains(tmp_path):
 def test_online_runs_log_the_probe_and_the_latent_spread_at_each_evaluation(tmp_path):
     run_dir = tmp_path / "run"
     proc = script("train", "preset=debug", "probe_online=true", "probe_episodes=2", "steps=300", "eval_every=150",
-                  "tensorboard=false", f"run_dir={run_dir}")
+                  "eval_episodes=2", "tensorboard=false", f"run_dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = read_metrics(run_dir / "metrics.jsonl")
     evaluated = sorted(r["step"] for r in records if "eval/return" in r)
     probed = sorted(r["step"] for r in records if "probe/r2" in r)
     assert probed == evaluated == [150, 300]
+    # the same probe, cross-validated over each evaluation's own episodes (Pendulum: 3 state dims)
+    policy = [r for r in records if "probe/r2_policy" in r]
+    assert [r["step"] for r in policy] == [150, 300]
+    assert all(r["probe/r2_policy"] <= 1 and "probe/r2_policy_dim2" in r for r in policy)
     spread = [r["model/latent_std_mean"] for r in records if "model/latent_std_mean" in r]
     assert spread and all(s > 0 for s in spread)

@@ -153,6 +153,12 @@ def run_speed(records: list[dict]) -> dict:
             "updates": logs[-1]["train/updates"] if logs else 0}
 
 
+def per_dim(record: dict, name: str) -> list[float]:
+    """The values of `<name>_dim0`, `<name>_dim1`, ... in a metrics record, in dimension order."""
+    dims = [int(k[len(name) + 4:]) for k in record if k.startswith(f"{name}_dim")]
+    return [record[f"{name}_dim{i}"] for i in sorted(dims)]
+
+
 def piece_from(run_dir: Path, task: str, variant: str, seed: int, steps: int, threads: int) -> dict:
     """The result of a finished training run folder: its evaluation curve `[frames, seconds, return]`,
     speed (`run_speed`), `probe/r2` curve `[frames, r2]` and per state dimension `[frames, [r2, ...]]`
@@ -168,9 +174,11 @@ def piece_from(run_dir: Path, task: str, variant: str, seed: int, steps: int, th
     if probed:
         piece["probe_curve"] = [(r["step"], r["probe/r2"]) for r in probed]
         # per state dimension (e.g. cartpole: cart x, cos and sin of the pole angle, both velocities)
-        piece["probe_dims_curve"] = [(r["step"], [r[k] for k in sorted((k for k in r if k.startswith("probe/r2_dim")),
-                                                                       key=lambda k: int(k[len("probe/r2_dim"):]))])
-                                     for r in probed]
+        piece["probe_dims_curve"] = [(r["step"], per_dim(r, "probe/r2")) for r in probed]
+        policy = [r for r in probed if "probe/r2_policy" in r]
+        if policy:  # the same probe on each evaluation's own episodes
+            piece["probe_policy_curve"] = [(r["step"], r["probe/r2_policy"]) for r in policy]
+            piece["probe_policy_dims_curve"] = [(r["step"], per_dim(r, "probe/r2_policy")) for r in policy]
         # pieces saved before 2026-12-03 lack this key: their probe scored one 3/4 : 1/4 split
         piece["probe_method"] = f"{cfg.get('probe_episodes', 8)} random-action episodes, 4-fold cross-validated"
     return piece
