@@ -236,6 +236,28 @@ def test_dmc_transfer_table_sets_each_transfer_variant_beside_its_scratch_twin()
     assert not any(r[2].startswith("dmc+encoder_from") for r in dmc.table(groups)["rows"] if "none yet" in str(r[4]))
 
 
+def test_dmc_probe_table_reads_both_probes_of_each_piece_per_state_dim():
+    from agents.analysis.bench import dmc
+
+    task = "dm_control/cartpole-swingup-v0"
+    old, new = _dmc_piece(task, "dmc", 0, 200.0, 210.0), _dmc_piece(task, "dmc", 1, 300.0, None)
+    old["probe_curve"] = [[50_000, 0.1], [100_000, 0.2]]  # saved before the per-dim curves and the policy probe
+    new["probe_curve"], new["probe_dims_curve"] = [[100_000, 0.4]], [[100_000, [0.8, 0.0]]]
+    new["probe_method"] = "16 random-action episodes, 4-fold cross-validated"
+    new["probe_policy_curve"], new["probe_policy_dims_curve"] = [[100_000, 0.6]], [[100_000, [0.9, 0.3]]]
+    old["final_eval"]["probe_policy"] = {"r2": 0.5, "r2_per_dim": [0.7, 0.3], "episodes": 10}
+    result = dmc.probe_table({(task, "dmc", 100_000): [old, new]})
+    row = dict(zip(result["columns"], result["rows"][0]))
+    assert row["probe R², random-action episodes, last evaluation (mean; per state dim)"] == "0.30"  # dims: 1 seed
+    old["probe_dims_curve"] = [[50_000, [0.0, 0.0]], [100_000, [0.2, 0.2]]]
+    row = dict(zip(result["columns"], dmc.probe_table({(task, "dmc", 100_000): [old, new]})["rows"][0]))
+    assert row["probe R², random-action episodes, last evaluation (mean; per state dim)"] == "0.30 (0.50 / 0.10)"
+    assert row["probe R², the agent's own episodes (final agent, 4-fold; per state dim)"] == "0.55 (0.80 / 0.30)"
+    assert row["random-action probe"] == ("16 random-action episodes, 4-fold cross-validated; "
+                                          "8 random-action episodes, 3/4 fit, 1/4 scored")
+    assert dmc.probe_table({(task, "dmc", 100_000): [_dmc_piece(task, "dmc", 0, 1.0, None)]})["rows"][0][4] == "–"
+
+
 def test_dmc_speed_projects_a_run_from_the_medians_of_its_parts():
     from agents.analysis.bench import dmc
 

@@ -434,12 +434,51 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
                         "AUC (mean eval return)", "ΔAUC vs scratch"], "rows": rows}
 
 
+def _probe_cell(values: list[float], dims: list[list[float]]) -> str:
+    """Mean over seeds, then the mean of each state dimension over seeds: `0.31 (0.80 / 0.47 / ...)`
+    (the dimensions only when every seed has them)."""
+    if not values:
+        return "–"
+    cell = f"{statistics.mean(values):.2f}"
+    if dims and len(dims) == len(values) and all(len(d) == len(dims[0]) for d in dims):
+        cell += " (" + " / ".join(f"{statistics.mean(column):.2f}" for column in zip(*dims)) + ")"
+    return cell
+
+
+def probe_table(groups: dict[tuple, list[dict]]) -> dict:
+    """What the latents hold of the physics state, per (task, variant, frames) with pieces: the linear
+    probe at the last evaluation on random-action episodes, and on the agent's own episodes (the final
+    agent's evaluation, else the last evaluation's), mean over seeds and per state dimension."""
+    rows = []
+    for (task, variant, steps), pieces in sorted(groups.items(), key=lambda kv: _order(kv[0])):
+        with_random = [p for p in pieces if p.get("probe_curve")]
+        random_dims = [p["probe_dims_curve"][-1][1] for p in with_random if p.get("probe_dims_curve")]
+        own, own_dims = [], []
+        for p in pieces:
+            final = p.get("final_eval", {}).get("probe_policy")
+            if final:
+                own.append(final["r2"])
+                own_dims.append(final["r2_per_dim"])
+            elif p.get("probe_policy_curve"):
+                own.append(p["probe_policy_curve"][-1][1])
+                own_dims.append(p["probe_policy_dims_curve"][-1][1])
+        methods = sorted({p.get("probe_method", "8 random-action episodes, 3/4 fit, 1/4 scored") for p in with_random})
+        rows.append([short(task), variant, f"{steps:,}", len(pieces),
+                     _probe_cell([p["probe_curve"][-1][1] for p in with_random], random_dims),
+                     f"{len(with_random)}", _probe_cell(own, own_dims), f"{len(own)}", "; ".join(methods) or "–"])
+    return {"columns": ["task", "variant", "frames", "seeds", "probe R², random-action episodes, last evaluation "
+                        "(mean; per state dim)", "seeds with it", "probe R², the agent's own episodes (final agent, "
+                        "4-fold; per state dim)", "seeds with it", "random-action probe"], "rows": rows}
+
+
 def save_table() -> None:
-    """Rebuild the plot, docs/results/bench_dmc.json and bench_dmc_transfer.json (and the docs'
-    tables) from every piece there is."""
+    """Rebuild the plot, docs/results/bench_dmc.json, bench_dmc_transfer.json and bench_dmc_probe.json
+    (and the docs' tables) from every piece there is."""
     groups = load_groups()
     plot(groups)
     results.save("bench_dmc_transfer", transfer_table(groups), results.piece_names(PIECES), results.command_line(),
+                 readme=False)
+    results.save("bench_dmc_probe", probe_table(groups), results.piece_names(PIECES), results.command_line(),
                  readme=False)
     results.save("bench_dmc", table(groups), results.piece_names(PIECES), results.command_line())
 
