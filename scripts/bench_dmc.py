@@ -4,6 +4,7 @@
                                 [steps=100000] [final_episodes=10] [threads=1] [runs=runs/bench_dmc]
     python scripts/bench_dmc.py only=cheetah-run:dmc+augment=shift:0       # one piece
     python scripts/bench_dmc.py speed=true [tasks=...] [variants=...]      # where a run's time goes
+    python scripts/bench_dmc.py only=cartpole-swingup:dmc+encoder_from=source:cartpole-balance:0  # transfer
 
 Each (task, variant, seed) is one `scripts/train.py env=dm_control/<task>-v0 preset=<variant>
 seed=<seed>` run into runs/bench_dmc/...; a run stopped midway resumes from its checkpoint the
@@ -22,7 +23,11 @@ per run, frames/s and updates/s, and beside them the published figures (DrQ, CUR
 DreamerV3 on the PlaNet benchmark at 100k frames; DrQ-v2 and MR.Q at action repeat 2, 100k frames;
 TD-MPC2 at 200k frames, its "100k steps"); a task with no piece yet shows the command that fills it,
 and a mean-over-the-six row appears once all six have results. Plot: docs/results/dmc.png.
-`speed=true` trains nothing: per task and variant it measures the medians of one environment step
+A variant with `encoder_from=` starts from a pretrained encoder and gets its own table beside its
+scratch twin (the variant without the encoder keys): a run folder, a shipped `pretrained:<name>`, or
+`source:<task>`, a `scripts/pretrain.py` run on another task made first (once, under `runs`, then
+shared): `source_frames` random-action frames of that task at the target's action repeat,
+`source_updates` updates, the variant's model keys (e.g. its objective). `speed=true` trains nothing: per task and variant it measures the medians of one environment step
 (rendering included), one act and one update, and projects the minutes of a whole run from them
 (docs/results/bench_dmc_speed.json and its table). `threads=1` (default) runs each piece on one torch thread, the speed target being two runs side by
 side on a 2-core machine.
@@ -46,6 +51,8 @@ KEYS = {
     "final_episodes": (int, 10, "episodes of each finished run's final evaluation (its last checkpoint); 0: none"),
     "threads": (int, 1, "torch threads of each piece's processes"),
     "runs": (str, "runs/bench_dmc", "folder for the pieces' run folders"),
+    "source_frames": (int, dmc.SOURCE_FRAMES, "random-action frames of a source run (variants with encoder_from=source:<task>)"),
+    "source_updates": (int, dmc.SOURCE_UPDATES, "pretraining updates of a source run"),
     "speed": (bool, False, "measure where a run's time goes instead (env step, act, update per task and variant) "
                            "and project the minutes per run; writes docs/results/bench_dmc_speed.json"),
     "speed_case": (str, "", "internal: measure the single case <task>:<variant> and print its JSON"),
@@ -127,7 +134,8 @@ def main(argv: list[str]) -> None:
         return
     runs = (results.ROOT / args["runs"]).resolve()
     for task, variant, seed in jobs:
-        if dmc.fill_piece(task, variant, seed, args["steps"], args["final_episodes"], args["threads"], runs):
+        if dmc.fill_piece(task, variant, seed, args["steps"], args["final_episodes"], args["threads"], runs,
+                          (args["source_frames"], args["source_updates"])):
             dmc.save_table()
     dmc.save_table()  # also when every piece already existed (e.g. pieces copied in from another checkout)
 

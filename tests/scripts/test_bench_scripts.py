@@ -163,6 +163,30 @@ def test_bench_dmc_piece_resumes_a_stopped_run_and_gets_a_final_evaluation(tmp_p
     assert json.loads((out / "dmc" / f"cartpole-swingup__{DMC_SMOKE}__2000__0.json").read_text()) == piece
 
 
+def test_bench_dmc_transfers_from_a_source_task_it_pretrains_first(tmp_path):
+    pytest.importorskip("shimmy")
+    out, runs = tmp_path / "results", tmp_path / "runs"
+    variant = f"{DMC_SMOKE}+encoder_from=source:cartpole-balance+encoder_mode=finetune"
+    args = (f"only=cartpole-swingup:{variant}:0", "steps=1000", "final_episodes=0", "source_frames=300",
+            "source_updates=20", f"runs={runs}")
+    bench("bench_dmc", out, *args)
+    source = runs / "source__cartpole-balance__debug+action_repeat=8+checkpoint_every=1000+eval_every=1000__300x20"
+    assert not source.exists()  # eval_every and checkpoint_every are online keys: not the source's
+    source = runs / "source__cartpole-balance__debug+action_repeat=8__300x20"
+    assert (source / "encoder.pt").is_file()
+    piece = json.loads((out / "dmc" / f"cartpole-swingup__{variant.replace(':', '-')}__1000__0.json").read_text())
+    assert f"encoder_from={source}" in piece["command"] and piece["config"]["encoder_from"] == str(source)
+    assert "env=dm_control/cartpole-balance-v0" in piece["source_command"] and "action_repeat=8" in piece["source_command"]
+    assert piece["probe_curve"][0][0] == 0  # the transferred encoder's probe before training
+    table = json.loads((out / "bench_dmc_transfer.json").read_text())["table"]
+    row = dict(zip(table["columns"], table["rows"][0]))
+    assert row["encoder from"] == "source:cartpole-balance" and row["mode"] == "finetune"
+    again = run_script("bench_dmc", out, *args)  # saved: neither the source nor the piece trains again
+    assert again.returncode == 0 and "run folder:" not in again.stdout + again.stderr
+    bad = run_script("bench_dmc", out, "only=cartpole-swingup:dmc+encoder_from=source:cartpole:0")
+    assert bad.returncode == 2 and "name a DeepMind Control task as <domain>-<task>" in bad.stderr
+
+
 def _dmc_piece(task: str, variant: str, seed: int, last: float, final: float | None) -> dict:
     piece = {"task": task, "variant": variant, "seed": seed, "steps": 100_000, "final_return": last,
              "curve": [[50_000, 1500.0, last / 2], [100_000, 3000.0, last]], "seconds": 3000.0,

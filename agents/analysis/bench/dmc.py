@@ -41,6 +41,16 @@ BENCH_KEYS = ("env", "seed", "steps", "run_dir", "resume", "preset", "exp")
 """Config keys the benchmark sets itself, which a variant's overrides may not."""
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 """What sets the torch (intra-op) threads of a piece's processes."""
+SOURCE = "source:"
+"""`encoder_from=source:<task>` in a variant (e.g. `dmc+encoder_from=source:cartpole-balance`): start from
+the encoder of a `scripts/pretrain.py` run on <task>, made once under the pieces' runs folder and
+shared by every piece that names it (see `source_run`)."""
+SOURCE_FRAMES, SOURCE_UPDATES = 20_000, 4_000
+"""A source run's random-action frames and pretraining updates (the shipped `pretrained:dmc` recipe,
+per domain)."""
+PRETRAIN_ONLY_KEYS = ("updates_per_step", "seed_steps", "seed_updates", "eval_every", "eval_episodes",
+                      "checkpoint_every", "log_every")
+"""Online-loop keys a variant may set that a source's pretraining run does not take."""
 
 
 class Published(NamedTuple):
@@ -104,6 +114,8 @@ def check_variant(variant: str) -> None:
         raise ValueError(str(e.code)) from None
     if preset not in PRESETS:
         raise ValueError(f"variant {variant!r}: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
+    if overrides.get("encoder_from", "").startswith(SOURCE):
+        task_id(overrides["encoder_from"].removeprefix(SOURCE))  # a malformed source task is a ValueError
     clash = [key for key in overrides if key in BENCH_KEYS]
     if clash:
         raise ValueError(f"variant {variant!r}: the benchmark sets {', '.join(clash)} itself; use its own keys "
@@ -184,9 +196,50 @@ def piece_from(run_dir: Path, task: str, variant: str, seed: int, steps: int, th
     return piece
 
 
-def run(task: str, variant: str, seed: int, steps: int, threads: int, runs: Path) -> dict:
-    """Train (or resume, or just read when it already reached `steps`) one piece in a folder under `runs`."""
+def source_run(task: str, variant: str, runs: Path, recipe: tuple[int, int] = (SOURCE_FRAMES, SOURCE_UPDATES)
+               ) -> tuple[Path, list[str]]:
+    """The pretraining run a variant's `encoder_from=source:<source task>` names, for pieces on `task`:
+    its folder under `runs` and the pretrain.py arguments that make it. It pretrains on `recipe[0]`
+    random-action frames of the source task at `task`'s own action repeat (so the stacked frames move
+    as they will on the target), for `recipe[1]` updates, seed 0, with the variant's preset and
+    model keys (its objective, say): the encoder the variant's pieces then start from."""
     preset, overrides = results.split_preset(variant)
+    source = task_id(overrides["encoder_from"].removeprefix(SOURCE))
+    keys = {k: v for k, v in sorted(overrides.items()) if not k.startswith("encoder_") and k not in PRETRAIN_ONLY_KEYS}
+    repeat = PLANET_ACTION_REPEAT.get(task, keys.get("action_repeat"))
+    if repeat is not None:
+        keys["action_repeat"] = repeat
+    label = "+".join([preset, *(f"{k}={v}" for k, v in keys.items())])
+    frames, updates = recipe
+    run_dir = runs / f"source__{short(source)}__{label}__{frames}x{updates}"
+    args = [f"env={source}", f"preset={preset}", *(f"{k}={v}" for k, v in keys.items()),
+            f"collect_steps={frames}", f"pretrain_updates={updates}", f"pretrain_probe_every={min(1000, updates)}",
+            f"pretrain_checkpoint_every={min(1000, updates)}", "seed=0", f"run_dir={run_dir}"]
+    return run_dir, args
+
+
+def pretrain_source(task: str, variant: str, runs: Path, threads: int, recipe: tuple[int, int]) -> Path:
+    """`source_run`'s folder, pretrained (or resumed) first unless it holds its encoder already."""
+    run_dir, args = source_run(task, variant, runs, recipe)
+    if (run_dir / "encoder.pt").is_file():
+        return run_dir
+    with thread_limit(threads):
+        if results.resumable(run_dir):
+            results.run_script("pretrain", f"run_dir={run_dir}", "resume=true")
+        else:
+            results.run_script("pretrain", *args)
+    return run_dir
+
+
+def run(task: str, variant: str, seed: int, steps: int, threads: int, runs: Path,
+        recipe: tuple[int, int] = (SOURCE_FRAMES, SOURCE_UPDATES)) -> dict:
+    """Train (or resume, or just read when it already reached `steps`) one piece in a folder under `runs`
+    (first its source encoder's pretraining run, when the variant names one: `SOURCE`)."""
+    preset, overrides = results.split_preset(variant)
+    source = None
+    if overrides.get("encoder_from", "").startswith(SOURCE):
+        source = pretrain_source(task, variant, runs, threads, recipe)
+        overrides = {**overrides, "encoder_from": str(source)}
     run_dir = runs / run_name(task, variant, steps, seed)
     args = [f"env={task}", f"preset={preset}", f"seed={seed}", f"steps={steps}", f"run_dir={run_dir}",
             "exp=bench_dmc", *(f"{k}={v}" for k, v in overrides.items())]
@@ -199,11 +252,14 @@ def run(task: str, variant: str, seed: int, steps: int, threads: int, runs: Path
     piece = piece_from(run_dir, task, variant, seed, steps, threads)
     # What trained it, with the thread limit it ran under (a resume continues the same command).
     piece["command"] = " ".join([*(f"{name}={threads}" for name in THREAD_VARIABLES), "python scripts/train.py", *args])
+    if source is not None:  # and what pretrained the encoder it started from
+        piece["source_command"] = " ".join(["python scripts/pretrain.py", *source_run(task, variant, runs, recipe)[1]])
+        piece["source_probe"] = [r for r in read_metrics(source / "metrics.jsonl") if "probe/r2" in r][-1:]
     return piece
 
 
 def fill_piece(task: str, variant: str, seed: int, steps: int, final_episodes: int, threads: int,
-               runs: Path) -> bool:
+               runs: Path, recipe: tuple[int, int] = (SOURCE_FRAMES, SOURCE_UPDATES)) -> bool:
     """Make sure the piece exists: train it and evaluate its last checkpoint over `final_episodes`
     (0: not) unless it is saved; a saved piece without that evaluation gets one while its run
     folder still holds the finished run. Whether the piece changed."""
@@ -220,7 +276,7 @@ def fill_piece(task: str, variant: str, seed: int, steps: int, final_episodes: i
             piece["final_eval"] = final_eval(Path(piece["run_dir"]), final_episodes)
         results.write_piece(path, piece)
         return True
-    piece = run(task, variant, seed, steps, threads, runs)
+    piece = run(task, variant, seed, steps, threads, runs, recipe)
     if final_episodes:
         with thread_limit(threads):
             piece["final_eval"] = final_eval(Path(piece["run_dir"]), final_episodes)
