@@ -4,6 +4,7 @@ optionally under out-of-distribution visual perturbations.
     python scripts/evaluate.py run_dir=runs/x episodes=10
     python scripts/evaluate.py run_dir=runs/x checkpoint=step_000010000 video=true
     python scripts/evaluate.py run_dir=runs/x perturb=color:3,noise:2
+    python scripts/evaluate.py run_dir=runs/x samples=512 iterations=6    # the same agent, a wider search
 
 Loads the run's config and the latest (or the named) checkpoint, plans with exploration off, and
 writes `eval_<checkpoint>.json` (and `videos/eval_<checkpoint>.mp4`) into the run folder; a
@@ -11,6 +12,11 @@ read-only run folder is evaluated all the same, its result printed and not saved
 has a low-dimensional state, the JSON also holds `probe_policy`: the linear probe's R² (per state
 dimension too), 4-fold cross-validated over the evaluation's own episodes, i.e. what the latents
 hold of the state along the agent's behaviour.
+
+The planner's keys (`samples`, `iterations`, `horizon`, `elites`, `mppi_temperature`, `act_from`,
+`policy_samples`, `planner`, `min_std`, `max_std`) may be given to plan differently with what the run
+learned, e.g. to tell a search that falls short from a model or value that does: the JSON is then
+`eval_<checkpoint>__<key>=<value>....json` and records them under `plan`.
 
 With `perturb=name:severity[,name:severity...]` (names and severities in `envs/perturb.py`) the
 same JSON also holds, next to the clean return: `probe` (the held-out linear-probe R² of the clean
@@ -31,7 +37,7 @@ import numpy as np
 from agents.analysis.probe import probe_on_episodes
 from agents.analysis.robustness import episode_returns, format_table, robustness
 from agents.analysis.video import upscale, write_video
-from agents.training.assembly import load_run
+from agents.training.assembly import PLAN_KEYS, load_run
 from agents.training.runs import RunDir
 from envs import EnvError, parse_perturbations
 from worldmodel.checkpoint import CheckpointError
@@ -50,6 +56,8 @@ KEYS = {
     "perturb": (str, "", "also evaluate under name:severity perturbations, comma-separated (e.g. color:3,noise:2); "
                        "on DeepMind Control also color_easy / color_hard (scene recoloured, no severity)"),
     "probe_episodes": (int, 8, "random-action episodes for the probe R² (3/4 fit, 1/4 scored); with perturb= only"),
+    **{key: (str, "", f"plan with this {key} instead of the run's (the search only; what was learned is kept)")
+       for key in PLAN_KEYS},
 }
 
 
@@ -65,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = run.config()
         if args["env"] and args["env"] != cfg.env:
             raise CheckpointError(f"{run.path} holds an agent trained on {cfg.env!r}, not {args['env']!r}.")
-        loaded = load_run(run, args["checkpoint"], seed=args["seed"], device=args["device"])
+        plan = {key: args[key] for key in PLAN_KEYS if args[key] != ""}
+        loaded = load_run(run, args["checkpoint"], seed=args["seed"], device=args["device"], plan=plan)
         cfg, folder = loaded.cfg, loaded.checkpoint
         saving = run.writable()  # checked before the evaluation, not after it
         if not saving:
@@ -91,14 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     result = {"env": cfg.env, "checkpoint": folder.name, "episodes": len(returns),
               "return_mean": float(returns.mean()), "return_std": float(returns.std()),
               "returns": returns.tolist()}
+    if plan:
+        result["plan"] = {key: getattr(cfg, key) for key in plan}
     if not perturbations and policy_probe:
         result["probe_policy"] = policy_probe
     if perturbations:
         result["probe"] = {**report["probe"], "r2": report["clean"]["probe_r2"],
                            "r2_per_dim": report["clean"]["probe_r2_per_dim"]}
         result["perturbations"] = report["perturbations"]
+    label = "".join(f"__{key}={value}" for key, value in result.get("plan", {}).items())
     if saving:
-        (run.path / f"eval_{folder.name}.json").write_text(json.dumps(result, indent=2))
+        (run.path / f"eval_{folder.name}{label}.json").write_text(json.dumps(result, indent=2))
     if frames:
         path = write_video(frames, run.videos / f"eval_{folder.name}.mp4", fps=args["fps"])
         print(f"video: {path}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -164,15 +165,29 @@ class LoadedRun:
         return self.agent.model
 
 
-def load_run(run: RunDir | str | Path, checkpoint: str = "latest", seed: int = 12345, device: str = "") -> LoadedRun:
+PLAN_KEYS = ("planner", "horizon", "samples", "iterations", "elites", "mppi_temperature", "act_from",
+             "policy_samples", "min_std", "max_std")
+"""Config keys of the search alone: a loaded agent may plan with other values of these (more samples,
+a longer horizon) without touching what was learned."""
+
+
+def load_run(run: RunDir | str | Path, checkpoint: str = "latest", seed: int = 12345, device: str = "",
+             plan: dict[str, Any] | None = None) -> LoadedRun:
     """The checkpoint `checkpoint` (`latest` or a folder name under checkpoints/) of a run folder of
     train.py, transfer.py or pretrain.py, loaded into a fresh model, trainer and agent.
 
     `device` overrides the run's device when given; `seed` seeds the agent (an online checkpoint's
-    planner random state then replaces what it restores).
+    planner random state then replaces what it restores); `plan` overrides keys of `PLAN_KEYS` (the
+    search; anything else is a ConfigError).
     """
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     cfg = run.config()
+    if plan:
+        other = sorted(set(plan) - set(PLAN_KEYS))
+        if other:
+            raise ConfigError(f"{', '.join(other)}: only the planner's keys ({', '.join(PLAN_KEYS)}) can change "
+                              "for a trained agent.")
+        cfg = cfg.replace(**plan)
     if "," in cfg.env:
         raise CheckpointError(f"{run.path} was pretrained on several environments ({cfg.env}): it has no one "
                               f"environment to act in. Transfer its encoder instead: encoder_from={run.path}.")
@@ -192,6 +207,7 @@ def load_run(run: RunDir | str | Path, checkpoint: str = "latest", seed: int = 1
 
 
 __all__ = [
+    "PLAN_KEYS",
     "LoadedRun",
     "build_agent",
     "build_model",

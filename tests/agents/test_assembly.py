@@ -87,3 +87,9 @@ def test_load_run_reads_both_kinds_of_checkpoint(tmp_path, kind):
     loaded = load_run(run.path)
     assert loaded.kind == kind and loaded.checkpoint.name == "step_000000010"
     assert torch.equal(next(loaded.model.parameters()), next(model.parameters()))
+    if kind == ONLINE:  # the same agent may plan differently; what it learned may not change
+        wider = load_run(run.path, plan={"samples": 32, "horizon": 2})
+        assert (wider.cfg.samples, wider.cfg.horizon) == (32, 2)
+        assert torch.equal(next(wider.model.parameters()), next(model.parameters()))
+        with pytest.raises(ConfigError, match="only the planner's keys"):
+            load_run(run.path, plan={"latent_dim": 8})

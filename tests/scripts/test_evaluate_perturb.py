@@ -55,6 +55,15 @@ def test_evaluate_without_perturb_writes_the_plain_report(trained):
     assert "probe R² on these episodes (4-fold)" in proc.stdout
 
 
+def test_evaluate_plans_with_other_search_keys_and_refuses_the_model_s(trained):
+    proc = script("evaluate", f"run_dir={trained}", "episodes=1", "samples=32", "iterations=1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    wider = json.loads((trained / "eval_step_000000200__samples=32__iterations=1.json").read_text())
+    assert wider["plan"] == {"samples": 32, "iterations": 1} and wider["episodes"] == 1
+    proc = script("evaluate", f"run_dir={trained}", "episodes=1", "samples=lots")
+    assert proc.returncode == 2 and "samples" in proc.stderr and "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("args,match", [
     (["perturb=colour:3"], "Unknown perturbation 'colour'. Did you mean 'color'? Choose one of: color, brightness"),
     (["perturb=color:2,noise:9"], "has severity 9: pass an integer in 1..5"),
