@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             played: list = []
             returns = episode_returns(loaded.agent, args["episodes"], args["seed"], on_step=record, trace=played)
-            policy_probe = probe_on_episodes(loaded.agent, played)
+            policy_probe = probe_on_episodes(loaded.agent.model, loaded.agent.device, played)
     except (ConfigError, EnvError, CheckpointError, ValueError) as e:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return 2

@@ -48,25 +48,20 @@ def probe_metrics(trainer: WorldModelTrainer, episodes: list[TensorDict], name: 
                   ) -> dict[str, float]:
     """`name` (R² of the current encoder, 4-fold cross-validated over `episodes`) and `<name>_dim<i>`
     per state dimension; empty when there are fewer than 2 episodes or they carry no state."""
-    if len(episodes) < 2 or any("state" not in ep.keys() for ep in episodes):
+    result = probe_on_episodes(trainer.model, trainer.device, episodes)
+    if result is None:
         return {}
-    model = trainer.model
-    model.eval()
-    result = cross_validated_probe(model.encode_sequence, episodes, model.history, trainer.device)
-    out = {name: result.r2}
-    out.update({f"{name}_dim{i}": r for i, r in enumerate(result.r2_per_dim)})
-    return out
+    return {name: result["r2"], **{f"{name}_dim{i}": r for i, r in enumerate(result["r2_per_dim"])}}
 
 
-def probe_on_episodes(agent, episodes: list[TensorDict]) -> dict | None:
-    """The probe of `agent`'s encoder (a `PlanningAgent`), 4-fold cross-validated over `episodes` (e.g.
-    its own evaluation episodes): `{"r2", "r2_per_dim", "episodes"}`; None with fewer than 2 episodes
-    or without states."""
+def probe_on_episodes(model, device, episodes: list[TensorDict]) -> dict | None:
+    """The probe of `model`'s encoder (a `WorldModel` on `device`), 4-fold cross-validated over
+    `episodes` (e.g. an agent's own evaluation episodes): `{"r2", "r2_per_dim", "episodes"}`; None with
+    fewer than 2 episodes or without states."""
     if len(episodes) < 2 or any("state" not in ep.keys() for ep in episodes):
         return None
-    model = agent.model
     model.eval()
-    result = cross_validated_probe(model.encode_sequence, episodes, model.history, agent.device)
+    result = cross_validated_probe(model.encode_sequence, episodes, model.history, device)
     return {"r2": result.r2, "r2_per_dim": result.r2_per_dim, "episodes": len(episodes)}
 
 
