@@ -214,6 +214,10 @@ class Config:
     the actions taken. `policy` (TD-MPC2-style): Q(z, a) by one-step TD whose target takes the policy
     prior's action at the next step (two Q heads, the smaller target), the policy prior trained to maximise
     Q instead of imitating; the planner reads Q(z, policy(z)). Needs policy_prior."""
+    value_grad: bool = False
+    """The value loss (Q with value_of=policy) also trains the encoder, TD-MPC-style, so the latents are
+    shaped by what the return depends on; false: the value head learns from the self-supervised
+    representation without shaping it. Its bootstrap targets never carry gradient either way."""
     value_on_imagined: bool = False
     """Also fit the value head on the dynamics' imagined latents (detached), each with the target of the
     real step it stands for, half of the value loss: the planner reads the value at the end of imagined

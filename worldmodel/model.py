@@ -382,15 +382,15 @@ class WorldModel(nn.Module):
         """Value of the data's (the agent's) behaviour, by TD(lambda) on real transitions.
 
         Args:
-            z: `(B, T, D)` encoded latents; detached here: the value head learns from the
-                representation, it does not shape it.
+            z: `(B, T, D)` encoded latents; detached here unless `value_grad`: by default the value
+                head learns from the representation without shaping it.
             rewards, terminated: `(B, T)`, as from `_aligned`.
             imagined: `(B, S, K, D)` from `_rollout`, used with `value_on_imagined`.
 
         Returns:
             loss `()` and metrics: `value_target_mean`, and `value_imagined_loss` with `value_on_imagined`.
         """
-        cfg, latent = self.cfg, z.detach()
+        cfg, latent = self.cfg, z if self.cfg.value_grad else z.detach()
         with torch.no_grad():
             next_values = symexp(self._target_value(latent[:, 1:]).squeeze(-1).float())
             targets = lambda_returns(rewards[:, 1:].float(), next_values, terminated[:, 1:],
@@ -422,13 +422,13 @@ class WorldModel(nn.Module):
         min_i Q_target_i(z_{t+1}, policy(z_{t+1})), in symlog space.
 
         Args:
-            z: `(B, T, D)` encoded latents; detached here, as for the value of the data.
+            z: `(B, T, D)` encoded latents; detached unless `value_grad`, as for the value of the data.
             actions: `(B, T, A)`; rewards, terminated: `(B, T)`, as from `_aligned`.
 
         Returns:
             loss `()` (both heads) and metrics: `value_target_mean`.
         """
-        latent = z.detach()
+        latent = z if self.cfg.value_grad else z.detach()
         with torch.no_grad():
             following = self.policy(latent[:, 1:])
             next_q = symexp(self._q_values(self._target_q, latent[:, 1:], following).min(0).values)

@@ -178,6 +178,25 @@ def test_value_loss_on_imagined_latents_shapes_only_the_value_head():
     assert shaped == {"_value"}
 
 
+@pytest.mark.parametrize("value_of", ["data", "policy"])
+def test_value_grad_lets_the_value_loss_train_the_encoder_and_nothing_else_new(value_of):
+    """value_grad=true: the value (or Q) loss reaches the encoder as well as its head, never the
+    target networks; without it, only the head. The loss itself is the same number either way."""
+    shaped, losses = {}, {}
+    for value_grad in (False, True):
+        cfg = small_cfg(value_of=value_of, value_grad=value_grad)
+        torch.manual_seed(0)
+        model = WorldModel(cfg, 1)
+        terms, _ = model.loss(batch_for(cfg))
+        terms["value"].backward()
+        shaped[value_grad] = {n.split(".")[0] for n, p in model.named_parameters() if p.grad is not None and p.grad.any()}
+        losses[value_grad] = float(terms["value"])
+    head = "_q" if value_of == "policy" else "_value"
+    assert shaped[False] == {head}
+    assert shaped[True] == {head, "_encoder"}
+    assert losses[True] == pytest.approx(losses[False])
+
+
 def test_bf16_is_finite_and_close_to_fp32_on_cpu():
     cfg = small_cfg(objective="contrastive")
     torch.manual_seed(0)
