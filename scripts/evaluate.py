@@ -11,7 +11,9 @@ writes `eval_<checkpoint>.json` (and `videos/eval_<checkpoint>.mp4`) into the ru
 read-only run folder is evaluated all the same, its result printed and not saved. Where the env
 has a low-dimensional state, the JSON also holds `probe_policy`: the linear probe's R² (per state
 dimension too), 4-fold cross-validated over the evaluation's own episodes, i.e. what the latents
-hold of the state along the agent's behaviour.
+hold of the state along the agent's behaviour. It also holds `value_policy`: how well the value the
+planner reads at its horizon predicts the discounted return that followed on those episodes
+(correlation, R², bias; `agents.analysis.probe.value_on_episodes`).
 
 The planner's keys (`samples`, `iterations`, `horizon`, `elites`, `mppi_temperature`, `act_from`,
 `policy_samples`, `planner`, `min_std`, `max_std`) may be given to plan differently with what the run
@@ -34,7 +36,7 @@ import sys
 
 import numpy as np
 
-from agents.analysis.probe import probe_on_episodes
+from agents.analysis.probe import probe_on_episodes, value_on_episodes
 from agents.analysis.robustness import episode_returns, format_table, robustness
 from agents.analysis.video import upscale, write_video
 from agents.training.assembly import PLAN_KEYS, load_run
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             played: list = []
             returns = episode_returns(loaded.agent, args["episodes"], args["seed"], on_step=record, trace=played)
             policy_probe = probe_on_episodes(loaded.agent.model, loaded.agent.device, played)
+            value_check = value_on_episodes(loaded.agent.model, loaded.agent.device, played, cfg.discount)
     except (ConfigError, EnvError, CheckpointError, ValueError) as e:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return 2
@@ -104,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         result["plan"] = {key: getattr(cfg, key) for key in plan}
     if not perturbations and policy_probe:
         result["probe_policy"] = policy_probe
+    if not perturbations and value_check:
+        result["value_policy"] = value_check
     if perturbations:
         result["probe"] = {**report["probe"], "r2": report["clean"]["probe_r2"],
                            "r2_per_dim": report["clean"]["probe_r2_per_dim"]}
@@ -118,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     if not perturbations and policy_probe:
         print(f"probe R² on these episodes (4-fold): {policy_probe['r2']:.3f} (per state dim "
               + " / ".join(f"{r:.2f}" for r in policy_probe["r2_per_dim"]) + ")")
+    if not perturbations and value_check:
+        print(f"value vs the discounted return on these episodes: correlation {value_check['corr']:.3f}, "
+              f"R² {value_check['r2']:.3f}, bias {value_check['bias']:+.2f} of the mean |return|")
     if perturbations:
         print(format_table(report))
     return 0

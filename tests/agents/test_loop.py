@@ -75,3 +75,7 @@ def test_the_trace_holds_each_counted_episode_whole_and_nothing_else():
     assert [ep["state"][:, 0].tolist() for ep in trace] == [[0, 1, 2], [0, 1, 2], [0, 1, 2, 3, 4, 5]]
     assert all(torch.equal(ep["obs"][:, 0, 0, 0].float(), ep["state"][:, 0]) for ep in trace)
     assert trace[0]["obs"].shape == (3, 3, 4, 4) and trace[0]["obs"].dtype == torch.uint8
+    # the reward of the step into each frame (none into the first; the autoreset step's 100 never)
+    assert [ep["reward"].tolist() for ep in trace] == [[0, 1, 1], [0, 1, 1], [0, 1, 1, 1, 1, 1]]
+    # env 0's episodes terminate, env 1's are truncated (a time limit is not a terminal state)
+    assert [ep["terminated"].tolist() for ep in trace] == [[False, False, True], [False, False, True], [False] * 6]

@@ -280,6 +280,12 @@ def test_dmc_probe_table_reads_both_probes_of_each_piece_per_state_dim():
     assert row["random-action probe"] == ("16 random-action episodes, 4-fold cross-validated; "
                                           "8 random-action episodes, 3/4 fit, 1/4 scored")
     assert dmc.probe_table({(task, "dmc", 100_000): [_dmc_piece(task, "dmc", 0, 1.0, None)]})["rows"][0][4] == "–"
+    value = "value vs the return that followed, the final agent's own episodes (correlation / R² / bias)"
+    assert row[value] == "–"  # no piece has the value check yet
+    old["final_eval"]["value_policy"] = {"corr": 0.5, "r2": -0.2, "bias": 0.1}
+    new["final_eval"] = {"value_policy": {"corr": 0.7, "r2": 0.4, "bias": -0.3}}
+    row = dict(zip(result["columns"], dmc.probe_table({(task, "dmc", 100_000): [old, new]})["rows"][0]))
+    assert row[value] == "0.60 / 0.10 / -0.10"
 
 
 def test_dmc_speed_projects_a_run_from_the_medians_of_its_parts():

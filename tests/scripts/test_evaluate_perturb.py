@@ -46,7 +46,10 @@ def test_evaluate_without_perturb_writes_the_plain_report(trained):
     proc = script("evaluate", f"run_dir={trained}", "episodes=1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((trained / "eval_step_000000200.json").read_text())
-    assert set(result) == {"env", "checkpoint", "episodes", "return_mean", "return_std", "returns"}
+    assert set(result) == {"env", "checkpoint", "episodes", "return_mean", "return_std", "returns", "value_policy"}
+    # the value against the return that followed, over every step but the last (Pendulum: 100 agent steps)
+    assert result["value_policy"]["steps"] == 100 and -1 <= result["value_policy"]["corr"] <= 1
+    assert "value vs the discounted return on these episodes" in proc.stdout
     # with two episodes or more, the probe cross-validated over the agent's own episodes joins it
     proc = script("evaluate", f"run_dir={trained}", "episodes=2")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -190,5 +190,10 @@ def test_online_runs_log_the_probe_and_the_latent_spread_at_each_evaluation(tmp_
     policy = [r for r in records if "probe/r2_policy" in r]
     assert [r["step"] for r in policy] == [150, 300]
     assert all(r["probe/r2_policy"] <= 1 and "probe/r2_policy_dim2" in r for r in policy)
+    # and the value checked against the return that followed on them
+    valued = [r for r in records if "value/corr_policy" in r]
+    assert [r["step"] for r in valued] == [150, 300]
+    assert all(-1 <= r["value/corr_policy"] <= 1 and r["value/r2_policy"] <= 1 and "value/bias_policy" in r
+               for r in valued)
     spread = [r["model/latent_std_mean"] for r in records if "model/latent_std_mean" in r]
     assert spread and all(s > 0 for s in spread)

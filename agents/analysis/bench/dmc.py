@@ -174,7 +174,8 @@ def per_dim(record: dict, name: str) -> list[float]:
 def piece_from(run_dir: Path, task: str, variant: str, seed: int, steps: int, threads: int) -> dict:
     """The result of a finished training run folder: its evaluation curve `[frames, seconds, return]`,
     speed (`run_speed`), `probe/r2` curve `[frames, r2]` and per state dimension `[frames, [r2, ...]]`
-    (when logged), resolved config and machine."""
+    (when logged), the value check on each evaluation's episodes `[frames, corr, r2, bias]` (when
+    logged), resolved config and machine."""
     curve = results.eval_curve(run_dir, steps)
     records = read_metrics(Path(run_dir) / "metrics.jsonl")
     cfg = json.loads((Path(run_dir) / "config.json").read_text())
@@ -191,6 +192,10 @@ def piece_from(run_dir: Path, task: str, variant: str, seed: int, steps: int, th
         if policy:  # the same probe on each evaluation's own episodes
             piece["probe_policy_curve"] = [(r["step"], r["probe/r2_policy"]) for r in policy]
             piece["probe_policy_dims_curve"] = [(r["step"], per_dim(r, "probe/r2_policy")) for r in policy]
+        valued = [r for r in records if "value/corr_policy" in r]
+        if valued:  # the value against the return that followed, on each evaluation's episodes
+            piece["value_policy_curve"] = [(r["step"], r["value/corr_policy"], r["value/r2_policy"],
+                                            r["value/bias_policy"]) for r in valued]
         # pieces saved before 2026-12-03 lack this key: their probe scored one 3/4 : 1/4 split
         piece["probe_method"] = f"{cfg.get('probe_episodes', 8)} random-action episodes, 4-fold cross-validated"
     return piece
@@ -504,7 +509,9 @@ def _probe_cell(values: list[float], dims: list[list[float]]) -> str:
 def probe_table(groups: dict[tuple, list[dict]]) -> dict:
     """What the latents hold of the physics state, per (task, variant, frames) with pieces: the linear
     probe at the last evaluation on random-action episodes, and on the agent's own episodes (the final
-    agent's evaluation, else the last evaluation's), mean over seeds and per state dimension."""
+    agent's evaluation, else the last evaluation's), mean over seeds and per state dimension; and the
+    final agent's value check on its own episodes (`value_on_episodes`: correlation, R² and bias of the
+    value against the discounted return that followed)."""
     rows = []
     for (task, variant, steps), pieces in sorted(groups.items(), key=lambda kv: _order(kv[0])):
         with_random = [p for p in pieces if p.get("probe_curve")]
@@ -518,13 +525,20 @@ def probe_table(groups: dict[tuple, list[dict]]) -> dict:
             elif p.get("probe_policy_curve"):
                 own.append(p["probe_policy_curve"][-1][1])
                 own_dims.append(p["probe_policy_dims_curve"][-1][1])
+        valued = [p["final_eval"]["value_policy"] for p in pieces if p.get("final_eval", {}).get("value_policy")]
+        value_cell = "–" if not valued else (
+            f"{statistics.mean(v['corr'] for v in valued):.2f} / {statistics.mean(v['r2'] for v in valued):.2f} / "
+            f"{statistics.mean(v['bias'] for v in valued):+.2f}")
         methods = sorted({p.get("probe_method", "8 random-action episodes, 3/4 fit, 1/4 scored") for p in with_random})
         rows.append([short(task), variant, f"{steps:,}", len(pieces),
                      _probe_cell([p["probe_curve"][-1][1] for p in with_random], random_dims),
-                     f"{len(with_random)}", _probe_cell(own, own_dims), f"{len(own)}", "; ".join(methods) or "–"])
+                     f"{len(with_random)}", _probe_cell(own, own_dims), f"{len(own)}", value_cell, f"{len(valued)}",
+                     "; ".join(methods) or "–"])
     return {"columns": ["task", "variant", "frames", "seeds", "probe R², random-action episodes, last evaluation "
                         "(mean; per state dim)", "seeds with it", "probe R², the agent's own episodes (final agent, "
-                        "4-fold; per state dim)", "seeds with it", "random-action probe"], "rows": rows}
+                        "4-fold; per state dim)", "seeds with it", "value vs the return that followed, the final "
+                        "agent's own episodes (correlation / R² / bias)", "seeds with it", "random-action probe"],
+            "rows": rows}
 
 
 def save_table() -> None:

@@ -1,0 +1,62 @@
+"""The value check: the value the planner reads, against the discounted return that followed."""
+
+import pytest
+import torch
+from tensordict import TensorDict
+
+from agents.analysis.probe import discounted_returns, value_on_episodes
+
+
+def test_discounted_returns_sum_what_followed_and_bootstrap_the_end():
+    rewards = torch.tensor([0.0, 1.0, 2.0, 4.0])  # reward t led to step t
+    assert discounted_returns(rewards, 0.5).tolist() == [1.0 + 0.5 * 2 + 0.25 * 4, 2.0 + 0.5 * 4, 4.0, 0.0]
+    assert discounted_returns(rewards, 0.5, bootstrap=8.0).tolist()[-2:] == [4.0 + 0.5 * 8, 8.0]
+
+
+class OracleModel:
+    """Encodes frame t (its pixel value is t) as z = t; its value is `value(t)`."""
+
+    history = 1
+
+    def __init__(self, value):
+        self._value = value
+
+    def eval(self):
+        return self
+
+    def encode_sequence(self, frames):  # (B, S, 3, H, W) uint8 -> (B, S, 1)
+        return frames[:, :, 0, 0, 0].float()[..., None]
+
+    def value(self, z):  # (N, 1) -> (N,)
+        return self._value(z[:, 0])
+
+
+def _episode(rewards, terminated_at_end):
+    n = len(rewards)
+    obs = torch.arange(n, dtype=torch.uint8)[:, None, None, None].expand(n, 3, 2, 2).clone()
+    ended = torch.zeros(n, dtype=torch.bool)
+    ended[-1] = terminated_at_end
+    return TensorDict({"obs": obs, "reward": torch.tensor(rewards), "terminated": ended}, batch_size=[n])
+
+
+@pytest.mark.parametrize("terminated", [True, False])
+def test_a_value_equal_to_the_return_scores_perfectly_and_a_biased_one_shows_its_bias(terminated):
+    rewards = [0.0, 3.0, 1.0, 0.0, 2.0, 5.0]
+    episode = _episode(rewards, terminated)
+    tail = 0.0 if terminated else 7.0  # the value of the last state stands in for what a time limit cut off
+    truth = discounted_returns(torch.tensor(rewards), 0.9, tail)
+    oracle = OracleModel(lambda t: torch.where(t == len(rewards) - 1, torch.tensor(tail), truth[t.long()]))
+    check = value_on_episodes(oracle, "cpu", [episode, episode], 0.9)
+    assert check["steps"] == 2 * (len(rewards) - 1) and check["episodes"] == 2
+    assert check["corr"] == pytest.approx(1.0) and check["r2"] == pytest.approx(1.0) and check["bias"] == pytest.approx(0.0)
+    if terminated:  # (cut by a time limit, a doubled value would double its own bootstrap too)
+        check = value_on_episodes(OracleModel(lambda t: 2 * truth[t.long()]), "cpu", [episode], 0.9)
+        assert check["corr"] == pytest.approx(1.0) and check["bias"] == pytest.approx(1.0) and check["r2"] < 1.0
+
+
+def test_a_constant_value_ranks_nothing_and_episodes_without_rewards_are_skipped():
+    episode = _episode([0.0, 1.0, 0.0, 1.0], True)
+    check = value_on_episodes(OracleModel(lambda t: torch.zeros_like(t)), "cpu", [episode], 0.9)
+    assert check["corr"] == 0.0 and check["r2"] < 0 and check["bias"] == pytest.approx(-1.0)
+    no_rewards = TensorDict({"obs": episode["obs"]}, batch_size=[4])
+    assert value_on_episodes(OracleModel(lambda t: t), "cpu", [no_rewards], 0.9) is None
