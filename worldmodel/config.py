@@ -136,6 +136,13 @@ class Config:
     convolution per sequence); see worldmodel/augment.py. Combines with augment=shift."""
     shift_pad: int = 4
     """Largest shift in pixels of augment=shift (frames are edge-padded by it, then cropped back)."""
+    latent_norm: Literal["layer", "simnorm"] = "layer"
+    """The norm every latent ends in (encoder, dynamics, masked filter): layer (LayerNorm), or simnorm
+    (TD-MPC2's simplicial norm: the latent cut into groups of simnorm_group, each a softmax). SimNorm
+    latents are smaller per dimension, so latent-MSE terms (consistency) come out smaller: TD-MPC2
+    weighs its consistency loss 20."""
+    simnorm_group: int = 8
+    """Size of each softmax group of latent_norm=simnorm; must divide latent_dim."""
     target_momentum: float = 0.99
     """EMA momentum of the target encoder, target value head (and target projector): target <- m * target + (1 - m) * online."""
 
@@ -497,6 +504,9 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"shift_pad={cfg.shift_pad} must be in [0, image_size/2).")
     if cfg.seed < 0:
         raise ConfigError(f"seed={cfg.seed} must be at least 0 (Gymnasium environments take non-negative seeds).")
+    if cfg.latent_norm == "simnorm" and (cfg.simnorm_group < 2 or cfg.latent_dim % cfg.simnorm_group):
+        raise ConfigError(f"latent_norm=simnorm cuts the latent into softmax groups of simnorm_group="
+                          f"{cfg.simnorm_group}: it must be at least 2 and divide latent_dim={cfg.latent_dim}.")
     if cfg.elites > cfg.samples:
         raise ConfigError(f"elites={cfg.elites} cannot exceed samples={cfg.samples}.")
     if not 0.0 < cfg.min_std <= cfg.max_std:

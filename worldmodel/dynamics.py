@@ -15,7 +15,7 @@ from worldmodel.layers import mlp
 
 
 class LatentDynamics(nn.Module):
-    """`(z_{t+1}, outcome_t) = f(z_t, a_t)`: the next latent (LayerNorm'd, on the encoder's scale) and
+    """`(z_{t+1}, outcome_t) = f(z_t, a_t)`: the next latent (normed as the encoder's, on its scale) and
     the step's outcome logits `(symlog reward, termination logit)`, from one shared MLP.
 
     One network for both, as MuZero's dynamics function: the planner needs the next latent and the
@@ -28,11 +28,11 @@ class LatentDynamics(nn.Module):
         imagine: z0 `(B, D)`, actions `(B, H, A)` -> latents `(B, H, D)` (z_1 .. z_H, open loop).
     """
 
-    def __init__(self, latent_dim: int, action_dim: int, hidden: int):
+    def __init__(self, latent_dim: int, action_dim: int, hidden: int, norm: nn.Module | None = None):
         super().__init__()
         self.latent_dim, self.action_dim = latent_dim, action_dim
         self.net = mlp(latent_dim + action_dim, hidden, latent_dim + 2, layers=2)
-        self.norm = nn.LayerNorm(latent_dim)
+        self.norm = nn.LayerNorm(latent_dim) if norm is None else norm  # the encoder's kind of norm
 
     def transition(self, z: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.net(torch.cat([z, a.to(z.dtype)], dim=-1))

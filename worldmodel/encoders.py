@@ -4,8 +4,9 @@
     z = ConvEncoder(3, 64, latent_dim=512)(x)   # (N, 512)
     z = PatchEncoder(3, 64, patch=8, latent_dim=512)(x, patch_mask)   # mask: (N, 64), True = hidden
 
-Both end in a LayerNorm, so latents have a fixed scale whatever the input statistics; that keeps
-latent-prediction losses comparable across environments and stops a latent from drifting in scale.
+Both end in a LayerNorm (or the `norm` given, e.g. `SimNorm`), so latents have a fixed scale whatever
+the input statistics; that keeps latent-prediction losses comparable across environments and stops a
+latent from drifting in scale.
 `forward_sequence` encodes every window of k frames of a sequence `(B, S, c, H, W)` without
 building the stacks (`stacked_conv`), as training does.
 """
@@ -49,13 +50,14 @@ class ConvEncoder(nn.Module):
         channels: width of every conv layer.
         depth: number of stride-2 conv layers after the stem.
         stem: stride of the first, patchifying layer (1: no stem).
+        norm: the latent's final norm (default a LayerNorm of `latent_dim`).
 
     Shapes:
         forward: `(N, C, H, W)` float in [-0.5, 0.5] -> `(N, latent_dim)` float.
     """
 
     def __init__(self, in_channels: int, image_size: int, latent_dim: int, channels: int = 32, depth: int = 4,
-                 stem: int = 1):
+                 stem: int = 1, norm: nn.Module | None = None):
         super().__init__()
         _check_downsampling(image_size, depth, stem)
         self.latent_dim = latent_dim
@@ -70,7 +72,7 @@ class ConvEncoder(nn.Module):
         self.convs = nn.Sequential(*layers).to(memory_format=torch.channels_last)
         side = image_size // (stem * 2**depth)
         self.project = nn.Linear(channels * side * side, latent_dim)
-        self.norm = nn.LayerNorm(latent_dim)
+        self.norm = nn.LayerNorm(latent_dim) if norm is None else norm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`(N, C, H, W)` float in [-0.5, 0.5] -> `(N, latent_dim)`."""
@@ -110,6 +112,7 @@ class PatchEncoder(nn.Module):
         width: token size.
         depth: number of pre-norm transformer blocks.
         heads: attention heads; must divide `width`.
+        norm: the latent's final norm (default a LayerNorm of `latent_dim`).
 
     Shapes:
         forward: `(N, C, H, W)` float in [-0.5, 0.5], optional `(N, grid * grid)` bool mask
@@ -125,6 +128,7 @@ class PatchEncoder(nn.Module):
         width: int = 128,
         depth: int = 2,
         heads: int = 4,
+        norm: nn.Module | None = None,
     ):
         super().__init__()
         if image_size % patch:
@@ -151,7 +155,7 @@ class PatchEncoder(nn.Module):
         )
         self.final_norm = nn.LayerNorm(width)  # pre-norm blocks leave the residual stream unnormalised
         self.project = nn.Linear(width, latent_dim)
-        self.norm = nn.LayerNorm(latent_dim)
+        self.norm = nn.LayerNorm(latent_dim) if norm is None else norm
 
     def layers(self) -> list[list[nn.Parameter]]:
         """The parameters layer by layer from the input: the patch embedding (with the positions and

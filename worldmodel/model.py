@@ -51,7 +51,7 @@ from worldmodel.encoders import (
     channels_last_frames,
     preprocess,
 )
-from worldmodel.layers import mlp
+from worldmodel.layers import latent_norm, mlp
 from worldmodel.masking import apply_pixel_mask, frame_mask, tube_mask
 from worldmodel.objectives import (
     cosine_loss,
@@ -70,7 +70,14 @@ from worldmodel.objectives import (
 # Config keys that define the encoder's input and architecture: an encoder file records them,
 # and loading it into a model that differs in any of them is refused.
 ENCODER_KEYS = ("encoder", "image_size", "history", "latent_dim", "enc_channels", "enc_depth", "enc_stem",
-                "patch_size", "vit_width", "vit_depth")
+                "patch_size", "vit_width", "vit_depth", "latent_norm", "simnorm_group")
+ENCODER_DEFAULTS = {"latent_norm": "layer", "simnorm_group": 8}
+"""Values of the `ENCODER_KEYS` that encoders saved before the key existed were built with."""
+
+
+def encoder_config_of(config: dict[str, Any]) -> dict[str, Any]:
+    """The `ENCODER_KEYS` of a saved config or encoder config, a key it predates at `ENCODER_DEFAULTS`."""
+    return {key: config.get(key, ENCODER_DEFAULTS.get(key)) for key in ENCODER_KEYS}
 
 
 class WorldModel(nn.Module):
@@ -86,7 +93,7 @@ class WorldModel(nn.Module):
         d, k, size = cfg.latent_dim, cfg.history, cfg.image_size
         self._encoder = _make_encoder(cfg)
         self._target_encoder = _frozen_copy(self._encoder)
-        self._dynamics = LatentDynamics(d, self.action_dim, cfg.hidden_dim)
+        self._dynamics = LatentDynamics(d, self.action_dim, cfg.hidden_dim, _latent_norm(cfg))
         self.learns_q = cfg.value_of == "policy"
         if self.learns_q:  # Q(z, a), two heads (clipped double Q); the planner reads Q(z, policy(z))
             self._q = nn.ModuleList(mlp(d + self.action_dim, cfg.hidden_dim, 1) for _ in range(2))
@@ -99,7 +106,7 @@ class WorldModel(nn.Module):
         self.uses_masked = cfg.objective in ("masked", "both")
         self.uses_contrastive = cfg.objective in ("contrastive", "both")
         if self.uses_masked:
-            self._fuse = mlp(2 * d, cfg.hidden_dim, d, layers=1, out_norm=True)
+            self._fuse = mlp(2 * d, cfg.hidden_dim, d, layers=1, out_norm=_latent_norm(cfg))  # a latent, as z
             if cfg.mask_target == "pixel":
                 self._decoder = ConvDecoder(d, 3, size, cfg.enc_channels, cfg.enc_depth, cfg.enc_stem)
             else:
@@ -563,8 +570,8 @@ class WorldModel(nn.Module):
         `encoder_config` holds the `ENCODER_KEYS` the weights were trained with; any difference from
         this model's is refused with one error naming each key.
         """
-        mine = self.encoder_config()
-        diff = {key: (encoder_config.get(key), mine[key]) for key in ENCODER_KEYS if encoder_config.get(key) != mine[key]}
+        mine, theirs = self.encoder_config(), encoder_config_of(encoder_config)
+        diff = {key: (theirs[key], mine[key]) for key in ENCODER_KEYS if theirs[key] != mine[key]}
         if diff:
             detail = ", ".join(f"{key}: source {a!r} vs this model {b!r}" for key, (a, b) in diff.items())
             raise CheckpointError(f"The encoder from {source} does not fit this model ({detail}). "
@@ -578,11 +585,18 @@ def _ahead(x: torch.Tensor, horizon: int) -> torch.Tensor:
     return rearrange(x[:, 1:].unfold(1, horizon, 1), "b s ... k -> b s k ...")
 
 
+def _latent_norm(cfg: Config) -> nn.Module:
+    """The norm every latent-valued network ends in (encoder, dynamics, masked filter): `cfg.latent_norm`."""
+    return latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group)
+
+
 def _make_encoder(cfg: Config) -> nn.Module:
     channels = 3 * cfg.history
     if cfg.encoder == "patch":
-        return PatchEncoder(channels, cfg.image_size, cfg.patch_size, cfg.latent_dim, cfg.vit_width, cfg.vit_depth)
-    return ConvEncoder(channels, cfg.image_size, cfg.latent_dim, cfg.enc_channels, cfg.enc_depth, cfg.enc_stem)
+        return PatchEncoder(channels, cfg.image_size, cfg.patch_size, cfg.latent_dim, cfg.vit_width, cfg.vit_depth,
+                            norm=_latent_norm(cfg))
+    return ConvEncoder(channels, cfg.image_size, cfg.latent_dim, cfg.enc_channels, cfg.enc_depth, cfg.enc_stem,
+                       norm=_latent_norm(cfg))
 
 
 def _frozen_copy(module: nn.Module) -> nn.Module:

@@ -38,7 +38,7 @@ from agents.analysis.metrics import read_metrics
 from agents.training.runs import ONLINE, PRETRAIN, RunDir, state_kind
 from worldmodel.checkpoint import CheckpointError, load_checkpoint
 from worldmodel.config import Config, ConfigError
-from worldmodel.model import ENCODER_KEYS, WorldModel
+from worldmodel.model import ENCODER_KEYS, WorldModel, encoder_config_of
 
 SHIPPED = "pretrained:"
 """Prefix of a shipped encoder's name in `encoder_from=` (e.g. `pretrained:dmc`)."""
@@ -64,14 +64,14 @@ def _from_model_state(model_state: dict[str, torch.Tensor], config: dict[str, An
     weights = WorldModel.encoder_weights(model_state)
     if not weights:
         raise CheckpointError(f"{source} holds no encoder weights.")
-    return PretrainedEncoder(weights, {key: config.get(key) for key in ENCODER_KEYS}, source, env)
+    return PretrainedEncoder(weights, encoder_config_of(config), source, env)
 
 
 def _from_file(path: Path) -> PretrainedEncoder:
     data = load_checkpoint(path)
     kind = data.get("kind")
     if kind == "encoder":
-        return PretrainedEncoder(data["state_dict"], data["encoder_config"], str(path))
+        return PretrainedEncoder(data["state_dict"], encoder_config_of(data["encoder_config"]), str(path))
     if kind == "world_model":
         return _from_model_state(data["state_dict"], data["config"], str(path), data["config"].get("env"))
     run_kind = state_kind(data)

@@ -149,7 +149,8 @@ def test_modes_map_to_learning_rates():
     assert encoder_lr(base.replace(encoder_from="x", encoder_mode="finetune", encoder_lr_scale=0.5)) == 1e-3
 
 
-@pytest.mark.parametrize("key, value", [("image_size", 64), ("history", 3), ("latent_dim", 16), ("enc_channels", 8)])
+@pytest.mark.parametrize("key, value", [("image_size", 64), ("history", 3), ("latent_dim", 16), ("enc_channels", 8),
+                                        ("latent_norm", "simnorm")])
 def test_an_explicit_clashing_shape_key_is_refused(source, key, value):
     _, root = source
     pretrained = load_pretrained_encoder(root / "encoder.pt")

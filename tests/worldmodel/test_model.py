@@ -190,7 +190,7 @@ def test_value_grad_lets_the_value_loss_train_the_encoder_and_nothing_else_new(v
         terms, _ = model.loss(batch_for(cfg))
         terms["value"].backward()
         shaped[value_grad] = {n.split(".")[0] for n, p in model.named_parameters() if p.grad is not None and p.grad.any()}
-        losses[value_grad] = float(terms["value"])
+        losses[value_grad] = float(terms["value"].detach())
     head = "_q" if value_of == "policy" else "_value"
     assert shaped[False] == {head}
     assert shaped[True] == {head, "_encoder"}
@@ -373,6 +373,49 @@ def test_q_of_the_policy_trains_resumes_and_refuses_a_data_value_checkpoint(tmp_
     data = WorldModel(small_cfg(), 1)
     with pytest.raises(CheckpointError, match="value_of='policy'"):
         WorldModelTrainer(data, torch.device("cpu"), "fp32", cfg.lr, cfg.grad_clip).load_state_dict(state)
+
+
+def test_simnorm_puts_every_latent_group_on_a_simplex_and_trains():
+    cfg = small_cfg(latent_norm="simnorm", simnorm_group=8, objective="both")
+    torch.manual_seed(0)
+    model = WorldModel(cfg, 1)
+    obs = torch.randint(0, 255, (5, 3 * cfg.history, SIZE, SIZE), dtype=torch.uint8)
+    z = model.encode(obs)
+    nxt = model.step(z, torch.zeros(5, 1))
+    for latent in (z, nxt):  # encoder and dynamics alike: D / 8 groups, each summing to 1
+        groups = latent.reshape(5, -1, 8)
+        assert groups.shape[1] == cfg.latent_dim // 8 and bool((groups > 0).all())
+        torch.testing.assert_close(groups.sum(-1), torch.ones(5, cfg.latent_dim // 8))
+    trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", cfg.lr, cfg.grad_clip)
+    out = trainer.update(batch_for(cfg))
+    assert all(np.isfinite(v) for k, v in out.items() if k.startswith("loss/"))
+    # a LayerNorm model cannot take its checkpoint, and says which key differs
+    with pytest.raises(CheckpointError, match="latent_norm='simnorm'"):
+        WorldModelTrainer(WorldModel(small_cfg(), 1), torch.device("cpu"), "fp32", cfg.lr,
+                          cfg.grad_clip).load_state_dict(trainer.state_dict())
+
+
+def test_simnorm_groups_must_divide_the_latent():
+    with pytest.raises(ConfigError, match="simnorm_group=6: it must be at least 2 and divide latent_dim=32"):
+        small_cfg(latent_norm="simnorm", simnorm_group=6)
+    small_cfg(latent_norm="layer", simnorm_group=6)  # ignored without simnorm
+
+
+def test_an_encoder_saved_before_latent_norm_existed_loads_as_layer_norm(tmp_path):
+    from worldmodel.checkpoint import load_checkpoint, save_checkpoint
+
+    cfg = small_cfg()
+    model = WorldModel(cfg, 1)
+    model.save_encoder(tmp_path / "enc.pt")
+    data = load_checkpoint(tmp_path / "enc.pt")
+    for key in ("latent_norm", "simnorm_group"):  # as written before these keys existed
+        del data["encoder_config"][key]
+    save_checkpoint({k: v for k, v in data.items() if k not in ("kind", "format_version")}, tmp_path / "old.pt",
+                    "encoder")
+    fresh = WorldModel(cfg, 1)
+    fresh.load_encoder(tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="latent_norm: source 'layer' vs this model 'simnorm'"):
+        WorldModel(cfg.replace(latent_norm="simnorm"), 1).load_encoder(tmp_path / "old.pt")
 
 
 def test_q_of_the_policy_needs_the_policy_prior():
