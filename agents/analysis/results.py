@@ -107,6 +107,21 @@ def median_seconds(fn, repeats: int, warmup: int = 3, sync=lambda: None) -> floa
     return statistics.median(times)
 
 
+def frames_to(curve: list[tuple[int, float]], level: float) -> int | None:
+    """The first evaluation's step count in `curve`, (steps, return) points, whose return reaches `level`
+    (None: never)."""
+    return next((steps for steps, ret in curve if ret >= level), None)
+
+
+def curve_auc(curve: list[tuple[int, float]]) -> float:
+    """Mean eval return over training of `curve`, (steps, return) points: trapezoids between
+    evaluations, from the first one."""
+    if len(curve) < 2:
+        return curve[0][1]
+    area = sum((b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in zip(curve, curve[1:]))
+    return area / (curve[-1][0] - curve[0][0])
+
+
 def machine() -> dict:
     """Where a figure was measured: CPU model, cores, torch version, GPU if any."""
     cpu = platform.processor() or platform.machine()

@@ -450,19 +450,6 @@ def mean_curve(pieces: list[dict]) -> list[tuple[int, float]]:
     return [(pieces[0]["curve"][i][0], statistics.mean(p["curve"][i][2] for p in pieces)) for i in range(shared)]
 
 
-def frames_to(curve: list[tuple[int, float]], level: float) -> int | None:
-    """The first evaluation's frames at which `curve` reaches `level` (None: never)."""
-    return next((frames for frames, ret in curve if ret >= level), None)
-
-
-def curve_auc(curve: list[tuple[int, float]]) -> float:
-    """Mean eval return over training: trapezoids between evaluations, from the first one."""
-    if len(curve) < 2:
-        return curve[0][1]
-    area = sum((b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in itertools.pairwise(curve))
-    return area / (curve[-1][0] - curve[0][0])
-
-
 def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
     """One row per transfer variant (task, frames) with pieces, beside its scratch twin: probe R² of
     the encoder on the task before training; the eval return at the last evaluation; the speed-up
@@ -482,14 +469,14 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
         if scratch:
             base = mean_curve(scratch)
             level = statistics.mean(p["final_return"] for p in scratch)
-            needs, gets = frames_to(base, level), frames_to(mine, level)
+            needs, gets = results.frames_to(base, level), results.frames_to(mine, level)
             speedup = f"{needs / gets:.2f}×" if needs and gets else f"< 1× (never reaches {level:.0f})"
-            delta = f"{curve_auc(mine) - curve_auc(base):+.0f}"
+            delta = f"{results.curve_auc(mine) - results.curve_auc(base):+.0f}"
             scratch_cell = f"{results.mean_ci([p['final_return'] for p in scratch])} ({len(scratch)} seeds)"
         _, overrides = results.split_preset(variant)
         rows.append([short(task), overrides["encoder_from"], overrides.get("encoder_mode", "finetune"), variant,
                      f"{steps:,}", len(pieces), results.mean_ci(probes, 2), f"{results.mean_ci([p['final_return'] for p in pieces])} [{each}]",
-                     scratch_cell, speedup, f"{curve_auc(mine):.0f}", delta])
+                     scratch_cell, speedup, f"{results.curve_auc(mine):.0f}", delta])
     return {"columns": ["task", "encoder from", "mode", "variant", "frames", "seeds", "probe R² before training",
                         "eval return at those frames [seed: return]", "scratch twin's", "speed-up vs scratch",
                         "AUC (mean eval return)", "ΔAUC vs scratch"], "rows": rows}

@@ -88,17 +88,9 @@ def fill_piece(pair: str, mode: str, seed: int, preset: str, steps: int, pretrai
     return True
 
 
-def steps_to(curve: list, threshold: float) -> int | None:
-    """First evaluation step whose return reaches `threshold` (None if none does)."""
-    return next((step for step, _, ret in curve if ret >= threshold), None)
-
-
-def auc(curve: list) -> float:
-    """Mean evaluation return over training (trapezoids between evaluations, from the first one)."""
-    if len(curve) < 2:
-        return curve[0][2]
-    area = sum((b[0] - a[0]) * (a[2] + b[2]) / 2 for a, b in zip(curve, curve[1:]))
-    return area / (curve[-1][0] - curve[0][0])
+def returns_of(curve: list) -> list[tuple[int, float]]:
+    """A piece's curve of (step, seconds, return) as (step, return) points."""
+    return [(step, ret) for step, _, ret in curve]
 
 
 def load_groups() -> dict[tuple, list[dict]]:
@@ -113,13 +105,15 @@ def table(groups: dict[tuple, list[dict]]) -> dict:
     for (pair, preset, steps, mode), pieces in sorted(groups.items(), key=lambda kv: (kv[0][:3], MODES[kv[0][3]])):
         target = pieces[0]["target"]
         threshold = THRESHOLDS.get(target, 0.0)
-        reached = [s for s in (steps_to(p["curve"], threshold) for p in pieces) if s is not None]
-        areas = [auc(p["curve"]) for p in pieces]
+        reached = [s for s in (results.frames_to(returns_of(p["curve"]), threshold) for p in pieces) if s is not None]
+        areas = [results.curve_auc(returns_of(p["curve"])) for p in pieces]
         scratch = groups.get((pair, preset, steps, "scratch"), [])
-        scratch_steps = [s for s in (steps_to(p["curve"], threshold) for p in scratch) if s is not None]
+        scratch_steps = [s for s in (results.frames_to(returns_of(p["curve"]), threshold) for p in scratch)
+                         if s is not None]
         speedup = (f"{statistics.mean(scratch_steps) / statistics.mean(reached):.2f}×"
                    if reached and scratch_steps and mode != "scratch" else "–")
-        delta = (f"{statistics.mean(areas) - statistics.mean(auc(p['curve']) for p in scratch):+.0f}"
+        scratch_areas = [results.curve_auc(returns_of(p["curve"])) for p in scratch]
+        delta = (f"{statistics.mean(areas) - statistics.mean(scratch_areas):+.0f}"
                  if scratch and mode != "scratch" else "–")
         probes = [p["probe_r2"] for p in pieces if p["probe_r2"] is not None]
         rows.append([pair, mode, len(pieces), results.mean_ci(probes, 2), f"{threshold:g}",
