@@ -74,9 +74,10 @@ def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int, on_
     would. `on_step(obs)`, if given, sees every observation `(N, C, H, W)` uint8 (e.g. to record video).
     `trace`, if given a list, receives each counted episode as it ends, as `record_episodes` gives
     them: `obs (L, 3, H, W)` uint8 (the newest frame of each observation, the last one included),
-    `reward (L,)` float32 and `terminated (L,)` bool (of the step that led to each frame; 0 and False
-    for the first) and, where the env has one, `state (L, S)` (e.g. to probe the latents, or to check
-    the value against the return, on the agent's own episodes).
+    `action (L, A)` float32 (the agent's action vector, one-hot for discrete actions), `reward (L,)`
+    float32 and `terminated (L,)` bool (of the step that led to each frame; zeros and False for the
+    first) and, where the env has one, `state (L, S)` (e.g. to probe the latents, or to check the value
+    and the reward head against what happened, on the agent's own episodes).
     """
     n = envs.num_envs
     quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
@@ -87,11 +88,12 @@ def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int, on_
     reset_next = np.zeros(n, dtype=bool)
     steps: list[list[tuple]] = [[] for _ in range(n)]  # with `trace`: env i's episode so far
     led_reward, led_terminated = np.zeros(n), np.zeros(n, dtype=bool)  # of the step into each env's obs
+    led_action = np.zeros((n, spec.dim), dtype=np.float32)
 
     def keep(i: int) -> None:  # env i's current observation, into its episode so far
         states = info.get("state")
         steps[i].append((obs[i, -3:].copy(), None if states is None else np.array(states[i]),
-                         float(led_reward[i]), bool(led_terminated[i])))
+                         float(led_reward[i]), bool(led_terminated[i]), led_action[i].copy()))
 
     while any(len(r) < q for r, q in zip(returns, quota)):
         if trace is not None:
@@ -106,6 +108,8 @@ def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int, on_
             agent.reset(torch.as_tensor(first), eval=True)
         running += np.where(first, 0.0, reward)
         led_reward, led_terminated = np.where(first, 0.0, reward), np.asarray(terminated, bool) & ~first
+        if trace is not None:
+            led_action = np.where(first[:, None], 0.0, action.detach().float().cpu().numpy()).astype(np.float32)
         done = np.logical_or(terminated, truncated) & ~first
         for i in np.flatnonzero(done):
             if len(returns[i]) < quota[i]:
@@ -120,9 +124,10 @@ def evaluate(agent: Agent, envs, spec: ActionSpec, episodes: int, seed: int, on_
 
 
 def _traced_episode(steps: list[tuple]) -> TensorDict:
-    """`(frame (3, H, W) uint8, state (S,) or None, reward, terminated)` per step -> a TensorDict of
-    `obs`, `reward`, `terminated` and, when every step has one, `state`."""
+    """`(frame (3, H, W) uint8, state (S,) or None, reward, terminated, action (A,))` per step -> a
+    TensorDict of `obs`, `action`, `reward`, `terminated` and, when every step has one, `state`."""
     data = {"obs": torch.from_numpy(np.stack([step[0] for step in steps])),
+            "action": torch.from_numpy(np.stack([step[4] for step in steps])),
             "reward": torch.tensor([step[2] for step in steps], dtype=torch.float32),
             "terminated": torch.tensor([step[3] for step in steps], dtype=torch.bool)}
     if all(step[1] is not None for step in steps):

@@ -13,7 +13,14 @@ has a low-dimensional state, the JSON also holds `probe_policy`: the linear prob
 dimension too), 4-fold cross-validated over the evaluation's own episodes, i.e. what the latents
 hold of the state along the agent's behaviour. It also holds `value_policy`: how well the value the
 planner reads at its horizon predicts the discounted return that followed on those episodes
-(correlation, R², bias; `agents.analysis.probe.value_on_episodes`).
+(correlation, R², bias; `agents.analysis.probe.value_on_episodes`), `reward_policy`: the same for the
+reward head, step by step along the actions taken, with `bias_top`, its bias on the best quarter of
+the transitions (`reward_on_episodes`), and `state_policy`: the mean and spread of each state
+dimension over those episodes (where the agent goes: on cartpole-swingup, a cart parked at the end
+of its rail shows as a cart-position mean near ±1.7). `trace=true` also writes
+`trace_<checkpoint>.json`: per episode and step, the state, the action, the reward and the
+predicted one, the value and the return that followed (`beliefs_on_episode`), to see where the
+model's beliefs and what happened part.
 
 The planner's keys (`samples`, `iterations`, `horizon`, `elites`, `mppi_temperature`, `act_from`,
 `policy_samples`, `planner`, `min_std`, `max_std`) may be given to plan differently with what the run
@@ -36,7 +43,13 @@ import sys
 
 import numpy as np
 
-from agents.analysis.probe import probe_on_episodes, value_on_episodes
+from agents.analysis.probe import (
+    beliefs_on_episode,
+    probe_on_episodes,
+    reward_on_episodes,
+    state_on_episodes,
+    value_on_episodes,
+)
 from agents.analysis.robustness import episode_returns, format_table, robustness
 from agents.analysis.video import upscale, write_video
 from agents.training.assembly import PLAN_KEYS, load_run
@@ -54,6 +67,8 @@ KEYS = {
     "env": (str, "", "must match the run's env when given (a guard against evaluating the wrong run)"),
     "device": (str, "", "override the run's device (auto, cpu, cuda)"),
     "video": (bool, False, "record the episodes to videos/eval_<checkpoint>.mp4"),
+    "trace": (bool, False, "also write trace_<checkpoint>.json: per step the state, action, reward and predicted "
+                           "reward, value and the return that followed (not with perturb=)"),
     "fps": (int, 15, "video frame rate"),
     "perturb": (str, "", "also evaluate under name:severity perturbations, comma-separated (e.g. color:3,noise:2); "
                        "on DeepMind Control also color_easy / color_hard (scene recoloured, no severity)"),
@@ -69,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         perturbations = parse_perturbations(args["perturb"])
         if args["episodes"] < 1:
             raise ConfigError(f"episodes={args['episodes']} must be at least 1.")
+        if perturbations and args["trace"]:
+            raise ConfigError("trace=true traces the clean episodes only: drop perturb= (or trace=true).")
         if perturbations and args["probe_episodes"] < 2:
             raise ConfigError(f"probe_episodes={args['probe_episodes']} must be at least 2 (one to fit, one to score).")
         run = RunDir.open(args["run_dir"])
@@ -83,9 +100,13 @@ def main(argv: list[str] | None = None) -> int:
             if args["video"]:
                 raise CheckpointError(f"{run.path} is read-only: video=true cannot write its video there; drop "
                                       "video=true, or evaluate a copy of the run.")
+            if args["trace"]:
+                raise CheckpointError(f"{run.path} is read-only: trace=true cannot write its trace there; drop "
+                                      "trace=true, or evaluate a copy of the run.")
             print(f"note: {run.path} is read-only: the result is printed, not saved.", file=sys.stderr)
 
         frames: list[np.ndarray] = []
+        traced: list[dict] = []
         record = (lambda obs: frames.append(upscale(obs[0, -3:].transpose(1, 2, 0), 4))) if args["video"] else None
         if perturbations:
             report = robustness(loaded.agent, perturbations, args["episodes"], args["seed"], args["probe_episodes"],
@@ -96,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
             returns = episode_returns(loaded.agent, args["episodes"], args["seed"], on_step=record, trace=played)
             policy_probe = probe_on_episodes(loaded.agent.model, loaded.agent.device, played)
             value_check = value_on_episodes(loaded.agent.model, loaded.agent.device, played, cfg.discount)
+            reward_check = reward_on_episodes(loaded.agent.model, loaded.agent.device, played)
+            states = state_on_episodes(played)
+            traced = [_trace(loaded.agent, ep, cfg.discount) for ep in played] if args["trace"] else []
     except (ConfigError, EnvError, CheckpointError, ValueError) as e:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return 2
@@ -109,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         result["probe_policy"] = policy_probe
     if not perturbations and value_check:
         result["value_policy"] = value_check
+    if not perturbations and reward_check:
+        result["reward_policy"] = reward_check
+    if not perturbations and states:
+        result["state_policy"] = states
     if perturbations:
         result["probe"] = {**report["probe"], "r2": report["clean"]["probe_r2"],
                            "r2_per_dim": report["clean"]["probe_r2_per_dim"]}
@@ -116,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     label = "".join(f"__{key}={value}" for key, value in result.get("plan", {}).items())
     if saving:
         (run.path / f"eval_{folder.name}{label}.json").write_text(json.dumps(result, indent=2))
+    if traced:  # saving is true here: a read-only run folder with trace=true was refused above
+        trace_path = run.path / f"trace_{folder.name}{label}.json"
+        trace_path.write_text(json.dumps({"env": cfg.env, "checkpoint": folder.name, "discount": cfg.discount,
+                                          "episodes": traced}))
+        print(f"trace: {trace_path}")
     if frames:
         path = write_video(frames, run.videos / f"eval_{folder.name}.mp4", fps=args["fps"])
         print(f"video: {path}")
@@ -126,9 +159,27 @@ def main(argv: list[str] | None = None) -> int:
     if not perturbations and value_check:
         print(f"value vs the discounted return on these episodes: correlation {value_check['corr']:.3f}, "
               f"R² {value_check['r2']:.3f}, bias {value_check['bias']:+.2f} of the mean |return|")
+    if not perturbations and reward_check:
+        print(f"reward head on these steps: correlation {reward_check['corr']:.3f}, R² {reward_check['r2']:.3f}, "
+              f"bias {reward_check['bias']:+.2f} (on the best quarter of them {reward_check['bias_top']:+.2f})")
+    if not perturbations and states:
+        print("state along these episodes, mean ± std per dim: "
+              + " / ".join(f"{m:+.2f} ± {d:.2f}" for m, d in zip(states["mean"], states["std"])))
     if perturbations:
         print(format_table(report))
     return 0
+
+
+def _trace(agent, episode, discount: float) -> dict[str, list]:
+    """One traced episode as JSON lists: per step `state` (where the env has one), `action` (what led
+    there), `reward`, `reward_pred` (None at the first step), `value` and `return`."""
+    beliefs = beliefs_on_episode(agent.model, agent.device, episode, discount)
+    out = {"action": episode["action"].tolist(), "reward": episode["reward"].tolist(),
+           "reward_pred": [None if r != r else r for r in beliefs["reward_pred"].tolist()],
+           "value": beliefs["value"].tolist(), "return": beliefs["return"].tolist()}
+    if "state" in episode.keys():
+        out["state"] = episode["state"].tolist()
+    return out
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ latents hold (the linear probe), and how well its value predicts the return that
     on_evaluate = ProbeAtEvaluation(cfg, trainer)             # the same at every evaluation of a run
     fit, score = split_episodes(episodes)                     # 3/4 fit, 1/4 scored (robustness)
     value_on_episodes(model, device, evaluation_episodes, cfg.discount)  # {"corr", "r2", "bias", ...}
+    reward_on_episodes(model, device, evaluation_episodes)    # the reward head: {"corr", ..., "bias_top"}
+    beliefs_on_episode(model, device, episode, cfg.discount)  # per step: value, return, reward_pred
 
 The probe is cross-validated over episodes (`worldmodel.probe.cross_validated_probe`, 4 folds): every
 episode is scored once, by a probe fitted on the others, so the figure does not hang on which
@@ -19,7 +21,9 @@ the latents where the agent's own behaviour takes it, which is where a planner n
 The value check asks of the same episodes what the planner asks of its value at the horizon: does
 V(z_t) rank and size the states as the rewards that then came did (`value/corr_policy`,
 `value/r2_policy`, `value/bias_policy` at each evaluation)? A representation that holds the state
-but a value that cannot rank it points at the value, not the encoder.
+but a value that cannot rank it points at the value, not the encoder. The reward check does the same
+for the reward head, step by step along the actions the agent took (`reward/corr_policy`, ...,
+`reward/bias_top_policy`: does it underrate the best transitions?).
 """
 
 from __future__ import annotations
@@ -84,38 +88,89 @@ def discounted_returns(rewards: torch.Tensor, discount: float, bootstrap: float 
     return returns
 
 
+def agreement(predicted: torch.Tensor, actual: torch.Tensor) -> dict[str, float]:
+    """How well `predicted (N,)` matches `actual (N,)`: Pearson correlation `corr` (0 when either is
+    constant), `r2` of the prediction (1 - squared error / variance of `actual`), and `bias`, the mean
+    error over the mean |actual|."""
+    p, a = predicted.double(), actual.double()
+    spread = float(((a - a.mean()) ** 2).sum())
+    constant = len(p) < 2 or float(p.std()) == 0.0 or spread == 0.0
+    corr = 0.0 if constant else float(torch.corrcoef(torch.stack([p, a]))[0, 1])
+    r2 = 1.0 - float(((p - a) ** 2).sum()) / spread if spread > 0 else 0.0
+    scale = float(a.abs().mean())
+    return {"corr": corr, "r2": r2, "bias": float((p - a).mean()) / scale if scale > 0 else 0.0}
+
+
 @torch.no_grad()
+def beliefs_on_episode(model, device, episode: TensorDict, discount: float) -> dict[str, torch.Tensor]:
+    """What `model` believes along one traced episode (`obs (L, 3, H, W) uint8`, `reward (L,)`,
+    `terminated (L,)` and, for the predicted rewards, `action (L, A)`: what led to each frame), against
+    what happened, all `(L,)` float32 on the CPU:
+
+    - `value`: what the planner reads at its horizon, V(z_t) (Q(z_t, policy(z_t)) with `value_of=policy`);
+    - `return`: the discounted return that followed, G_t; where the episode was cut by a time limit
+      (not terminated), the value of its last state stands for what would have followed, as training
+      bootstraps it (so G at the last step is that value, and the last step says nothing);
+    - `reward_pred` (with `action`): the reward the model predicts for the step into t, from z_{t-1} and
+      the action taken, beside `reward`; NaN at t = 0 (no step led there).
+    """
+    model.eval()
+    z = episode_latents(model.encode_sequence, episode["obs"], model.history, device).to(device)  # (L, D)
+    value = model.value(z).float().cpu()
+    bootstrap = 0.0 if bool(episode["terminated"][-1]) else float(value[-1])
+    beliefs = {"value": value, "return": discounted_returns(episode["reward"].float(), discount, bootstrap)}
+    if "action" in episode.keys():
+        predicted = model.transition(z[:-1], episode["action"][1:].to(device, z.dtype))[1].float().cpu()
+        beliefs["reward_pred"] = torch.cat([torch.full((1,), float("nan")), predicted])
+    return beliefs
+
+
 def value_on_episodes(model, device, episodes: list[TensorDict], discount: float) -> dict | None:
     """How well `model`'s value (what the planner reads at its horizon: V(z), or Q(z, policy(z)) with
-    `value_of=policy`) predicts the discounted return that followed, over every step but the last of
-    `episodes` (each with `obs (L, 3, H, W) uint8`, `reward (L,)` and `terminated (L,)`, as
-    `evaluate(trace=...)` gives them).
-
-    The return G_t sums the rewards to the episode's end; where the episode was cut by a time limit
-    (not terminated), the value of its last state stands for what would have followed, as training
-    bootstraps it. Returns `{"corr", "r2", "bias", "return_mean", "return_std", "steps", "episodes"}`:
-    Pearson correlation of V_t with G_t (0 when either is constant), R² of V_t as a prediction of G_t,
-    and the mean (V_t - G_t) over mean |G_t|; None without episodes of 2 steps or more with rewards.
+    `value_of=policy`) predicts the discounted return that followed (`beliefs_on_episode`), over every
+    step but the last of `episodes` (each with `obs`, `reward` and `terminated`, as
+    `evaluate(trace=...)` gives them). Returns `{"corr", "r2", "bias", "return_mean", "return_std",
+    "steps", "episodes"}` (see `agreement`); None without episodes of 2 steps or more with rewards.
     """
     usable = [ep for ep in episodes if "reward" in ep.keys() and len(ep) >= 2]
     if not usable:
         return None
-    model.eval()
     values, returns = [], []
     for ep in usable:
-        z = episode_latents(model.encode_sequence, ep["obs"], model.history, device)  # (L, D)
-        v = model.value(z.to(device)).float().cpu()  # (L,)
-        bootstrap = 0.0 if bool(ep["terminated"][-1]) else float(v[-1])
-        values.append(v[:-1])
-        returns.append(discounted_returns(ep["reward"].float(), discount, bootstrap)[:-1])
-    v, g = torch.cat(values).double(), torch.cat(returns).double()
-    spread = float(((g - g.mean()) ** 2).sum())
-    constant = float(v.std()) == 0.0 or spread == 0.0
-    corr = 0.0 if constant else float(torch.corrcoef(torch.stack([v, g]))[0, 1])
-    r2 = 1.0 - float(((v - g) ** 2).sum()) / spread if spread > 0 else 0.0
-    scale = float(g.abs().mean())
-    return {"corr": corr, "r2": r2, "bias": float((v - g).mean()) / scale if scale > 0 else 0.0,
-            "return_mean": float(g.mean()), "return_std": float(g.std()), "steps": len(g), "episodes": len(usable)}
+        beliefs = beliefs_on_episode(model, device, ep, discount)
+        values.append(beliefs["value"][:-1])
+        returns.append(beliefs["return"][:-1])
+    v, g = torch.cat(values), torch.cat(returns)
+    return {**agreement(v, g), "return_mean": float(g.mean()), "return_std": float(g.std()), "steps": len(g),
+            "episodes": len(usable)}
+
+
+def reward_on_episodes(model, device, episodes: list[TensorDict]) -> dict | None:
+    """How well `model`'s reward head predicts the rewards of `episodes` (each with `obs`, `action` and
+    `reward`, as `evaluate(trace=...)` gives them), step by step from the encoded latent and the action
+    taken: `{"corr", "r2", "bias", "bias_top", "steps", "episodes"}` (see `agreement`), where `bias_top`
+    is the bias over the steps whose reward is in the top quarter of these steps' rewards: a model that
+    underrates the best transitions it took (negative) cannot plan towards them. None without
+    episodes of 2 steps or more with rewards and actions."""
+    usable = [ep for ep in episodes if "reward" in ep.keys() and "action" in ep.keys() and len(ep) >= 2]
+    if not usable:
+        return None
+    predicted = torch.cat([beliefs_on_episode(model, device, ep, 1.0)["reward_pred"][1:] for ep in usable])
+    actual = torch.cat([ep["reward"][1:].float() for ep in usable])
+    top = actual >= torch.quantile(actual, 0.75)
+    scale = float(actual[top].abs().mean())
+    bias_top = float((predicted[top] - actual[top]).mean()) / scale if scale > 0 else 0.0
+    return {**agreement(predicted, actual), "bias_top": bias_top, "steps": len(actual), "episodes": len(usable)}
+
+
+def state_on_episodes(episodes: list[TensorDict]) -> dict | None:
+    """Where the episodes went in the env's own state: `{"mean", "std"}` per state dimension over every
+    step (e.g. cartpole's cart position, the cosine and sine of the pole angle, both velocities);
+    None when they carry no state."""
+    if not episodes or any("state" not in ep.keys() for ep in episodes):
+        return None
+    states = torch.cat([ep["state"].float() for ep in episodes])
+    return {"mean": states.mean(0).tolist(), "std": states.std(0).tolist(), "steps": len(states)}
 
 
 def value_metrics(trainer: WorldModelTrainer, episodes: list[TensorDict], discount: float,
@@ -128,13 +183,22 @@ def value_metrics(trainer: WorldModelTrainer, episodes: list[TensorDict], discou
     return {f"{name}/{key}_policy": result[key] for key in ("corr", "r2", "bias")}
 
 
+def reward_metrics(trainer: WorldModelTrainer, episodes: list[TensorDict], name: str = "reward") -> dict[str, float]:
+    """`<name>/corr_policy`, `<name>/r2_policy`, `<name>/bias_policy` and `<name>/bias_top_policy` of
+    `reward_on_episodes` on the agent's own `episodes`; empty when there are none."""
+    result = reward_on_episodes(trainer.model, trainer.device, episodes)
+    if result is None:
+        return {}
+    return {f"{name}/{key}_policy": result[key] for key in ("corr", "r2", "bias", "bias_top")}
+
+
 class ProbeAtEvaluation:
     """`on_evaluate` hook of the online loop: `probe/r2` of the encoder at each evaluation, so the
     representation's progress sits beside the return in every run. The probe's random-action
     episodes are recorded once, at the first evaluation, with the seed transfer.py's step-0 probe
     uses (`cfg.seed + 1_000`), and never enter the replay. Given the evaluation's own episodes, it
     also logs `probe/r2_policy`: the probe cross-validated over them (at no extra env step), and the
-    value check on them (`value_metrics`)."""
+    value and reward checks on them (`value_metrics`, `reward_metrics`)."""
 
     def __init__(self, cfg: Config, trainer: WorldModelTrainer):
         self.cfg, self.trainer = cfg, trainer
@@ -145,4 +209,5 @@ class ProbeAtEvaluation:
             self.episodes, _ = probe_episodes(self.cfg, seed=self.cfg.seed + 1_000)
         return {**probe_metrics(self.trainer, self.episodes),
                 **probe_metrics(self.trainer, evaluation or [], "probe/r2_policy"),
-                **value_metrics(self.trainer, evaluation or [], self.cfg.discount)}
+                **value_metrics(self.trainer, evaluation or [], self.cfg.discount),
+                **reward_metrics(self.trainer, evaluation or [])}

@@ -1,6 +1,7 @@
 """The evaluation loop against a scripted vector env: per-env quotas, autoreset steps left out."""
 
 import numpy as np
+import pytest
 import torch
 
 from agents.episodes import evaluate
@@ -79,3 +80,19 @@ def test_the_trace_holds_each_counted_episode_whole_and_nothing_else():
     assert [ep["reward"].tolist() for ep in trace] == [[0, 1, 1], [0, 1, 1], [0, 1, 1, 1, 1, 1]]
     # env 0's episodes terminate, env 1's are truncated (a time limit is not a terminal state)
     assert [ep["terminated"].tolist() for ep in trace] == [[False, False, True], [False, False, True], [False] * 6]
+    assert all(ep["action"].shape == (len(ep), 1) and not ep["action"].any() for ep in trace)  # Counting acts 0
+
+
+class Echo(Counting):
+    """Acts with a tenth of its newest frame's pixel value (the frame's step count in TimedEnvs)."""
+
+    def act(self, obs, eval=False):
+        return obs[:, -1, 0, 0][:, None].float() / 10
+
+
+def test_the_trace_s_action_at_a_frame_is_the_one_that_led_to_it():
+    trace = []
+    evaluate(Echo(2), TimedEnvs([2, 5]), ActionSpec("continuous", 1), episodes=3, seed=0, trace=trace)
+    # frame t came from the action taken in frame t - 1 (t - 1 tenths); nothing led to the first frame
+    assert [ep["action"][:, 0].tolist() for ep in trace] == [
+        pytest.approx([0, 0, 0.1]), pytest.approx([0, 0, 0.1]), pytest.approx([0, 0, 0.1, 0.2, 0.3, 0.4])]

@@ -4,7 +4,13 @@ import pytest
 import torch
 from tensordict import TensorDict
 
-from agents.analysis.probe import discounted_returns, value_on_episodes
+from agents.analysis.probe import (
+    agreement,
+    discounted_returns,
+    reward_on_episodes,
+    state_on_episodes,
+    value_on_episodes,
+)
 
 
 def test_discounted_returns_sum_what_followed_and_bootstrap_the_end():
@@ -60,3 +66,54 @@ def test_a_constant_value_ranks_nothing_and_episodes_without_rewards_are_skipped
     assert check["corr"] == 0.0 and check["r2"] < 0 and check["bias"] == pytest.approx(-1.0)
     no_rewards = TensorDict({"obs": episode["obs"]}, batch_size=[4])
     assert value_on_episodes(OracleModel(lambda t: t), "cpu", [no_rewards], 0.9) is None
+
+
+class RewardModel(OracleModel):
+    """OracleModel whose reward head predicts `reward(z, action)` for the step from z."""
+
+    def __init__(self, reward):
+        super().__init__(lambda t: torch.zeros_like(t))
+        self._reward = reward
+
+    def transition(self, z, action):  # (N, 1), (N, A) -> latent, reward (N,), termination (N,)
+        r = self._reward(z[:, 0], action[:, 0])
+        return z, r, torch.zeros_like(r)
+
+
+def _acted(rewards, actions):
+    episode = _episode(rewards, False)
+    episode["action"] = torch.tensor(actions, dtype=torch.float32)[:, None]
+    return episode
+
+
+def test_the_reward_check_pairs_each_step_with_the_action_that_led_to_it():
+    rewards = [0.0, 1.0, 4.0, 2.0, 0.5]  # reward t came from taking action t in frame t - 1
+    actions = [0.0, 1.0, 4.0, 2.0, 0.5]
+    episode = _acted(rewards, actions)
+    exact = reward_on_episodes(RewardModel(lambda t, a: a), "cpu", [episode])
+    assert exact["steps"] == 4 and exact["corr"] == pytest.approx(1.0) and exact["r2"] == pytest.approx(1.0)
+    assert exact["bias"] == pytest.approx(0.0) and exact["bias_top"] == pytest.approx(0.0)
+    # off by one step (the action of the frame, not the one that led on) would not score perfectly
+    shifted = reward_on_episodes(RewardModel(lambda t, a: torch.tensor(actions)[t.long()]), "cpu", [episode])
+    assert shifted["r2"] < 0.5
+    # a head that halves every reward: correlated, biased by -1/2 overall and on the best quarter
+    halved = reward_on_episodes(RewardModel(lambda t, a: a / 2), "cpu", [episode])
+    assert halved["corr"] == pytest.approx(1.0) and halved["bias"] == pytest.approx(-0.5)
+    assert halved["bias_top"] == pytest.approx(-0.5)
+    # one that only misses the best transition shows it in bias_top far more than overall
+    capped = reward_on_episodes(RewardModel(lambda t, a: a.clamp(max=2.0)), "cpu", [episode])
+    assert capped["bias_top"] == pytest.approx(-0.5) and capped["bias"] == pytest.approx(-0.5 / 1.875)
+    without_actions = _episode(rewards, False)
+    assert reward_on_episodes(RewardModel(lambda t, a: a), "cpu", [without_actions]) is None
+
+
+def test_agreement_and_state_summary():
+    actual = torch.tensor([1.0, 2.0, 3.0])
+    assert agreement(actual, actual) == {"corr": pytest.approx(1.0), "r2": pytest.approx(1.0), "bias": 0.0}
+    constant = agreement(torch.full((3,), 2.0), actual)
+    assert constant["corr"] == 0.0 and constant["r2"] == pytest.approx(0.0) and constant["bias"] == pytest.approx(0.0)
+    episode = _episode([0.0, 1.0], False)
+    assert state_on_episodes([episode]) is None
+    episode["state"] = torch.tensor([[1.0, -2.0], [3.0, -2.0]])
+    summary = state_on_episodes([episode, episode])
+    assert summary["mean"] == [2.0, -2.0] and summary["std"][1] == 0.0 and summary["steps"] == 4

@@ -286,6 +286,11 @@ def test_dmc_probe_table_reads_both_probes_of_each_piece_per_state_dim():
     new["final_eval"] = {"value_policy": {"corr": 0.7, "r2": 0.4, "bias": -0.3}}
     row = dict(zip(result["columns"], dmc.probe_table({(task, "dmc", 100_000): [old, new]})["rows"][0]))
     assert row[value] == "0.60 / 0.10 / -0.10"
+    reward = "reward head along the final agent's own steps (correlation / bias / bias on the best quarter)"
+    assert row[reward] == "–"
+    new["final_eval"]["reward_policy"] = {"corr": 0.8, "r2": 0.5, "bias": -0.2, "bias_top": -0.5}
+    row = dict(zip(result["columns"], dmc.probe_table({(task, "dmc", 100_000): [old, new]})["rows"][0]))
+    assert row[reward] == "0.80 / -0.20 / -0.50"
 
 
 def test_dmc_speed_projects_a_run_from_the_medians_of_its_parts():

@@ -46,16 +46,38 @@ def test_evaluate_without_perturb_writes_the_plain_report(trained):
     proc = script("evaluate", f"run_dir={trained}", "episodes=1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((trained / "eval_step_000000200.json").read_text())
-    assert set(result) == {"env", "checkpoint", "episodes", "return_mean", "return_std", "returns", "value_policy"}
+    assert set(result) == {"env", "checkpoint", "episodes", "return_mean", "return_std", "returns", "value_policy",
+                           "reward_policy", "state_policy"}
     # the value against the return that followed, over every step but the last (Pendulum: 100 agent steps)
     assert result["value_policy"]["steps"] == 100 and -1 <= result["value_policy"]["corr"] <= 1
     assert "value vs the discounted return on these episodes" in proc.stdout
+    # the reward head along the actions taken (every step but the first), and where the episode went
+    assert result["reward_policy"]["steps"] == 100 and -1 <= result["reward_policy"]["corr"] <= 1
+    assert "bias_top" in result["reward_policy"] and "reward head on these steps" in proc.stdout
+    assert len(result["state_policy"]["mean"]) == len(result["state_policy"]["std"]) == 3
+    assert not list(trained.glob("trace_*.json"))  # only with trace=true
     # with two episodes or more, the probe cross-validated over the agent's own episodes joins it
     proc = script("evaluate", f"run_dir={trained}", "episodes=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     probe = json.loads((trained / "eval_step_000000200.json").read_text())["probe_policy"]
     assert probe["episodes"] == 2 and len(probe["r2_per_dim"]) == 3 and probe["r2"] <= 1
     assert "probe R² on these episodes (4-fold)" in proc.stdout
+
+
+def test_evaluate_trace_writes_per_step_beliefs_beside_what_happened(trained):
+    proc = script("evaluate", f"run_dir={trained}", "episodes=1", "trace=true")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trace = json.loads((trained / "trace_step_000000200.json").read_text())
+    assert trace["env"] == "Pendulum-v1" and trace["discount"] > 0 and len(trace["episodes"]) == 1
+    episode = trace["episodes"][0]
+    steps = len(episode["reward"])  # the reset frame and the 100 agent steps after it
+    assert steps == 101 and all(len(episode[key]) == steps for key in ("action", "reward_pred", "value", "return", "state"))
+    assert episode["reward_pred"][0] is None and episode["action"][0] == [0.0]  # nothing led to the first frame
+    assert all(isinstance(r, float) for r in episode["reward_pred"][1:]) and episode["reward"][0] == 0.0
+    # with the value check's own conventions: the return at the last step is the value there (a time limit)
+    assert episode["return"][-1] == pytest.approx(episode["value"][-1])
+    proc = script("evaluate", f"run_dir={trained}", "episodes=1", "trace=true", "perturb=color:2")
+    assert proc.returncode == 2 and "trace=true traces the clean episodes only" in proc.stderr
 
 
 def test_evaluate_plans_with_other_search_keys_and_refuses_the_model_s(trained):

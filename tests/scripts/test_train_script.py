@@ -195,5 +195,10 @@ def test_online_runs_log_the_probe_and_the_latent_spread_at_each_evaluation(tmp_
     assert [r["step"] for r in valued] == [150, 300]
     assert all(-1 <= r["value/corr_policy"] <= 1 and r["value/r2_policy"] <= 1 and "value/bias_policy" in r
                for r in valued)
+    # and the reward head along the actions taken
+    rewarded = [r for r in records if "reward/corr_policy" in r]
+    assert [r["step"] for r in rewarded] == [150, 300]
+    assert all(-1 <= r["reward/corr_policy"] <= 1 and r["reward/r2_policy"] <= 1 and "reward/bias_top_policy" in r
+               for r in rewarded)
     spread = [r["model/latent_std_mean"] for r in records if "model/latent_std_mean" in r]
     assert spread and all(s > 0 for s in spread)

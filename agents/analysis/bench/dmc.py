@@ -196,6 +196,10 @@ def piece_from(run_dir: Path, task: str, variant: str, seed: int, steps: int, th
         if valued:  # the value against the return that followed, on each evaluation's episodes
             piece["value_policy_curve"] = [(r["step"], r["value/corr_policy"], r["value/r2_policy"],
                                             r["value/bias_policy"]) for r in valued]
+        rewarded = [r for r in records if "reward/corr_policy" in r]
+        if rewarded:  # the reward head along the actions taken, on each evaluation's episodes
+            piece["reward_policy_curve"] = [(r["step"], r["reward/corr_policy"], r["reward/r2_policy"],
+                                             r["reward/bias_policy"], r["reward/bias_top_policy"]) for r in rewarded]
         # pieces saved before 2026-12-03 lack this key: their probe scored one 3/4 : 1/4 split
         piece["probe_method"] = f"{cfg.get('probe_episodes', 8)} random-action episodes, 4-fold cross-validated"
     return piece
@@ -498,7 +502,8 @@ def probe_table(groups: dict[tuple, list[dict]]) -> dict:
     probe at the last evaluation on random-action episodes, and on the agent's own episodes (the final
     agent's evaluation, else the last evaluation's), mean over seeds and per state dimension; and the
     final agent's value check on its own episodes (`value_on_episodes`: correlation, R² and bias of the
-    value against the discounted return that followed)."""
+    value against the discounted return that followed) and reward check (`reward_on_episodes`: correlation
+    and bias of the reward head along the actions taken, and its bias on the best quarter of the steps)."""
     rows = []
     for (task, variant, steps), pieces in sorted(groups.items(), key=lambda kv: _order(kv[0])):
         with_random = [p for p in pieces if p.get("probe_curve")]
@@ -516,15 +521,22 @@ def probe_table(groups: dict[tuple, list[dict]]) -> dict:
         value_cell = "–" if not valued else (
             f"{statistics.mean(v['corr'] for v in valued):.2f} / {statistics.mean(v['r2'] for v in valued):.2f} / "
             f"{statistics.mean(v['bias'] for v in valued):+.2f}")
+        rewarded = [p["final_eval"]["reward_policy"] for p in pieces if p.get("final_eval", {}).get("reward_policy")]
+        reward_cell = "–" if not rewarded else (
+            f"{statistics.mean(v['corr'] for v in rewarded):.2f} / {statistics.mean(v['bias'] for v in rewarded):+.2f} / "
+            f"{statistics.mean(v['bias_top'] for v in rewarded):+.2f}")
         methods = sorted({p.get("probe_method", "8 random-action episodes, 3/4 fit, 1/4 scored") for p in with_random})
         rows.append([short(task), variant, f"{steps:,}", len(pieces),
                      _probe_cell([p["probe_curve"][-1][1] for p in with_random], random_dims),
                      f"{len(with_random)}", _probe_cell(own, own_dims), f"{len(own)}", value_cell, f"{len(valued)}",
+                     reward_cell, f"{len(rewarded)}",
                      "; ".join(methods) or "–"])
     return {"columns": ["task", "variant", "frames", "seeds", "probe R², random-action episodes, last evaluation "
                         "(mean; per state dim)", "seeds with it", "probe R², the agent's own episodes (final agent, "
                         "4-fold; per state dim)", "seeds with it", "value vs the return that followed, the final "
-                        "agent's own episodes (correlation / R² / bias)", "seeds with it", "random-action probe"],
+                        "agent's own episodes (correlation / R² / bias)", "seeds with it", "reward head along the final "
+                        "agent's own steps (correlation / bias / bias on the best quarter)", "seeds with it",
+                        "random-action probe"],
             "rows": rows}
 
 

@@ -72,7 +72,8 @@ def final_eval(run_dir: Path, episodes: int) -> dict:
     results.run_script("evaluate", f"run_dir={run_dir}", f"episodes={episodes}")
     checkpoint = (run_dir / "checkpoints" / "latest").read_text().strip()
     report = json.loads((run_dir / f"eval_{checkpoint}.json").read_text())
-    keys = ("checkpoint", "episodes", "returns", "return_mean", "return_std", "probe_policy", "value_policy")
+    keys = ("checkpoint", "episodes", "returns", "return_mean", "return_std", "probe_policy", "value_policy",
+            "reward_policy", "state_policy")
     return {key: report[key] for key in keys if key in report}
 
 
