@@ -116,10 +116,12 @@ def main(argv: list[str] | None = None) -> int:
             played: list = []
             returns = episode_returns(loaded.agent, args["episodes"], args["seed"], on_step=record, trace=played)
             policy_probe = probe_on_episodes(loaded.agent.model, loaded.agent.device, played)
-            value_check = value_on_episodes(loaded.agent.model, loaded.agent.device, played, cfg.discount)
-            reward_check = reward_on_episodes(loaded.agent.model, loaded.agent.device, played)
+            model, device = loaded.agent.model, loaded.agent.device
+            beliefs = [beliefs_on_episode(model, device, ep, cfg.discount) for ep in played]  # one encoding pass
+            value_check = value_on_episodes(model, device, played, cfg.discount, beliefs)
+            reward_check = reward_on_episodes(model, device, played, beliefs)
             states = state_on_episodes(played)
-            traced = [_trace(loaded.agent, ep, cfg.discount) for ep in played] if args["trace"] else []
+            traced = [_trace(ep, known) for ep, known in zip(played, beliefs)] if args["trace"] else []
     except (ConfigError, EnvError, CheckpointError, ValueError) as e:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return 2
@@ -170,10 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _trace(agent, episode, discount: float) -> dict[str, list]:
-    """One traced episode as JSON lists: per step `state` (where the env has one), `action` (what led
-    there), `reward`, `reward_pred` (None at the first step), `value` and `return`."""
-    beliefs = beliefs_on_episode(agent.model, agent.device, episode, discount)
+def _trace(episode, beliefs: dict) -> dict[str, list]:
+    """One traced episode and its `beliefs_on_episode` as JSON lists: per step `state` (where the env
+    has one), `action` (what led there), `reward`, `reward_pred` (None at the first step), `value` and
+    `return`."""
     out = {"action": episode["action"].tolist(), "reward": episode["reward"].tolist(),
            "reward_pred": [None if r != r else r for r in beliefs["reward_pred"].tolist()],
            "value": beliefs["value"].tolist(), "return": beliefs["return"].tolist()}

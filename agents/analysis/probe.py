@@ -125,38 +125,44 @@ def beliefs_on_episode(model, device, episode: TensorDict, discount: float) -> d
     return beliefs
 
 
-def value_on_episodes(model, device, episodes: list[TensorDict], discount: float) -> dict | None:
+def value_on_episodes(model, device, episodes: list[TensorDict], discount: float,
+                      beliefs: list[dict] | None = None) -> dict | None:
     """How well `model`'s value (what the planner reads at its horizon: V(z), or Q(z, policy(z)) with
     `value_of=policy`) predicts the discounted return that followed (`beliefs_on_episode`), over every
     step but the last of `episodes` (each with `obs`, `reward` and `terminated`, as
     `evaluate(trace=...)` gives them). Returns `{"corr", "r2", "bias", "return_mean", "return_std",
     "steps", "episodes"}` (see `agreement`); None without episodes of 2 steps or more with rewards.
+    `beliefs`: `beliefs_on_episode` of each episode, when the caller has them already (one encoding
+    pass serves the value and reward checks).
     """
-    usable = [ep for ep in episodes if "reward" in ep.keys() and len(ep) >= 2]
+    beliefs = beliefs or [None] * len(episodes)
+    usable = [(ep, b) for ep, b in zip(episodes, beliefs) if "reward" in ep.keys() and len(ep) >= 2]
     if not usable:
         return None
     values, returns = [], []
-    for ep in usable:
-        beliefs = beliefs_on_episode(model, device, ep, discount)
-        values.append(beliefs["value"][:-1])
-        returns.append(beliefs["return"][:-1])
+    for ep, known in usable:
+        known = known or beliefs_on_episode(model, device, ep, discount)
+        values.append(known["value"][:-1])
+        returns.append(known["return"][:-1])
     v, g = torch.cat(values), torch.cat(returns)
     return {**agreement(v, g), "return_mean": float(g.mean()), "return_std": float(g.std()), "steps": len(g),
             "episodes": len(usable)}
 
 
-def reward_on_episodes(model, device, episodes: list[TensorDict]) -> dict | None:
+def reward_on_episodes(model, device, episodes: list[TensorDict], beliefs: list[dict] | None = None) -> dict | None:
     """How well `model`'s reward head predicts the rewards of `episodes` (each with `obs`, `action` and
     `reward`, as `evaluate(trace=...)` gives them), step by step from the encoded latent and the action
     taken: `{"corr", "r2", "bias", "bias_top", "steps", "episodes"}` (see `agreement`), where `bias_top`
     is the bias over the steps whose reward is in the top quarter of these steps' rewards: a model that
     underrates the best transitions it took (negative) cannot plan towards them. None without
-    episodes of 2 steps or more with rewards and actions."""
-    usable = [ep for ep in episodes if "reward" in ep.keys() and "action" in ep.keys() and len(ep) >= 2]
+    episodes of 2 steps or more with rewards and actions. `beliefs` as for `value_on_episodes`."""
+    beliefs = beliefs or [None] * len(episodes)
+    usable = [(ep, b) for ep, b in zip(episodes, beliefs)
+              if "reward" in ep.keys() and "action" in ep.keys() and len(ep) >= 2]
     if not usable:
         return None
-    predicted = torch.cat([beliefs_on_episode(model, device, ep, 1.0)["reward_pred"][1:] for ep in usable])
-    actual = torch.cat([ep["reward"][1:].float() for ep in usable])
+    predicted = torch.cat([(b or beliefs_on_episode(model, device, ep, 1.0))["reward_pred"][1:] for ep, b in usable])
+    actual = torch.cat([ep["reward"][1:].float() for ep, _ in usable])
     top = actual >= torch.quantile(actual, 0.75)
     scale = float(actual[top].abs().mean())
     bias_top = float((predicted[top] - actual[top]).mean()) / scale if scale > 0 else 0.0
@@ -173,23 +179,21 @@ def state_on_episodes(episodes: list[TensorDict]) -> dict | None:
     return {"mean": states.mean(0).tolist(), "std": states.std(0).tolist(), "steps": len(states)}
 
 
-def value_metrics(trainer: WorldModelTrainer, episodes: list[TensorDict], discount: float,
-                  name: str = "value") -> dict[str, float]:
-    """`<name>/corr_policy`, `<name>/r2_policy` and `<name>/bias_policy` of `value_on_episodes` on the
-    agent's own `episodes`; empty when there are none."""
-    result = value_on_episodes(trainer.model, trainer.device, episodes, discount)
-    if result is None:
-        return {}
-    return {f"{name}/{key}_policy": result[key] for key in ("corr", "r2", "bias")}
-
-
-def reward_metrics(trainer: WorldModelTrainer, episodes: list[TensorDict], name: str = "reward") -> dict[str, float]:
-    """`<name>/corr_policy`, `<name>/r2_policy`, `<name>/bias_policy` and `<name>/bias_top_policy` of
-    `reward_on_episodes` on the agent's own `episodes`; empty when there are none."""
-    result = reward_on_episodes(trainer.model, trainer.device, episodes)
-    if result is None:
-        return {}
-    return {f"{name}/{key}_policy": result[key] for key in ("corr", "r2", "bias", "bias_top")}
+def value_and_reward_metrics(trainer: WorldModelTrainer, episodes: list[TensorDict], discount: float
+                             ) -> dict[str, float]:
+    """`value/{corr,r2,bias}_policy` of `value_on_episodes` and `reward/{corr,r2,bias,bias_top}_policy`
+    of `reward_on_episodes` on the agent's own `episodes`, from one encoding pass; each empty when
+    its check has no episodes to score."""
+    usable = [ep for ep in episodes if "reward" in ep.keys() and len(ep) >= 2]
+    beliefs = [beliefs_on_episode(trainer.model, trainer.device, ep, discount) for ep in usable]
+    metrics: dict[str, float] = {}
+    value = value_on_episodes(trainer.model, trainer.device, usable, discount, beliefs)
+    if value is not None:
+        metrics.update({f"value/{key}_policy": value[key] for key in ("corr", "r2", "bias")})
+    reward = reward_on_episodes(trainer.model, trainer.device, usable, beliefs)
+    if reward is not None:
+        metrics.update({f"reward/{key}_policy": reward[key] for key in ("corr", "r2", "bias", "bias_top")})
+    return metrics
 
 
 class ProbeAtEvaluation:
@@ -198,7 +202,7 @@ class ProbeAtEvaluation:
     episodes are recorded once, at the first evaluation, with the seed transfer.py's step-0 probe
     uses (`cfg.seed + 1_000`), and never enter the replay. Given the evaluation's own episodes, it
     also logs `probe/r2_policy`: the probe cross-validated over them (at no extra env step), and the
-    value and reward checks on them (`value_metrics`, `reward_metrics`)."""
+    value and reward checks on them (`value_and_reward_metrics`)."""
 
     def __init__(self, cfg: Config, trainer: WorldModelTrainer):
         self.cfg, self.trainer = cfg, trainer
@@ -209,5 +213,4 @@ class ProbeAtEvaluation:
             self.episodes, _ = probe_episodes(self.cfg, seed=self.cfg.seed + 1_000)
         return {**probe_metrics(self.trainer, self.episodes),
                 **probe_metrics(self.trainer, evaluation or [], "probe/r2_policy"),
-                **value_metrics(self.trainer, evaluation or [], self.cfg.discount),
-                **reward_metrics(self.trainer, evaluation or [])}
+                **value_and_reward_metrics(self.trainer, evaluation or [], self.cfg.discount)}

@@ -6,6 +6,7 @@ from tensordict import TensorDict
 
 from agents.analysis.probe import (
     agreement,
+    beliefs_on_episode,
     discounted_returns,
     reward_on_episodes,
     state_on_episodes,
@@ -117,3 +118,11 @@ def test_agreement_and_state_summary():
     episode["state"] = torch.tensor([[1.0, -2.0], [3.0, -2.0]])
     summary = state_on_episodes([episode, episode])
     assert summary["mean"] == [2.0, -2.0] and summary["std"][1] == 0.0 and summary["steps"] == 4
+
+
+def test_checks_from_precomputed_beliefs_match_their_own():
+    episode = _acted([0.0, 1.0, 4.0, 2.0, 0.5], [0.0, 1.0, 4.0, 2.0, 0.5])
+    model = RewardModel(lambda t, a: a / 2)
+    beliefs = [beliefs_on_episode(model, "cpu", episode, 0.9)]
+    assert reward_on_episodes(model, "cpu", [episode], beliefs) == reward_on_episodes(model, "cpu", [episode])
+    assert value_on_episodes(model, "cpu", [episode], 0.9, beliefs) == value_on_episodes(model, "cpu", [episode], 0.9)
