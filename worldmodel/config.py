@@ -221,6 +221,10 @@ class Config:
     the actions taken. `policy` (TD-MPC2-style): Q(z, a) by one-step TD whose target takes the policy
     prior's action at the next step (two Q heads, the smaller target), the policy prior trained to maximise
     Q instead of imitating; the planner reads Q(z, policy(z)). Needs policy_prior."""
+    q_steps: int = 1
+    """n of the n-step TD targets of Q with value_of=policy: n rewards along the replayed sequence, then the
+    target Q of the policy prior's action (1: TD-MPC2's one-step target; 3: DrQ-v2's and MR.Q's). More steps
+    carry the return back faster, at the cost of n - 1 steps of the replay's behaviour in the target."""
     value_grad: bool = False
     """The value loss (Q with value_of=policy) also trains the encoder, TD-MPC-style, so the latents are
     shaped by what the return depends on; false: the value head learns from the self-supervised
@@ -519,6 +523,12 @@ def _validate(cfg: Config) -> None:
     if cfg.value_of == "policy" and cfg.value_on_imagined:
         raise ConfigError("value_on_imagined fits the TD(lambda) value of the data; it does not combine with "
                           "value_of=policy (use one or the other).")
+    if cfg.q_steps < 1 or cfg.q_steps >= cfg.seq_len:
+        raise ConfigError(f"q_steps={cfg.q_steps} must be in [1, seq_len={cfg.seq_len}): the n steps of a target "
+                          "lie inside one replayed sequence.")
+    if cfg.q_steps > 1 and cfg.value_of != "policy":
+        raise ConfigError(f"q_steps={cfg.q_steps} sets the n-step targets of Q, learned with value_of=policy; "
+                          "value_of=data learns by TD(lambda) (td_lambda). Set value_of=policy or drop q_steps.")
     if cfg.policy_samples < 0 or cfg.policy_samples >= cfg.samples:
         raise ConfigError(f"policy_samples={cfg.policy_samples} must be in [0, samples).")
     for key in ("lr", "temperature", "grad_clip", "mppi_temperature"):

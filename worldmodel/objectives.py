@@ -214,6 +214,32 @@ def lambda_returns(rewards: torch.Tensor, next_values: torch.Tensor, terminated:
     return targets
 
 
+def n_step_returns(rewards: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor, discount: float,
+                   steps: int) -> torch.Tensor:
+    """n-step TD targets along sequences (DrQ-v2, MR.Q): n rewards, then the value after them.
+
+    G_t = r_{t+1} + gamma (1 - terminated_{t+1}) (r_{t+2} + ... + gamma (1 - terminated_{t+n}) V(s_{t+n})),
+    for every t whose n steps lie inside the sequence; a termination stops the sum where it happens.
+    `steps=1` is one-step TD.
+
+    Args:
+        rewards: `(B, T)` reward received on arriving at step t+1.
+        next_values: `(B, T)` V(s_{t+1}).
+        terminated: `(B, T)` whether s_{t+1} is terminal.
+        steps: n, at most T.
+    Returns:
+        `(B, T - n + 1)` targets for V(s_t), t = 0 .. T - n.
+    """
+    length = rewards.shape[1] - steps + 1
+    if not 1 <= steps <= rewards.shape[1]:
+        raise ValueError(f"n-step targets need 1 <= steps <= T; got steps={steps}, T={rewards.shape[1]}.")
+    not_done = 1.0 - terminated.float()
+    targets = next_values[:, steps - 1:]
+    for i in range(steps - 1, -1, -1):
+        targets = rewards[:, i:i + length] + discount * not_done[:, i:i + length] * targets
+    return targets
+
+
 def weigh(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
     """Total loss = sum of weight * term. A term without a weight, or a weight without a term, is
     an error: a loss that silently drops out of the total is the worst kind of bug."""

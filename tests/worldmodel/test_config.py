@@ -41,6 +41,8 @@ def test_config_is_frozen():
     (["precision=fp16", "device=cpu"], "fp16 needs CUDA"),
     (["resume=true"], "needs run_dir"),
     (["justaword"], "not key=value"),
+    (["q_steps=3"], "value_of=policy"),
+    (["value_of=policy", "q_steps=16"], r"q_steps=16 must be in \[1, seq_len=16\)"),
 ])
 def test_bad_input_is_one_clear_error(args, match):
     with pytest.raises(ConfigError, match=match):

@@ -344,6 +344,39 @@ def test_q_of_the_policy_targets_the_next_step_with_the_smaller_target_head():
     torch.testing.assert_close(metrics["value_target_mean"], targets.mean())
 
 
+class LastInput(torch.nn.Module):
+    """A Q head that reads the action's last entry as the value: `(..., D + A)` -> `(..., 1)`."""
+
+    def forward(self, x):
+        return x[..., -1:]
+
+
+def test_q_steps_gives_q_of_the_policy_n_step_targets_on_the_steps_that_have_them():
+    """q_steps=n: Q(z_t, a_{t+1}) learns r_{t+1} + γ r_{t+2} + ... + γ^n min_i Q'_i(z_{t+n}, π(z_{t+n})),
+    for t = 0 .. T - n - 1, termination stopping the sum."""
+    cfg = small_cfg(value_of="policy", discount=0.9, history=2, q_steps=3, seq_len=8, model_horizon=3)
+    model = WorldModel(cfg, 1)
+    batch = batch_for(cfg)
+    batch["terminated"][:, 4] = True
+    model._target_q = torch.nn.ModuleList([Constant(float(symlog(torch.tensor(10.0)))),
+                                           Constant(float(symlog(torch.tensor(4.0))))])
+    model._q = torch.nn.ModuleList([LastInput(), LastInput()])
+    terms, metrics = model.loss(batch)
+    k, t_len = cfg.history, cfg.seq_len
+    rewards, ends = batch["reward"][:, k - 1:].float(), batch["terminated"][:, k - 1:].float()
+    actions = batch["action"][:, k - 1:, 0]
+    targets = []
+    for t in range(t_len - 3):
+        g = 4.0
+        for i in (3, 2, 1):
+            g = rewards[:, t + i] + 0.9 * (1 - ends[:, t + i]) * g
+        targets.append(g)
+    targets = torch.stack(targets, 1)  # (B, T - 3)
+    predicted = actions[:, 1:t_len - 2]  # the action taken at each of those steps
+    torch.testing.assert_close(terms["value"], (predicted - symlog(targets)).square().mean())
+    torch.testing.assert_close(metrics["value_target_mean"], targets.mean())
+
+
 @pytest.mark.parametrize("discrete", [False, True])
 def test_the_policy_maximising_q_moves_only_the_policy_and_q_only_the_q_heads(discrete):
     cfg = small_cfg(value_of="policy")

@@ -132,3 +132,26 @@ def test_excluded_keys_do_not_count_as_negatives():
     full, _ = info_nce(queries, keys, positives, 0.1)
     masked, _ = info_nce(queries, keys, positives, 0.1, excluded=torch.tensor([[False, True, False]]))
     assert masked < full
+
+
+def test_n_step_returns_sum_n_rewards_then_bootstrap_and_stop_at_termination():
+    from worldmodel.objectives import lambda_returns, n_step_returns
+
+    rewards = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    values = torch.tensor([[10.0, 20.0, 30.0, 40.0]])  # V(s_{t+1})
+    ends = torch.zeros(1, 4)
+    # One step is the one-step TD target.
+    torch.testing.assert_close(n_step_returns(rewards, values, ends, 0.5, 1), rewards + 0.5 * values)
+    # Two steps: r_{t+1} + γ r_{t+2} + γ² V(s_{t+2}), for the three starts that have two steps.
+    expected = torch.tensor([[1 + 0.5 * 2 + 0.25 * 20, 2 + 0.5 * 3 + 0.25 * 30, 3 + 0.5 * 4 + 0.25 * 40]])
+    torch.testing.assert_close(n_step_returns(rewards, values, ends, 0.5, 2), expected)
+    # A termination on arriving at s_2 ends the sum there: start 0 keeps r_1 + γ r_2 and no value.
+    ends[0, 1] = 1.0
+    torch.testing.assert_close(n_step_returns(rewards, values, ends, 0.5, 2)[0, 0], torch.tensor(1 + 0.5 * 2))
+    # n = T is TD(1) over the whole sequence, from its first step.
+    g = torch.Generator().manual_seed(0)
+    r, v = torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g)
+    d = (torch.rand(3, 5, generator=g) < 0.2).float()
+    torch.testing.assert_close(n_step_returns(r, v, d, 0.9, 5), lambda_returns(r, v, d, 0.9, 1.0)[:, :1])
+    with pytest.raises(ValueError, match="steps"):
+        n_step_returns(r, v, d, 0.9, 6)
