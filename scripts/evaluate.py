@@ -5,6 +5,7 @@ optionally under out-of-distribution visual perturbations.
     python scripts/evaluate.py run_dir=runs/x checkpoint=step_000010000 video=true
     python scripts/evaluate.py run_dir=runs/x perturb=color:3,noise:2
     python scripts/evaluate.py run_dir=runs/x samples=512 iterations=6    # the same agent, a wider search
+    python scripts/evaluate.py run_dir=runs/x on_env=dm_control/cartpole-balance-v0   # on a sibling task
 
 Loads the run's config and the latest (or the named) checkpoint, plans with exploration off, and
 writes `eval_<checkpoint>.json` (and `videos/eval_<checkpoint>.mp4`) into the run folder; a
@@ -26,6 +27,11 @@ The planner's keys (`samples`, `iterations`, `horizon`, `elites`, `mppi_temperat
 `policy_samples`, `planner`, `min_std`, `max_std`) may be given to plan differently with what the run
 learned, e.g. to tell a search that falls short from a model or value that does: the JSON is then
 `eval_<checkpoint>__<key>=<value>....json` and records them under `plan`.
+
+`on_env=<id>` plays the agent on another env with the same action space, at the run's image size,
+history and action repeat (e.g. a cartpole-swingup agent on cartpole-balance, which starts every
+episode upright: does the model know that staying up pays?); every check above runs there too, and the
+files get `__on_env=<id>` (with `/` as `-`) in their names and `trained_on` in the JSON.
 
 With `perturb=name:severity[,name:severity...]` (names and severities in `envs/perturb.py`) the
 same JSON also holds, next to the clean return: `probe` (the held-out linear-probe R² of the clean
@@ -52,6 +58,7 @@ from agents.analysis.probe import (
 )
 from agents.analysis.robustness import episode_returns, format_table, robustness
 from agents.analysis.video import upscale, write_video
+from agents.episodes import env_facts
 from agents.training.assembly import PLAN_KEYS, load_run
 from agents.training.runs import RunDir
 from envs import EnvError, parse_perturbations
@@ -65,6 +72,9 @@ KEYS = {
     "checkpoint": (str, "latest", "checkpoint folder name under checkpoints/, or latest"),
     "seed": (int, 12345, "seed of the evaluation episodes"),
     "env": (str, "", "must match the run's env when given (a guard against evaluating the wrong run)"),
+    "on_env": (str, "", "play the agent on this other env instead of its own: one with the same actions, seen at the "
+                        "run's image size and action repeat (e.g. a sibling DMC task: a cartpole-swingup agent on "
+                        "dm_control/cartpole-balance-v0, which starts upright); its results are saved apart"),
     "device": (str, "", "override the run's device (auto, cpu, cuda)"),
     "video": (bool, False, "record the episodes to videos/eval_<checkpoint>.mp4"),
     "trace": (bool, False, "also write trace_<checkpoint>.json: per step the state, action, reward and predicted "
@@ -95,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = {key: args[key] for key in PLAN_KEYS if args[key] != ""}
         loaded = load_run(run, args["checkpoint"], seed=args["seed"], device=args["device"], plan=plan)
         cfg, folder = loaded.cfg, loaded.checkpoint
+        if args["on_env"]:
+            cfg = loaded.agent.cfg = on_other_env(loaded.agent, args["on_env"])
         saving = run.writable()  # checked before the evaluation, not after it
         if not saving:
             if args["video"]:
@@ -126,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return 2
 
-    result = {"env": cfg.env, "checkpoint": folder.name, "episodes": len(returns),
+    result = {"env": cfg.env, **({"trained_on": run.config().env} if args["on_env"] else {}),
+              "checkpoint": folder.name, "episodes": len(returns),
               "return_mean": float(returns.mean()), "return_std": float(returns.std()),
               "returns": returns.tolist()}
     if plan:
@@ -144,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                            "r2_per_dim": report["clean"]["probe_r2_per_dim"]}
         result["perturbations"] = report["perturbations"]
     label = "".join(f"__{key}={value}" for key, value in result.get("plan", {}).items())
+    if args["on_env"]:
+        label += "__on_env=" + cfg.env.replace("/", "-")
     if saving:
         (run.path / f"eval_{folder.name}{label}.json").write_text(json.dumps(result, indent=2))
     if traced:  # saving is true here: a read-only run folder with trace=true was refused above
@@ -170,6 +185,19 @@ def main(argv: list[str] | None = None) -> int:
     if perturbations:
         print(format_table(report))
     return 0
+
+
+def on_other_env(agent, env_id: str):
+    """The agent's config with `env_id` as its env, for playing it there (`on_env=`): the same action
+    space is required (an EnvError from opening it names a bad id), and the frames are the run's
+    image size, history and action repeat, so the encoder sees what it was trained on."""
+    cfg = agent.cfg.replace(env=env_id)
+    spec, _ = env_facts(cfg)
+    if spec != agent.model.action_spec:
+        raise ConfigError(f"on_env={env_id!r} takes {spec.kind} actions of size {spec.dim}; this agent acts with "
+                          f"{agent.model.action_spec.kind} actions of size {agent.model.action_spec.dim} "
+                          f"(trained on {agent.cfg.env!r}): pick an env with the same action space.")
+    return cfg
 
 
 def _trace(episode, beliefs: dict) -> dict[str, list]:

@@ -89,6 +89,26 @@ def test_evaluate_plans_with_other_search_keys_and_refuses_the_model_s(trained):
     assert proc.returncode == 2 and "samples" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_evaluate_plays_the_agent_on_another_env_with_the_same_actions(trained):
+    """on_env=: a Pendulum agent (one continuous action) on MountainCarContinuous, saved apart."""
+    proc = script("evaluate", f"run_dir={trained}", "episodes=1", "on_env=MountainCarContinuous-v0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("MountainCarContinuous-v0 step_000000200: return")
+    result = json.loads((trained / "eval_step_000000200__on_env=MountainCarContinuous-v0.json").read_text())
+    assert result["env"] == "MountainCarContinuous-v0" and result["trained_on"] == "Pendulum-v1"
+    assert result["episodes"] == 1 and len(result["state_policy"]["mean"]) == 2  # MountainCar's own state
+
+
+@pytest.mark.parametrize("on_env,match", [
+    ("CartPole-v1", "on_env='CartPole-v1' takes discrete actions of size 2; this agent acts with continuous actions of size 1"),
+    ("Pendulm-v1", "Pendulum-v1"),
+])
+def test_on_env_with_other_actions_or_a_misspelled_id_exits_2_naming_it(trained, on_env, match):
+    proc = script("evaluate", f"run_dir={trained}", "episodes=1", f"on_env={on_env}")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("evaluate.py: error: ") and match in proc.stderr and "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("args,match", [
     (["perturb=colour:3"], "Unknown perturbation 'colour'. Did you mean 'color'? Choose one of: color, brightness"),
     (["perturb=color:2,noise:9"], "has severity 9: pass an integer in 1..5"),
