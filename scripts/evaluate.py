@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return 2
 
-    result = {"env": cfg.env, **({"trained_on": run.config().env} if args["on_env"] else {}),
+    result = {"env": cfg.env, **({"trained_on": loaded.cfg.env} if args["on_env"] else {}),
               "checkpoint": folder.name, "episodes": len(returns),
               "return_mean": float(returns.mean()), "return_std": float(returns.std()),
               "returns": returns.tolist()}

@@ -230,9 +230,9 @@ def n_step_returns(rewards: torch.Tensor, next_values: torch.Tensor, terminated:
     Returns:
         `(B, T - n + 1)` targets for V(s_t), t = 0 .. T - n.
     """
-    length = rewards.shape[1] - steps + 1
     if not 1 <= steps <= rewards.shape[1]:
         raise ValueError(f"n-step targets need 1 <= steps <= T; got steps={steps}, T={rewards.shape[1]}.")
+    length = rewards.shape[1] - steps + 1
     not_done = 1.0 - terminated.float()
     targets = next_values[:, steps - 1:]
     for i in range(steps - 1, -1, -1):
