@@ -4,6 +4,7 @@
                                 [steps=100000] [final_episodes=10] [threads=1] [runs=runs/bench_dmc]
     python scripts/bench_dmc.py only=cheetah-run:dmc+augment=shift:0       # one piece
     python scripts/bench_dmc.py speed=true [tasks=...] [variants=...]      # where a run's time goes
+    python scripts/bench_dmc.py table=true                                 # rebuild the tables from the pieces
     python scripts/bench_dmc.py only=cartpole-swingup:dmc+encoder_from=source:cartpole-balance:0  # transfer
 
 Each (task, variant, seed) is one `scripts/train.py env=dm_control/<task>-v0 preset=<variant>
@@ -21,7 +22,8 @@ The table (rebuilt from whatever pieces exist) gives per task and variant: seeds
 return at the last evaluation (mean ± 95% CI, every seed listed), the final agents' mean, minutes
 per run, frames/s and updates/s, and beside them the published figures (DrQ, CURL, MLR, PlayVirtual,
 DreamerV3 on the PlaNet benchmark at 100k frames; DrQ-v2 and MR.Q at action repeat 2, 100k frames;
-TD-MPC2 at 200k frames, its "100k steps"); a task with no piece yet shows the command that fills it,
+TD-MPC2 at 200k frames, its "100k steps"); each task lists `dmc` and the ablations (`dmc.ABLATIONS`),
+a missing one with the command that fills it, other variants only where they have pieces,
 and a mean-over-the-six row appears once all six have results. Plot: docs/results/dmc.png.
 A variant with `encoder_from=` starts from a pretrained encoder and gets its own table beside its
 scratch twin (the variant without the encoder keys): a run folder, a shipped `pretrained:<name>`, or
@@ -55,6 +57,8 @@ KEYS = {
     "source_updates": (int, dmc.SOURCE_UPDATES, "pretraining updates of a source run"),
     "speed": (bool, False, "measure where a run's time goes instead (env step, act, update per task and variant) "
                            "and project the minutes per run; writes docs/results/bench_dmc_speed.json"),
+    "table": (bool, False, "rebuild the tables and the plot from the saved pieces (e.g. pieces copied in from "
+                           "another checkout), training nothing"),
     "speed_case": (str, "", "internal: measure the single case <task>:<variant> and print its JSON"),
 }
 
@@ -113,6 +117,9 @@ def main(argv: list[str]) -> None:
         raise results.bad_argument("final_episodes must be 0 (none) or more.")
     if args["threads"] < 1:
         raise results.bad_argument(f"threads={args['threads']} must be at least 1.")
+    if args["table"]:
+        dmc.save_table()
+        return
     jobs = results.piece_jobs(args["only"], args["seeds"], args["tasks"].split(","), args["variants"].split(","),
                               ("task", "variant"))
     try:

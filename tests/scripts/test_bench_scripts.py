@@ -154,9 +154,14 @@ def test_bench_dmc_piece_resumes_a_stopped_run_and_gets_a_final_evaluation(tmp_p
     assert row[columns.index("seeds")] == 1 and row[columns.index("frames")] == "2,000"
     assert row[columns.index("final agent, 1 episode (mean ± 95% CI)")] == f"{piece['final_eval']['return_mean']:.0f}"
     assert row[columns.index("DrQ @100k frames (PlaNet repeats)")] == "759"
-    # Every other (task, variant) of the six tasks, `dmc` among the variants: the command that fills it.
-    assert len(rows) == 6 * 2 and sum(r[4] == 1 for r in rows) == 1
+    # The smoke variant's one row, and on each of the six tasks `dmc` and the ablations with the command
+    # that fills them; the smoke variant has no rows on the other tasks (a search variant shows what it has).
+    from agents.analysis.bench import dmc
+    assert len(rows) == 6 * (1 + len(dmc.ABLATIONS)) + 1 and sum(r[4] == 1 for r in rows) == 1
     assert (out / "dmc.png").stat().st_size > 0
+    (out / "bench_dmc.json").unlink()  # table=true: the same table from the saved pieces, training nothing
+    rebuilt = bench("bench_dmc", out, "table=true")
+    assert rebuilt["table"] == result["table"] and rebuilt["command"] == "python scripts/bench_dmc.py table=true"
 
     again = run_script("bench_dmc", out, *args)  # the piece is saved: nothing trains again
     assert again.returncode == 0 and "run folder:" not in again.stdout + again.stderr
@@ -226,8 +231,13 @@ def test_dmc_table_lists_every_seed_the_published_figures_and_the_commands_still
     assert [mean[c] for c in columns[-8:]] == ["688", "560", "773", "–", "542", "334", "448", "–"]
     assert rows[-1][0] == "mean of the six" and [r[0] for r in rows[:2]] == ["cartpole-swingup"] * 2
 
-    empty = dmc.table({})["rows"]  # no piece at all: every task with its command and the published figures
-    assert [r[4] for r in empty] == [f"none yet: `python scripts/bench_dmc.py tasks={dmc.short(t)}`" for t in dmc.TASKS]
+    searched = ("dm_control/cartpole-swingup-v0", "dmc+discount=0.9", 100_000)  # a tuning variant: its rows only
+    rows = dmc.table({**groups, searched: [_dmc_piece(searched[0], searched[1], 0, 50.0, None)]})["rows"]
+    assert [r[0] for r in rows if r[2] == "dmc+discount=0.9"] == ["cartpole-swingup"]
+    empty = dmc.table({})["rows"]  # no piece at all: every task with its commands and the published figures
+    assert [r[4] for r in empty] == [f"none yet: `python scripts/bench_dmc.py tasks={dmc.short(t)}"
+                                     + ("`" if v == "dmc" else f" variants={v}`") for t in dmc.TASKS
+                                     for v in ("dmc", *sorted(dmc.ABLATIONS))]
     assert dmc.plot(groups, tmp_path / "dmc.png").stat().st_size > 0
     assert dmc.plot({}, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
 

@@ -48,6 +48,10 @@ shared by every piece that names it (see `source_run`)."""
 SOURCE_FRAMES, SOURCE_UPDATES = 20_000, 4_000
 """A source run's random-action frames and pretraining updates (the shipped `pretrained:dmc` recipe,
 per domain)."""
+ABLATIONS = ("dmc+augment=shift", "dmc+objective=masked", "dmc+objective=contrastive")
+"""Variants the table lists on every task beside `dmc`, with the command that fills a missing row: the
+ablations the benchmark asks for (augmentation; the objective: masked alone, contrastive alone, `dmc`
+being both). Any other variant (a tuning search) shows only the rows it has pieces for."""
 PRETRAIN_ONLY_KEYS = ("updates_per_step", "seed_steps", "seed_updates", "eval_every", "eval_episodes",
                       "checkpoint_every", "log_every")
 """Online-loop keys a variant may set that a source's pretraining run does not take."""
@@ -318,9 +322,9 @@ def _mean_cell(values: list[float | None], digits: int = 0) -> str:
 
 def table(groups: dict[tuple, list[dict]]) -> dict:
     """The table: one row per (task, variant, frames) with pieces, in PlaNet task order; a row with the
-    command that fills it for each of the six tasks with no piece yet of `dmc` or of a variant other
-    tasks have; a mean-over-the-six row per variant and frames all six have; the published figures
-    beside each."""
+    command that fills it for each of the six tasks with no piece yet of `dmc` or of an `ABLATIONS`
+    variant; a mean-over-the-six row per variant and frames all six have; the published figures
+    beside each. Transfer variants (`encoder_from=`) have their own table (`transfer_table`)."""
     published = [f"{name} @{p.frames // 1000}k frames ({p.convention})" for name, p in PUBLISHED.items()]
     counts = sorted({p["final_eval"]["episodes"] for ps in groups.values() for p in ps if "final_eval" in p})
     if len(counts) == 1:
@@ -344,9 +348,8 @@ def table(groups: dict[tuple, list[dict]]) -> dict:
         return cells
 
     rows = []
-    variants = sorted({"dmc", *(key[1] for key in groups)}, key=lambda v: (v != "dmc", v))
-    missing = [(task, variant, FRAMES) for task in TASKS for variant in variants if scratch_of(variant) is None
-               and not any(key[0] == task and key[1] == variant for key in groups)]  # transfer: its own table
+    missing = [(task, variant, FRAMES) for task in TASKS for variant in ("dmc", *ABLATIONS)
+               if not any(key[0] == task and key[1] == variant for key in groups)]
     for key in sorted([*groups, *missing], key=_order):
         task, variant, steps = key
         if key not in groups:
