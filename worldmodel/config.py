@@ -225,6 +225,11 @@ class Config:
     """n of the n-step TD targets of Q with value_of=policy: n rewards along the replayed sequence, then the
     target Q of the policy prior's action (1: TD-MPC2's one-step target; 3: DrQ-v2's and MR.Q's). More steps
     carry the return back faster, at the cost of n - 1 steps of the replay's behaviour in the target."""
+    optimism: float = 0.0
+    """With value_of=policy, training plans read the state at the horizon optimistically (OAC, Ciosek et al.
+    2019): the Q heads' mean plus optimism x half their spread, |Q1 - Q2| / 2 in symlog space, so the
+    agent is drawn to states whose value its heads disagree on, the ones it has not learned (an upright,
+    slow cartpole it never held). Evaluation plans, the policy prior and the targets read the mean; 0: off."""
     value_grad: bool = False
     """The value loss (Q with value_of=policy) also trains the encoder, TD-MPC-style, so the latents are
     shaped by what the return depends on; false: the value head learns from the self-supervised
@@ -526,6 +531,11 @@ def _validate(cfg: Config) -> None:
     if cfg.q_steps < 1 or cfg.q_steps >= cfg.seq_len:
         raise ConfigError(f"q_steps={cfg.q_steps} must be in [1, seq_len={cfg.seq_len}): the n steps of a target "
                           "lie inside one replayed sequence.")
+    if cfg.optimism < 0:
+        raise ConfigError(f"optimism={cfg.optimism} must be 0 (off) or more: it adds a multiple of the Q heads' spread.")
+    if cfg.optimism > 0 and cfg.value_of != "policy":
+        raise ConfigError(f"optimism={cfg.optimism} reads the spread of the two Q heads, learned with value_of=policy; "
+                          "value_of=data learns one value head. Set value_of=policy or drop optimism.")
     if cfg.q_steps > 1 and cfg.value_of != "policy":
         raise ConfigError(f"q_steps={cfg.q_steps} sets the n-step targets of Q, learned with value_of=policy; "
                           "value_of=data learns by TD(lambda) (td_lambda). Set value_of=policy or drop q_steps.")

@@ -172,11 +172,18 @@ class WorldModel(nn.Module):
         """Probability that taking `action (..., A)` in `z (..., D)` ends the episode: `(...)`."""
         return self.transition(z, action)[2]
 
-    def value(self, z: torch.Tensor) -> torch.Tensor:
+    def value(self, z: torch.Tensor, optimism: float = 0.0) -> torch.Tensor:
         """State value `(...)` of `z (..., D)`, in env units (learned by the agent): V(z), or with
-        `value_of=policy` Q(z, policy(z)), the mean of the two Q heads."""
+        `value_of=policy` Q(z, policy(z)), the mean of the two Q heads, plus `optimism` times half their
+        spread (in symlog space; `Config.optimism`)."""
         if self.learns_q:
-            return symexp(self._q_values(self._q, z, self.policy(z)).mean(0))
+            q = self._q_values(self._q, z, self.policy(z))  # (2, ...) symlog
+            if optimism:
+                return symexp(q.mean(0) + optimism * (q[0] - q[1]).abs() / 2)
+            return symexp(q.mean(0))
+        if optimism:
+            raise ValueError("optimism reads the spread of the two Q heads; this model learns one value head "
+                             "(value_of=data).")
         return symexp(self._value(z).squeeze(-1).float())
 
     @staticmethod

@@ -34,7 +34,7 @@ class LinearWorld:
         nxt = self.step(z, a)
         return nxt, -(nxt - self.goal).square().sum(-1), torch.zeros(z.shape[0])
 
-    def value(self, z):
+    def value(self, z, optimism=0.0):
         return torch.zeros(z.shape[0])
 
 
@@ -164,7 +164,7 @@ def test_the_score_adds_the_discounted_value_at_the_horizon_unless_terminated():
         def transition(self, z, a):
             return z + 0.5 * a, torch.zeros(z.shape[0]), torch.full((z.shape[0],), float(self.cliff))
 
-        def value(self, z):
+        def value(self, z, optimism=0.0):
             return torch.full((z.shape[0],), 10.0)
 
     actions = torch.zeros(2, 3, 4, 2)
@@ -172,6 +172,32 @@ def test_the_score_adds_the_discounted_value_at_the_horizon_unless_terminated():
     torch.testing.assert_close(scores, torch.full((2, 3), 0.9**4 * 10.0))
     scores = make("mppi", Valued(True), discount=0.9).score(torch.zeros(2, 2), actions)
     torch.testing.assert_close(scores, torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("kind", ["mppi", "cem"])
+def test_optimism_raises_the_value_training_plans_read_and_leaves_evaluation_plans_alone(kind):
+    class Uncertain(LinearWorld):
+        """No reward; a value of 10 whose heads disagree by 2 (a spread of 1 either side of it)."""
+
+        def __init__(self):
+            super().__init__(False)
+            self.read = set()
+
+        def transition(self, z, a):
+            return z + 0.5 * a, torch.zeros(z.shape[0]), torch.zeros(z.shape[0])
+
+        def value(self, z, optimism=0.0):
+            self.read.add(optimism)
+            return torch.full((z.shape[0],), 10.0 + optimism * 1.0)
+
+    world, actions = Uncertain(), torch.zeros(2, 3, 4, 2)
+    planner = make(kind, world, discount=0.9, optimism=2.0)
+    torch.testing.assert_close(planner.score(torch.zeros(2, 2), actions, 2.0), torch.full((2, 3), 0.9**4 * 12.0))
+    world.read.clear()
+    planner.plan(torch.zeros(2, 2), eval=True, generator=torch.Generator().manual_seed(0))
+    assert world.read == {0.0}  # evaluation plans read the mean
+    planner.plan(torch.zeros(2, 2), eval=False, generator=torch.Generator().manual_seed(0))
+    assert world.read == {0.0, 2.0}
 
 
 def test_refit_weights_cem_equal_on_the_elites_mppi_softmax_of_scaled_scores():

@@ -34,7 +34,7 @@ class OracleModel:
     def encode_sequence(self, frames):  # (B, S, 3, H, W) uint8 -> (B, S, 1)
         return frames[:, :, 0, 0, 0].float()[..., None]
 
-    def value(self, z):  # (N, 1) -> (N,)
+    def value(self, z, optimism=0.0):  # (N, 1) -> (N,)
         return self._value(z[:, 0])
 
 

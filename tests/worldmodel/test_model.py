@@ -87,6 +87,18 @@ def test_no_gradient_reaches_the_target_encoder():
         torch.testing.assert_close(new, m * old + (1 - m) * (o + 1.0))
 
 
+def test_optimism_adds_half_the_q_heads_spread_to_the_value_in_symlog_space():
+    model = WorldModel(small_cfg(value_of="policy"), 1)
+    model._q = torch.nn.ModuleList([Constant(float(symlog(torch.tensor(10.0)))),
+                                    Constant(float(symlog(torch.tensor(4.0))))])
+    z = torch.randn(5, model.cfg.latent_dim)
+    low, high = symlog(torch.tensor(4.0)), symlog(torch.tensor(10.0))
+    torch.testing.assert_close(model.value(z), symexp((low + high) / 2).expand(5))
+    torch.testing.assert_close(model.value(z, optimism=2.0), symexp((low + high) / 2 + 2.0 * (high - low) / 2).expand(5))
+    with pytest.raises(ValueError, match="value_of=data"):
+        WorldModel(small_cfg(), 1).value(z, optimism=1.0)
+
+
 @pytest.mark.parametrize("discrete", [False, True])
 def test_imagine_shapes(discrete):
     cfg = small_cfg()
