@@ -443,7 +443,8 @@ class WorldModel(nn.Module):
             actions: `(B, T, A)`; rewards, terminated: `(B, T)`, as from `_aligned`.
 
         Returns:
-            loss `()` (both heads) and metrics: `value_target_mean`.
+            loss `()` (both heads) and metrics: `value_target_mean`, and `q_spread`, half the heads'
+            mean disagreement (symlog), the scale `optimism` multiplies.
         """
         latent, n = (z if self.cfg.value_grad else z.detach()), self.cfg.q_steps
         with torch.no_grad():
@@ -452,7 +453,8 @@ class WorldModel(nn.Module):
             targets = n_step_returns(rewards[:, 1:].float(), next_q, terminated[:, 1:], self.cfg.discount, n)
         starts = targets.shape[1]  # T - n: the steps whose n following steps are in the sequence
         predicted = self._q_values(self._q, latent[:, :starts], actions[:, 1:starts + 1])  # (2, B, T - n)
-        return (predicted - symlog(targets)).square().mean(), {"value_target_mean": targets.mean()}
+        spread = (predicted[0] - predicted[1]).detach().abs().mean() / 2  # what optimism=1 adds, on replayed steps
+        return (predicted - symlog(targets)).square().mean(), {"value_target_mean": targets.mean(), "q_spread": spread}
 
     def _policy_q_loss(self, z: torch.Tensor) -> torch.Tensor:
         """The policy prior maximises Q (`value_of=policy`): minus the mean of both heads' Q, with the heads

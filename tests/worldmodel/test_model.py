@@ -387,6 +387,7 @@ def test_q_steps_gives_q_of_the_policy_n_step_targets_on_the_steps_that_have_the
     predicted = actions[:, 1:t_len - 2]  # the action taken at each of those steps
     torch.testing.assert_close(terms["value"], (predicted - symlog(targets)).square().mean())
     torch.testing.assert_close(metrics["value_target_mean"], targets.mean())
+    assert metrics["q_spread"] == 0  # both heads read the same input
 
 
 @pytest.mark.parametrize("discrete", [False, True])
