@@ -10,6 +10,7 @@ without the perturbation. A DeepMind Control run also gets DMC-GB's physics-leve
 `color_hard` (`envs/dmc_colors.py`), its probe episodes played again in the recoloured scene. Saves docs/results/bench_robustness.json and rebuilds the README table.
 
     python scripts/bench_robustness.py run_dir=runs/bench_dmc/<task>__<variant>__100000__<seed> piece=true
+    python scripts/bench_robustness.py table=true      # rebuild that table from the saved pieces
 
 `piece=true` (a DeepMind Control run of bench_dmc.py) saves the report as one piece of the DMC
 robustness benchmark instead, docs/results/robustness_dmc/<task>__<variant>__<seed>.json (task,
@@ -41,11 +42,15 @@ KEYS = {
     "severities": (str, "1,3,5", "severities to run for every perturbation, comma-separated"),
     "seed": (int, 12345, "seed of the evaluation episodes"),
     "piece": (bool, False, "save as a piece of the DMC robustness benchmark (a bench_dmc run; severity 3 by default)"),
+    "table": (bool, False, "rebuild the DMC robustness table from its saved pieces, evaluating nothing"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_keys(sys.argv[1:] if argv is None else argv, KEYS, "bench_robustness.py")
+    if args["table"]:
+        dmc_robustness.save_dmc_table()
+        return 0
     try:
         given = any(a.startswith("severities=") for a in (sys.argv[1:] if argv is None else argv))
         severities = args["severities"] if given or not args["piece"] else "3"

@@ -222,8 +222,9 @@ def test_dmc_table_lists_every_seed_the_published_figures_and_the_commands_still
     assert by["cheetah-run", "dmc+augment=shift"]["final agent, 10 episodes (mean ± 95% CI)"] == "305 (1 of 2 seeds)"
     assert "[0: 300, 1: 310]" in by["cheetah-run", "dmc+augment=shift"][
         "eval return at those frames (mean ± 95% CI) [seed: return]"]
-    walker = by["walker-walk", "dmc+augment=shift"]  # no piece of the variant there yet: the command that fills it
-    assert walker["seeds"] == "none yet: `python scripts/bench_dmc.py tasks=walker-walk variants=dmc+augment=shift`"
+    walker = by["walker-walk", "dmc+augment=none"]  # an ablation with no piece there yet: the command that fills it
+    assert walker["seeds"] == "none yet: `python scripts/bench_dmc.py tasks=walker-walk variants=dmc+augment=none`"
+    assert ("walker-walk", "dmc+augment=shift") not in by  # a variant outside the ablations: only where it has pieces
     assert walker["MLR @100k frames (PlaNet repeats)"] == "643"
     mean = by["mean of the six", "dmc"]  # only `dmc` has all six tasks
     assert ("mean of the six", "dmc+augment=shift") not in by
@@ -374,3 +375,31 @@ def test_dmc_robustness_pieces_make_a_table_of_shares_of_the_clean_return(tmp_pa
     assert row["SVEA (conv) color_hard @500k frames"] == "837"
     with pytest.raises(ValueError, match="piece=true takes a DeepMind Control run of bench_dmc.py"):
         robustness.piece_key("runs/main_cpu_pendulum", "Pendulum-v1")
+
+
+def test_every_saved_dmc_piece_is_labelled_by_what_it_ran():
+    """A piece's variant, resolved with today's presets and the task's protocol, gives the config it
+    trained with: when a preset default changes (the `dmc` preset's augment=shift on 2026-12-06), the
+    pieces trained before must be relabelled (`dmc` -> `dmc+augment=none`) or the table would mislabel them."""
+    from agents.analysis.bench import dmc
+    from worldmodel.config import Config
+
+    pieces = [json.loads(p.read_text()) for p in sorted((ROOT / "docs" / "results" / "dmc").glob("*.json"))]
+    assert pieces
+    wrong = {f"{p['task']} {p['variant']} seed {p['seed']}": dmc.label_mismatch(p) for p in pieces}
+    assert not {name: diff for name, diff in wrong.items() if diff}
+    # What a stale label looks like: a piece trained without augmentation, still labelled `dmc`.
+    stale = Config.from_preset("dmc", env="dm_control/cartpole-swingup-v0", action_repeat=8, augment="none")
+    piece = {"task": "dm_control/cartpole-swingup-v0", "variant": "dmc", "config": stale.to_dict()}
+    assert dmc.label_mismatch(piece) == {"augment": ("none", "shift")}
+    assert dmc.label_mismatch({**piece, "variant": "dmc+augment=none"}) == {}
+
+
+def test_bench_robustness_table_rebuilds_the_dmc_table_from_saved_pieces(tmp_path):
+    saved = sorted((ROOT / "docs" / "results" / "robustness_dmc").glob("*.json"))[0]
+    (tmp_path / "robustness_dmc").mkdir()
+    shutil.copy(saved, tmp_path / "robustness_dmc" / saved.name)
+    proc = run_script("bench_robustness", tmp_path, "table=true")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = json.loads((tmp_path / "bench_robustness_dmc.json").read_text())
+    assert table["command"] == "python scripts/bench_robustness.py table=true" and len(table["table"]["rows"]) == 1
