@@ -2,7 +2,7 @@
 
     python scripts/bench_dmc.py [tasks=cartpole-swingup,reacher-easy,...] [seeds=0,1,2] [variants=dmc]
                                 [steps=100000] [final_episodes=10] [threads=1] [runs=runs/bench_dmc]
-    python scripts/bench_dmc.py only=cheetah-run:dmc+augment=shift:0       # one piece
+    python scripts/bench_dmc.py only=cheetah-run:dmc+augment=none:0        # one piece
     python scripts/bench_dmc.py speed=true [tasks=...] [variants=...]      # where a run's time goes
     python scripts/bench_dmc.py table=true                                 # rebuild the tables from the pieces
     python scripts/bench_dmc.py only=cartpole-swingup:dmc+encoder_from=source:cartpole-balance:0  # transfer
@@ -12,7 +12,7 @@ seed=<seed>` run into runs/bench_dmc/...; a run stopped midway resumes from its 
 next time. The `dmc` preset is the PlaNet protocol: 100k frames (environment steps, action repeats
 included), each task at its own action repeat (cartpole-swingup 8, reacher-easy 4, cheetah-run 4,
 finger-spin 2, ball_in_cup-catch 4, walker-walk 2), a 10-episode evaluation every 10k frames. A
-variant is a preset with `+key=value` overrides (`dmc+augment=shift`), its own rows. Each finished
+variant is a preset with `+key=value` overrides (`dmc+augment=none`), its own rows. Each finished
 run's last checkpoint is also evaluated over `final_episodes` episodes by `scripts/evaluate.py` (the
 same start states for every piece), and the run is saved as its own JSON under docs/results/dmc/
 (curve of frames, seconds and eval return; final-agent returns; frames/s and updates/s; probe/r2
@@ -47,7 +47,7 @@ from worldmodel.cli import parse_keys
 KEYS = {
     "tasks": (str, ",".join(dmc.short(t) for t in dmc.TASKS), "DeepMind Control tasks (<domain>-<task>), comma-separated"),
     "seeds": (str, "0,1,2", "seeds, comma-separated"),
-    "variants": (str, "dmc", "presets, comma-separated; preset+key=value+... adds config overrides (e.g. dmc+augment=shift)"),
+    "variants": (str, "dmc", "presets, comma-separated; preset+key=value+... adds config overrides (e.g. dmc+augment=none)"),
     "only": (str, "", "run just this piece, as <task>:<variant>:<seed> (instead of tasks/variants/seeds)"),
     "steps": (int, dmc.FRAMES, "frames (environment steps, action repeats included) per run"),
     "final_episodes": (int, 10, "episodes of each finished run's final evaluation (its last checkpoint); 0: none"),

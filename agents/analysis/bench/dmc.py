@@ -8,7 +8,7 @@ pixels, per task, variant and seed, piece by piece, beside the published figures
 A piece is one `scripts/train.py env=<task> preset=<variant> seed=<seed>` run (a stopped one resumes),
 saved as its own JSON under `PIECES` once it reaches its frames, with a final evaluation of its last
 checkpoint by `scripts/evaluate.py`. A variant is a preset with any `+key=value` overrides
-(`dmc+augment=shift`). Frames are environment steps with action repeats included, the PlaNet
+(`dmc+augment=none`). Frames are environment steps with action repeats included, the PlaNet
 benchmark's unit; `train.py` gives each of its tasks its own repeat (`envs.PLANET_ACTION_REPEAT`).
 """
 
