@@ -225,8 +225,16 @@ def update_docs(root: Path = ROOT) -> list[Path]:
 
 
 
-def command_line() -> str:
-    return "python " + " ".join([str(Path(sys.argv[0]).relative_to(ROOT)) if Path(sys.argv[0]).is_absolute() else sys.argv[0], *sys.argv[1:]])
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""What sets the torch (intra-op) threads of a process: a piece's command names those it ran with."""
+
+
+def command_line(with_threads: bool = False) -> str:
+    """This process's command line, as `python scripts/...`; `with_threads`: prefixed by the
+    `THREAD_VARIABLES` set in its environment (`OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python ...`)."""
+    threads = [f"{name}={os.environ[name]}" for name in THREAD_VARIABLES if with_threads and name in os.environ]
+    script = str(Path(sys.argv[0]).relative_to(ROOT)) if Path(sys.argv[0]).is_absolute() else sys.argv[0]
+    return " ".join([*threads, "python", script, *sys.argv[1:]])
 
 
 def device_sync(device: torch.device) -> Callable[[], None]:

@@ -354,6 +354,8 @@ def test_dmc_robustness_pieces_make_a_table_of_shares_of_the_clean_return(tmp_pa
 
     monkeypatch.setattr(robustness, "PIECES", tmp_path / "robustness_dmc")
     monkeypatch.setattr(robustness.results, "save", lambda *a, **k: None)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
 
     def report(clean: float, hard: float, probe_hard: float) -> dict:
         def cond(ret, r2):
@@ -365,6 +367,8 @@ def test_dmc_robustness_pieces_make_a_table_of_shares_of_the_clean_return(tmp_pa
         key = robustness.piece_key(f"runs/bench_dmc/cartpole-swingup__dmc+appearance=conv__100000__{seed}",
                                    "dm_control/cartpole-swingup-v0")
         robustness.save_piece(key, {**report(clean, hard, -1.0 + seed), "seed": 12345})
+    saved = json.loads((tmp_path / "robustness_dmc" / "cartpole-swingup__dmc+appearance=conv__0.json").read_text())
+    assert saved["command"].startswith("OMP_NUM_THREADS=1 python ")  # the thread settings it ran with
     table = robustness.dmc_table()
     row = dict(zip(table["columns"], table["rows"][0]))
     assert (row["task"], row["variant"], row["seeds"]) == ("cartpole-swingup", "dmc+appearance=conv", 2)

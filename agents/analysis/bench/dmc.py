@@ -40,7 +40,7 @@ FRAMES = 100_000
 """The budget the published figures below are compared at."""
 BENCH_KEYS = ("env", "seed", "steps", "run_dir", "resume", "preset", "exp")
 """Config keys the benchmark sets itself, which a variant's overrides may not."""
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARIABLES = results.THREAD_VARIABLES
 """What sets the torch (intra-op) threads of a piece's processes."""
 SOURCE = "source:"
 """`encoder_from=source:<task>` in a variant (e.g. `dmc+encoder_from=source:cartpole-balance`): start from

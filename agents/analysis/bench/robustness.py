@@ -59,7 +59,7 @@ def save_piece(key: tuple[str, str, int], raw: dict) -> Path:
 
     threads = torch.get_num_threads()
     results.write_piece(path, {**raw, "eval_seed": raw.get("seed"), "task": task, "variant": variant, "seed": seed,
-                               "command": results.command_line(), "threads": threads,
+                               "command": results.command_line(with_threads=True), "threads": threads,
                                "machine": {**results.machine(), "threads": threads}})
     save_dmc_table()
     return path
