@@ -107,12 +107,14 @@ class SamplingPlanner(ABC):
         act_from: "mean" or "elite", see the module docstring.
         optimism: training plans read the value at the horizon as the Q heads' mean plus this many
             halves of their spread (`Config.optimism`); evaluation plans read the mean.
+        novelty: training plans add this many times the model's `novelty` of each imagined latent to
+            the reward of the step into it (`Config.novelty`); evaluation plans add nothing.
     """
 
     def __init__(self, model: WorldModel, horizon: int, samples: int, iterations: int, elites: int,
                  discount: float, min_std: float, max_std: float, policy_samples: int = 0,
                  precision: str = "fp32", temperature: float = 0.5, act_from: str = "elite",
-                 optimism: float = 0.0):
+                 optimism: float = 0.0, novelty: float = 0.0):
         if act_from not in ("mean", "elite"):
             raise ValueError(f"act_from={act_from!r}: choose 'mean' or 'elite'.")
         self.model, self.horizon, self.samples = model, horizon, samples
@@ -120,7 +122,7 @@ class SamplingPlanner(ABC):
         self.min_std, self.max_std = min_std, max_std
         self.policy_samples = policy_samples if model.has_policy else 0
         self.precision, self.temperature, self.act_from = precision, temperature, act_from
-        self.optimism = optimism
+        self.optimism, self.novelty = optimism, novelty
         self.discrete = model.action_spec.kind == "discrete"
         self.action_dim = model.action_dim
         self._score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = self.score
@@ -171,10 +173,11 @@ class SamplingPlanner(ABC):
 
     # --- rollouts ------------------------------------------------------------------------
     def _rollout(self, latent: torch.Tensor, act: Callable[[int, torch.Tensor], torch.Tensor],
-                 optimism: float = 0.0) -> torch.Tensor:
+                 optimism: float = 0.0, novelty: float = 0.0) -> torch.Tensor:
         """Roll B latents `(B, D)` H steps, taking `act(h, latent) -> (B, A)` at step h; the predicted
-        discounted return `(B,)`: rewards until a predicted termination, plus the last latent's value
-        (read with `optimism`, see `WorldModel.value`).
+        discounted return `(B,)`: rewards (plus `novelty` times each reached latent's novelty, see
+        `WorldModel.novelty`) until a predicted termination, plus the last latent's value (read with
+        `optimism`, see `WorldModel.value`).
         """
         b = latent.shape[0]
         total = torch.zeros(b, device=latent.device)
@@ -182,19 +185,22 @@ class SamplingPlanner(ABC):
         discount = 1.0
         for h in range(self.horizon):
             latent, reward, ends = self.model.transition(latent, act(h, latent))
+            if novelty:
+                reward = reward + novelty * self.model.novelty(latent)
             total = total + discount * alive * reward
             alive = alive * (1.0 - ends)
             discount *= self.discount
         return total + discount * alive * self.model.value(latent, optimism)
 
-    def score(self, z: torch.Tensor, actions: torch.Tensor, optimism: float = 0.0) -> torch.Tensor:
+    def score(self, z: torch.Tensor, actions: torch.Tensor, optimism: float = 0.0, novelty: float = 0.0
+              ) -> torch.Tensor:
         """Predicted discounted return of each candidate: z `(N, D)`, actions `(N, S, H, A)` -> `(N, S)`."""
         n, s = actions.shape[:2]
         flat = rearrange(actions, "n s h a -> (n s) h a")
-        total = self._rollout(repeat(z, "n d -> (n s) d", s=s), lambda h, latent: flat[:, h], optimism)
+        total = self._rollout(repeat(z, "n d -> (n s) d", s=s), lambda h, latent: flat[:, h], optimism, novelty)
         return rearrange(total, "(n s) -> n s", n=n)
 
-    def propose(self, z: torch.Tensor, noise: torch.Tensor, optimism: float = 0.0
+    def propose(self, z: torch.Tensor, noise: torch.Tensor, optimism: float = 0.0, novelty: float = 0.0
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """The policy prior's P sequences per env and their scores: z `(N, D)`, noise `(N, H, P, A)`
         (from `_prior_noise`) -> actions `(N, P, H, A)`, scores `(N, P)`. Continuous: the policy's
@@ -211,7 +217,7 @@ class SamplingPlanner(ABC):
             actions.append(action)
             return action
 
-        total = self._rollout(repeat(z, "n d -> (n p) d", p=p), act, optimism)
+        total = self._rollout(repeat(z, "n d -> (n p) d", p=p), act, optimism, novelty)
         sequences = rearrange(torch.stack(actions, 1), "(n p) h a -> n p h a", n=n)
         return sequences, rearrange(total, "(n p) -> n p", n=n)
 
@@ -230,15 +236,15 @@ class SamplingPlanner(ABC):
         timing = self.compiled and n not in self.compile_seconds
         start = time.perf_counter()
         plan = warm if warm is not None else self.initial(n, z.device)
-        optimism = 0.0 if eval else self.optimism
+        optimism, novelty = (0.0, 0.0) if eval else (self.optimism, self.novelty)
         with autocast(z.device, self.precision):
             # Copies (.clone()): a CUDA-graph replay reuses its output buffers on the next call.
             if self.policy_samples:
                 noise = self._prior_noise(n, generator, z.device)
-                prior, prior_scores = (t.float().clone() for t in self._propose(z, noise, optimism))
+                prior, prior_scores = (t.float().clone() for t in self._propose(z, noise, optimism, novelty))
             for _ in range(self.iterations):
                 candidates = self._sample(plan, generator)
-                scores = self._score(z, candidates, optimism).float().clone()
+                scores = self._score(z, candidates, optimism, novelty).float().clone()
                 if self.policy_samples:
                     candidates = torch.cat([prior, candidates], dim=1)
                     scores = torch.cat([prior_scores, scores], dim=1)
@@ -326,7 +332,7 @@ def make_planner(cfg: Config, model: WorldModel) -> SamplingPlanner:
         model, horizon=cfg.horizon, samples=cfg.samples, iterations=cfg.iterations, elites=cfg.elites,
         discount=cfg.discount, min_std=cfg.min_std, max_std=cfg.max_std,
         policy_samples=cfg.policy_samples if cfg.policy_prior else 0, precision=cfg.precision,
-        temperature=cfg.mppi_temperature, act_from=cfg.act_from, optimism=cfg.optimism)
+        temperature=cfg.mppi_temperature, act_from=cfg.act_from, optimism=cfg.optimism, novelty=cfg.novelty)
     if cfg.compile:
         on_cuda = next(model.parameters()).device.type == "cuda"
         planner.compile(mode="reduce-overhead" if on_cuda else None)

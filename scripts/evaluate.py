@@ -18,7 +18,10 @@ planner reads at its horizon predicts the discounted return that followed on tho
 reward head, step by step along the actions taken, with `bias_top`, its bias on the best quarter of
 the transitions (`reward_on_episodes`), and `state_policy`: the mean and spread of each state
 dimension over those episodes (where the agent goes: on cartpole-swingup, a cart parked at the end
-of its rail shows as a cart-position mean near ±1.7). `trace=true` also writes
+of its rail shows as a cart-position mean near ±1.7). A run trained with `novelty` also gets
+`novelty_policy`: the median and 90th percentile of the model's novelty over those steps and the
+median at the episodes' first states (played with `on_env=dm_control/cartpole-balance-v0`: is the
+upright, still start new to it?). `trace=true` also writes
 `trace_<checkpoint>.json`: per episode and step, the state, the action, the reward and the
 predicted one, the value and the return that followed (`beliefs_on_episode`), to see where the
 model's beliefs and what happened part.
@@ -52,6 +55,7 @@ import numpy as np
 from agents.analysis.probe import (
     beliefs_on_episode,
     probe_on_episodes,
+    novelty_on_episodes,
     reward_on_episodes,
     state_on_episodes,
     value_on_episodes,
@@ -132,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             beliefs = [beliefs_on_episode(model, device, ep, cfg.discount) for ep in played]  # one encoding pass
             value_check = value_on_episodes(model, device, played, cfg.discount, beliefs)
             reward_check = reward_on_episodes(model, device, played, beliefs)
+            novelty_check = novelty_on_episodes(beliefs)
             states = state_on_episodes(played)
             traced = [_trace(ep, known) for ep, known in zip(played, beliefs)] if args["trace"] else []
     except (ConfigError, EnvError, CheckpointError, ValueError) as e:
@@ -152,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         result["reward_policy"] = reward_check
     if not perturbations and states:
         result["state_policy"] = states
+    if not perturbations and novelty_check:
+        result["novelty_policy"] = novelty_check
     if perturbations:
         result["probe"] = {**report["probe"], "r2": report["clean"]["probe_r2"],
                            "r2_per_dim": report["clean"]["probe_r2_per_dim"]}
@@ -203,10 +210,12 @@ def on_other_env(agent, env_id: str):
 def _trace(episode, beliefs: dict) -> dict[str, list]:
     """One traced episode and its `beliefs_on_episode` as JSON lists: per step `state` (where the env
     has one), `action` (what led there), `reward`, `reward_pred` (None at the first step), `value` and
-    `return`."""
+    `return` (and `novelty`, for a model trained with it)."""
     out = {"action": episode["action"].tolist(), "reward": episode["reward"].tolist(),
            "reward_pred": [None if r != r else r for r in beliefs["reward_pred"].tolist()],
            "value": beliefs["value"].tolist(), "return": beliefs["return"].tolist()}
+    if "novelty" in beliefs:
+        out["novelty"] = beliefs["novelty"].tolist()
     if "state" in episode.keys():
         out["state"] = episode["state"].tolist()
     return out

@@ -231,6 +231,13 @@ class Config:
     2019): the Q heads' mean plus optimism x half their spread, |Q1 - Q2| / 2 in symlog space, so the
     agent is drawn to states whose value its heads disagree on, the ones it has not learned (an upright,
     slow cartpole it never held). Evaluation plans, the policy prior and the targets read the mean; 0: off."""
+    novelty: float = 0.0
+    """Exploration by latent novelty (random network distillation, Burda et al. 2018, on the latents): a
+    predictor learns a fixed random network's output on replayed latents, so its error is large on latents
+    unlike those the replay holds (on cartpole-swingup, the upright, still pole: 2-9x the error on the
+    agent's own states). Training plans add novelty x (that error / its running mean on replayed latents)
+    to the reward of every imagined step; evaluation plans, the value and the targets never see it.
+    In reward units per agent step; 0: off (and no predictor is built)."""
     value_grad: bool = False
     """The value loss (Q with value_of=policy) also trains the encoder, TD-MPC-style, so the latents are
     shaped by what the return depends on; false: the value head learns from the self-supervised
@@ -540,6 +547,9 @@ def _validate(cfg: Config) -> None:
     if cfg.optimism > 0 and cfg.value_of != "policy":
         raise ConfigError(f"optimism={cfg.optimism} reads the spread of the two Q heads, learned with value_of=policy; "
                           "value_of=data learns one value head. Set value_of=policy or drop optimism.")
+    if cfg.novelty < 0:
+        raise ConfigError(f"novelty={cfg.novelty} must be 0 (off) or more: it is the weight of a bonus for unfamiliar "
+                          "latents in training plans.")
     if cfg.q_steps > 1 and cfg.value_of != "policy":
         raise ConfigError(f"q_steps={cfg.q_steps} sets the n-step targets of Q, learned with value_of=policy; "
                           "value_of=data learns by TD(lambda) (td_lambda). Set value_of=policy or drop q_steps.")

@@ -118,6 +118,10 @@ class WorldModel(nn.Module):
             self._predictor = mlp(cfg.proj_dim, cfg.hidden_dim, cfg.proj_dim, layers=1)
             self._log_temperature = nn.Parameter(torch.tensor(math.log(cfg.temperature)),
                                                  requires_grad=cfg.learn_temperature)
+        if cfg.novelty > 0:  # random network distillation on latents: training plans' exploration bonus
+            self._novelty_target = mlp(d, cfg.hidden_dim, NOVELTY_FEATURES).requires_grad_(False)
+            self._novelty_predictor = mlp(d, cfg.hidden_dim, NOVELTY_FEATURES)
+            self.register_buffer("_novelty_scale", torch.zeros(()))  # running mean error on replayed latents
         self.history = k
 
     # --- verbs ---------------------------------------------------------------------------
@@ -216,6 +220,19 @@ class WorldModel(nn.Module):
         else:
             index = (out + noise).argmax(-1)
         return F.one_hot(index, self.action_dim).float()
+
+    def novelty(self, z: torch.Tensor) -> torch.Tensor:
+        """How unlike the replayed latents `z (..., D)` is: the RND predictor's error over its running mean
+        on replayed latents, `(...)` fp32 (about 1 for a typical replayed latent). Needs `Config.novelty`."""
+        return self._novelty_error(z) / self._novelty_scale.clamp_min(1e-12)
+
+    def _novelty_error(self, z: torch.Tensor) -> torch.Tensor:
+        """`(..., D)` -> `(...)` fp32: squared error of the predictor against the fixed random network."""
+        return (self._novelty_predictor(z).float() - self._novelty_target(z).float()).square().mean(-1)
+
+    @property
+    def has_novelty(self) -> bool:
+        return hasattr(self, "_novelty_predictor")
 
     @property
     def has_policy(self) -> bool:
@@ -317,6 +334,9 @@ class WorldModel(nn.Module):
         metrics.update(value_metrics)
         if self.has_policy:
             terms["policy"] = self._policy_q_loss(z) if self.learns_q else self._policy_loss(z, actions)
+        if self.has_novelty:
+            terms["novelty"], novelty_metrics = self._novelty_loss(z, imagined)
+            metrics.update(novelty_metrics)
         return terms, metrics
 
     @staticmethod
@@ -479,6 +499,25 @@ class WorldModel(nn.Module):
             return F.mse_loss(torch.tanh(out), taken)
         return F.cross_entropy(rearrange(out, "b t a -> (b t) a"), rearrange(taken.argmax(-1), "b t -> (b t)"))
 
+    def _novelty_loss(self, z: torch.Tensor, imagined: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The RND predictor learns the fixed random network on the encoded latents z `(B, T, D)`, detached
+        (novelty does not shape the representation); in training mode the running mean of its error, the
+        scale `novelty` divides by, moves 1% towards this batch's (it starts at the first batch's).
+
+        Returns:
+            loss `()` and metrics: `novelty_error`, the batch's mean error, and `novelty_imagined`, the
+            mean novelty of the dynamics' imagined latents `(B, S, K, D)`: well above 1, the planner's
+            bonus rewards the model's own drift off the replayed latents rather than unseen states.
+        """
+        error = self._novelty_error(z.detach())
+        with torch.no_grad():
+            mean = error.mean()
+            if self.training:
+                scale = self._novelty_scale
+                scale.copy_(torch.where(scale > 0, scale.lerp(mean, 0.01), mean))
+            imagined_novelty = self.novelty(imagined.detach()).mean()
+        return error.mean(), {"novelty_error": mean, "novelty_imagined": imagined_novelty}
+
     def _masked_loss(self, x: torch.Tensor, actions: torch.Tensor, y: torch.Tensor,
                      pixels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x `(B, S, 3, H, W)` preprocessed frames the encoder sees, actions `(B, T, A)`, targets y `(B, T, D)`,
@@ -511,6 +550,8 @@ class WorldModel(nn.Module):
             weights["contrastive"] = self.cfg.contrastive_coef
         if self.uses_masked:
             weights["masked"] = self.cfg.masked_coef
+        if self.has_novelty:
+            weights["novelty"] = 1.0  # the predictor's own loss: no other part learns from it
         return weights
 
     @torch.no_grad()
@@ -591,6 +632,10 @@ class WorldModel(nn.Module):
                                   "Build the model with the same values for these keys.")
         self._encoder.load_state_dict(state_dict)
         self._target_encoder.load_state_dict(state_dict)
+
+
+NOVELTY_FEATURES = 64
+"""Output size of the random network and its predictor (`Config.novelty`)."""
 
 
 def _ahead(x: torch.Tensor, horizon: int) -> torch.Tensor:

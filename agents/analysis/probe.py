@@ -112,7 +112,8 @@ def beliefs_on_episode(model, device, episode: TensorDict, discount: float) -> d
       (not terminated), the value of its last state stands for what would have followed, as training
       bootstraps it (so G at the last step is that value, and the last step says nothing);
     - `reward_pred` (with `action`): the reward the model predicts for the step into t, from z_{t-1} and
-      the action taken, beside `reward`; NaN at t = 0 (no step led there).
+      the action taken, beside `reward`; NaN at t = 0 (no step led there);
+    - `novelty` (a model trained with `novelty`): how unlike its replayed latents z_t is (`WorldModel.novelty`).
     """
     model.eval()
     z = episode_latents(model.encode_sequence, episode["obs"], model.history, device).to(device)  # (L, D)
@@ -122,7 +123,23 @@ def beliefs_on_episode(model, device, episode: TensorDict, discount: float) -> d
     if "action" in episode.keys():
         predicted = model.transition(z[:-1], episode["action"][1:].to(device, z.dtype))[1].float().cpu()
         beliefs["reward_pred"] = torch.cat([torch.full((1,), float("nan")), predicted])
+    if model.has_novelty:
+        beliefs["novelty"] = model.novelty(z).float().cpu()
     return beliefs
+
+
+def novelty_on_episodes(beliefs: list[dict]) -> dict | None:
+    """How novel a model trained with `novelty` finds the states of some episodes (`beliefs_on_episode` of
+    each): `{"median", "p90", "start_median", "steps", "episodes"}`, where `start_median` is over the
+    episodes' first states (e.g. cartpole-balance's upright, still pole, played with `evaluate.py on_env=`);
+    about 1 is as familiar as a replayed latent. None for a model without novelty."""
+    known = [b["novelty"] for b in beliefs if "novelty" in b and len(b["novelty"])]
+    if not known:
+        return None
+    every = torch.cat(known)
+    return {"median": float(every.median()), "p90": float(torch.quantile(every, 0.9)),
+            "start_median": float(torch.stack([n[0] for n in known]).median()), "steps": len(every),
+            "episodes": len(known)}
 
 
 def value_on_episodes(model, device, episodes: list[TensorDict], discount: float,

@@ -312,3 +312,32 @@ def test_per_env_streams_must_match_the_batch():
     planner = make("cem", LinearWorld(False))
     with pytest.raises(ValueError, match="got 2 generators for 3 rows"):
         planner.plan(torch.zeros(3, 2), generator=streams([1, 2]))
+
+
+@pytest.mark.parametrize("kind", ["mppi", "cem"])
+def test_novelty_rewards_unfamiliar_latents_in_training_plans_only(kind):
+    class Curious(LinearWorld):
+        """No reward; latents on the positive side of axis 0 read as novel (1 per unit), the rest as 0."""
+
+        def __init__(self):
+            super().__init__(False)
+            self.asked = 0
+
+        def transition(self, z, a):
+            return z + 0.5 * a, torch.zeros(z.shape[0]), torch.zeros(z.shape[0])
+
+        def novelty(self, z):
+            self.asked += 1
+            return z[:, 0].clamp_min(0.0)
+
+    world = Curious()
+    planner = make(kind, world, discount=0.5, novelty=2.0)
+    actions = torch.ones(1, 1, 4, 2)  # z_h = 0.5 h on each axis after step h
+    expected = sum(0.5**h * 2.0 * 0.5 * (h + 1) for h in range(4))
+    torch.testing.assert_close(planner.score(torch.zeros(1, 2), actions, novelty=2.0), torch.tensor([[expected]]))
+    torch.testing.assert_close(planner.score(torch.zeros(1, 2), actions), torch.zeros(1, 1))
+    action, _ = planner.plan(torch.zeros(3, 2), eval=False, generator=torch.Generator().manual_seed(0))
+    assert (action[:, 0] > 0.5).all()  # drawn to the novel side
+    world.asked = 0
+    planner.plan(torch.zeros(3, 2), eval=True, generator=torch.Generator().manual_seed(0))
+    assert world.asked == 0  # evaluation plans never read novelty

@@ -141,3 +141,17 @@ def test_dmc_colour_modes_end_to_end(tmp_path):
     # the probe was scored on the held-out episode played again in the recoloured scene: other frames
     assert hard["probe_r2"] != result["probe"]["r2"]
     assert set(result["perturbations"]) == {"color_hard", "color:3"}
+
+
+def test_a_run_trained_with_novelty_reports_how_novel_its_episodes_are(tmp_path):
+    run_dir = tmp_path / "curious"
+    proc = script("train", "preset=debug", "steps=200", "novelty=0.5", "tensorboard=false", f"run_dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "model/novelty_imagined" in (run_dir / "metrics.jsonl").read_text()
+    proc = script("evaluate", f"run_dir={run_dir}", "episodes=2", "trace=true")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    novelty = json.loads((run_dir / "eval_step_000000200.json").read_text())["novelty_policy"]
+    assert novelty["episodes"] == 2 and novelty["steps"] == 2 * 101
+    assert 0 < novelty["median"] <= novelty["p90"] and novelty["start_median"] > 0
+    episode = json.loads((run_dir / "trace_step_000000200.json").read_text())["episodes"][0]
+    assert len(episode["novelty"]) == len(episode["reward"]) and min(episode["novelty"]) > 0

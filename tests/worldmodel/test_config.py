@@ -44,6 +44,7 @@ def test_config_is_frozen():
     (["q_steps=3"], "value_of=policy"),
     (["optimism=1"], "Set value_of=policy or drop optimism"),
     (["value_of=policy", "optimism=-0.5"], "must be 0 \\(off\\) or more"),
+    (["novelty=-1"], "bonus for unfamiliar latents"),
     (["value_of=policy", "q_steps=16"], r"q_steps=16 must be in \[1, seq_len=16\)"),
 ])
 def test_bad_input_is_one_clear_error(args, match):

@@ -469,3 +469,51 @@ def test_q_of_the_policy_needs_the_policy_prior():
         small_cfg(value_of="policy", policy_prior=False)
     with pytest.raises(ConfigError, match="value_on_imagined"):
         small_cfg(value_of="policy", value_on_imagined=True)
+
+
+def test_novelty_is_off_by_default_and_its_predictor_learns_only_from_detached_latents():
+    assert not WorldModel(small_cfg(), 1).has_novelty
+    assert "novelty" not in WorldModel(small_cfg(), 1).loss_weights()
+    cfg = small_cfg(novelty=1.0)
+    model = WorldModel(cfg, 1)
+    terms, metrics = model.loss(batch_for(cfg))
+    assert set(terms) == set(model.loss_weights()) and "novelty" in terms
+    assert {"novelty_error", "novelty_imagined"} <= set(metrics)
+    assert float(model._novelty_scale) == pytest.approx(float(metrics["novelty_error"]))  # the first batch sets it
+    terms["novelty"].backward()
+    shaped = {n.split(".")[0] for n, p in model.named_parameters() if p.grad is not None and p.grad.any()}
+    assert shaped == {"_novelty_predictor"}  # not the encoder, not the fixed random network
+    assert all(not p.requires_grad for p in model._novelty_target.parameters())
+
+
+def test_novelty_scale_moves_one_percent_per_training_batch_and_not_in_eval_mode():
+    cfg = small_cfg(novelty=1.0)
+    model = WorldModel(cfg, 1)
+    model._novelty_scale.fill_(5.0)
+    _, metrics = model.loss(batch_for(cfg))
+    assert float(model._novelty_scale) == pytest.approx(5.0 + 0.01 * (float(metrics["novelty_error"]) - 5.0))
+    model.eval()
+    before = float(model._novelty_scale)
+    model.loss(batch_for(cfg))
+    assert float(model._novelty_scale) == before
+
+
+def test_novelty_is_low_on_the_latents_the_predictor_learned_and_high_elsewhere():
+    """The point of the bonus: after fitting one region of latent space, a latent from another region
+    reads several times as novel as one from the fitted region (at most about 1 there: the running scale
+    is a slow mean of errors that fall as the predictor learns)."""
+    torch.manual_seed(0)
+    model = WorldModel(small_cfg(novelty=1.0), 1)
+    d = model.cfg.latent_dim
+    centre, other = torch.randn(d), torch.randn(d)
+    seen = lambda n: centre + 0.3 * torch.randn(n, d)  # noqa: E731
+    optimizer = torch.optim.Adam(model._novelty_predictor.parameters(), lr=1e-3)
+    for _ in range(300):
+        loss, _ = model._novelty_loss(seen(64)[:, None], torch.zeros(1, 1, 1, d))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    familiar = model.novelty(seen(256)).median()
+    unseen = model.novelty(other + 0.3 * torch.randn(256, d)).median()
+    assert familiar < 1.5
+    assert unseen > 5 * familiar
