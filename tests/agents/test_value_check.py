@@ -24,6 +24,7 @@ class OracleModel:
     """Encodes frame t (its pixel value is t) as z = t; its value is `value(t)`."""
 
     history = 1
+    has_novelty = False
 
     def __init__(self, value):
         self._value = value
