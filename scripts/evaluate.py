@@ -54,8 +54,8 @@ import numpy as np
 
 from agents.analysis.probe import (
     beliefs_on_episode,
-    probe_on_episodes,
     novelty_on_episodes,
+    probe_on_episodes,
     reward_on_episodes,
     state_on_episodes,
     value_on_episodes,

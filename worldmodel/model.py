@@ -223,7 +223,8 @@ class WorldModel(nn.Module):
 
     def novelty(self, z: torch.Tensor) -> torch.Tensor:
         """How unlike the replayed latents `z (..., D)` is: the RND predictor's error over its running mean
-        on replayed latents, `(...)` fp32 (about 1 for a typical replayed latent). Needs `Config.novelty`."""
+        on replayed latents, `(...)` fp32: about 1, or below as the error falls faster than its running mean
+        follows, for a typical replayed latent. Needs `Config.novelty`."""
         return self._novelty_error(z) / self._novelty_scale.clamp_min(1e-12)
 
     def _novelty_error(self, z: torch.Tensor) -> torch.Tensor:

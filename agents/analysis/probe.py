@@ -132,7 +132,8 @@ def novelty_on_episodes(beliefs: list[dict]) -> dict | None:
     """How novel a model trained with `novelty` finds the states of some episodes (`beliefs_on_episode` of
     each): `{"median", "p90", "start_median", "steps", "episodes"}`, where `start_median` is over the
     episodes' first states (e.g. cartpole-balance's upright, still pole, played with `evaluate.py on_env=`);
-    about 1 is as familiar as a replayed latent. None for a model without novelty."""
+    about 1 (or below, see `WorldModel.novelty`) is as familiar as a replayed latent. None for a model
+    without novelty."""
     known = [b["novelty"] for b in beliefs if "novelty" in b and len(b["novelty"])]
     if not known:
         return None
