@@ -30,7 +30,7 @@ from envs.errors import (
     UnsupportedActionSpaceError,
 )
 from envs.perturb import Perturb, parse_perturbation
-from envs.wrappers import ActionRepeat, FrameStack, PixelObservation
+from envs.wrappers import ActionRepeat, DmcRender, FrameStack, PixelObservation
 
 IMAGE_SIZE_RANGE = (16, 512)
 FRAME_STACK_RANGE = (1, 16)
@@ -107,6 +107,16 @@ def _make_base(spec: gym.envs.registration.EnvSpec, image_size: int, kwargs: dic
         raise EnvError(f"{spec.id!r} cannot be built from its id alone: {e}.") from None
 
 
+def _dmc_rendered(env: gym.Env) -> gym.Env:
+    """A DeepMind Control env inside `DmcRender` (one persistent camera, a smaller shadow map), when it
+    renders by size and camera alone; with other `render_kwargs` (e.g. a scene option) shimmy's own render."""
+    kwargs = getattr(env.unwrapped, "render_kwargs", None) or {}
+    if set(kwargs) - {"width", "height", "camera_id"} or not hasattr(getattr(env.unwrapped, "_env", None), "physics"):
+        return env
+    # dm_control's own defaults for what the kwargs leave out
+    return DmcRender(env, kwargs.get("width", 320), kwargs.get("height", 240), kwargs.get("camera_id", -1))
+
+
 def _recolored(env: gym.Env, spec: gym.envs.registration.EnvSpec, mode: str) -> gym.Env:
     """`env` inside `DmcColors` (physics-level colour shift); a clear error for an env outside DeepMind Control."""
     if not spec.id.startswith("dm_control/"):
@@ -167,6 +177,8 @@ def make_env(
     perturbation = None if perturb is None else parse_perturbation(perturb)
     spec = resolve_id(env_id)
     env = _make_base(spec, image_size, kwargs)
+    if spec.id.startswith("dm_control/"):
+        env = _dmc_rendered(env)
     if perturbation is not None and perturbation[0] in COLOR_MODES:
         env = _recolored(env, spec, perturbation[0])
         perturbation = None
