@@ -123,7 +123,7 @@ def curve_auc(curve: list[tuple[int, float]]) -> float:
 
 
 def machine() -> dict:
-    """Where a figure was measured: CPU model, cores, torch version, GPU if any."""
+    """Where a figure was measured: CPU model, cores, torch version, GPU if any, and the package's commit."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -136,7 +136,24 @@ def machine() -> dict:
             "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
+    commit = code_commit()
+    if commit:
+        info["commit"] = commit
     return info
+
+
+def code_commit() -> str | None:
+    """The checkout's commit (short hash), `+changes` when tracked files differ from it; None outside git.
+    A figure records which code made it, e.g. across a change of rendering that no config key names."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20,
+                              check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+changes" if changed else "")
 
 
 def save(name: str, table: dict, raw: dict, command: str, folder: Path = RESULTS, readme: bool = True) -> Path:
@@ -192,7 +209,8 @@ def render(result: dict) -> str:
     m = result["machine"]
     where = m.get("gpu") or f"{m['cpu']}, {m['threads']} threads"
     lines.append("")
-    lines.append(f"<sub>`{result['command']}` on {where}, torch {m['torch']}, {m['date']}.</sub>")
+    commit = f", commit {m['commit']}" if m.get("commit") else ""
+    lines.append(f"<sub>`{result['command']}` on {where}, torch {m['torch']}, {m['date']}{commit}.</sub>")
     return "\n".join(lines)
 
 

@@ -1,0 +1,28 @@
+"""agents.analysis.results: what every saved figure records about where and from which code it came."""
+
+import re
+import subprocess
+
+from agents.analysis import results
+
+
+def test_a_figure_records_the_commit_that_made_it(tmp_path, monkeypatch):
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=results.ROOT, capture_output=True,
+                          text=True)
+    if head.returncode != 0:  # a copy outside git: nothing to record
+        assert results.code_commit() is None
+    else:
+        commit = results.code_commit()
+        assert re.fullmatch(re.escape(head.stdout.strip()) + r"(\+changes)?", commit), commit
+        assert results.machine()["commit"] == commit
+    monkeypatch.setattr(results, "ROOT", tmp_path)  # not a git checkout
+    assert results.code_commit() is None and "commit" not in results.machine()
+
+
+def test_a_table_footer_names_the_commit_when_recorded():
+    table = {"columns": ["a"], "rows": [[1]]}
+    machine = {"cpu": "AMD EPYC", "threads": 1, "torch": "2.13.0+cpu", "date": "2026-12-06"}
+    with_commit = results.render({"table": table, "command": "python x.py", "machine": {**machine, "commit": "c6b03b4"}})
+    assert with_commit.endswith("torch 2.13.0+cpu, 2026-12-06, commit c6b03b4.</sub>")
+    assert results.render({"table": table, "command": "python x.py", "machine": machine}).endswith(
+        "torch 2.13.0+cpu, 2026-12-06.</sub>")
