@@ -86,13 +86,13 @@ class DmcRender(gym.Wrapper, gym.utils.RecordConstructorArgs):
     Args:
         env: the base env from `gymnasium.make("dm_control/...", render_mode="rgb_array")`.
         width, height: frame size in pixels.
-        camera_id: the camera (the PlaNet protocol uses 0).
+        camera_id: the camera, as dm_control names it (-1: the free camera; the PlaNet protocol uses 0).
 
     Shapes:
         render: `(height, width, 3)` uint8, a new array each call.
     """
 
-    def __init__(self, env: gym.Env, width: int, height: int, camera_id: int | str = 0):
+    def __init__(self, env: gym.Env, width: int, height: int, camera_id: int | str = -1):
         gym.utils.RecordConstructorArgs.__init__(self, width=width, height=height, camera_id=camera_id)
         gym.Wrapper.__init__(self, env)
         self.width, self.height, self.camera_id = int(width), int(height), camera_id
@@ -106,6 +106,9 @@ class DmcRender(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if self._camera is None or self._model is not physics.model.ptr:  # first frame, or a reloaded physics
             quality = physics.model.vis.quality
             quality.shadowsize = min(int(quality.shadowsize), SHADOW_MAP)  # read when the GL context is made
+            made = physics._contexts  # made already (something else rendered first): make it again, with the cap
+            if made is not None and made.mujoco is not None and made.mujoco.ptr.shadowSize > SHADOW_MAP:
+                physics._free_rendering_contexts()
             self._camera = Camera(physics, height=self.height, width=self.width, camera_id=self.camera_id)
             self._model = physics.model.ptr
         return np.array(self._camera.render())  # a copy: the camera reuses its buffer

@@ -11,13 +11,12 @@ About 40 s on one core. See agents/analysis/behaviour.py for what is compared an
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from agents.analysis import behaviour
-from agents.analysis.results import ROOT, machine
+from agents.analysis.results import ROOT, code_commit, machine
 from worldmodel.cli import parse_keys
 
 KEYS = {
@@ -34,9 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = behaviour.run_all(ROOT, Path(work))
     snapshot = Path(args["snapshot"])
     if args["record"]:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
-        behaviour.save_snapshot(snapshot, runs, f"recorded at {commit or 'an unknown commit'} (plus any uncommitted changes)",
+        commit = code_commit()
+        behaviour.save_snapshot(snapshot, runs, f"recorded at {commit or 'an unknown commit'}",
                       machine()["cpu"])
         print(f"recorded {snapshot}: " + ", ".join(f"{k} {len(v)} records" for k, v in runs.items()))
         return 0

@@ -142,15 +142,20 @@ def machine() -> dict:
     return info
 
 
+CODE_PATHS = ("agents", "envs", "worldmodel", "scripts", "pyproject.toml")
+"""What makes a figure: a change elsewhere (the docs and result files benchmarks rewrite, tests) is not `+changes`."""
+
+
 def code_commit() -> str | None:
-    """The checkout's commit (short hash), `+changes` when tracked files differ from it; None outside git.
-    A figure records which code made it, e.g. across a change of rendering that no config key names."""
+    """The checkout's commit (short hash), `+changes` when tracked files under `CODE_PATHS` differ from
+    it; None outside git. A figure records which code made it, e.g. across a change of rendering that
+    no config key names."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20,
-                              check=True).stdout.strip()
+        return subprocess.run(["git", "--no-optional-locks", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=20, check=True).stdout.strip()
     try:
         commit = git("rev-parse", "--short", "HEAD")
-        changed = git("status", "--porcelain", "--untracked-files=no")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("+changes" if changed else "")

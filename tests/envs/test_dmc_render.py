@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from envs.wrappers import SHADOW_MAP
+
 CHECK = """
 import numpy as np, gymnasium as gym, envs
 from envs.wrappers import DmcRender
@@ -33,6 +35,7 @@ for _ in range(12):
     want = ref.render().transpose(2, 0, 1).astype(np.int64)
     diffs.append(np.abs(obs.astype(np.int64) - want).mean()); frames.append(obs)
 print("shadow_map_diff", max(diffs))
+print("shadow_size", physics.contexts.mujoco.ptr.shadowSize)
 print("frames_move", np.abs(np.diff(np.stack(frames).astype(np.int64), axis=0)).mean())
 first = env.render(); env.step(np.zeros(6, np.float32))
 print("copies", int(not np.shares_memory(first, env.render())))
@@ -45,8 +48,16 @@ for seed in (3, 4):
     obs, _ = env.reset(seed=seed)
     shimmy_frame = env.unwrapped.render().transpose(2, 0, 1)  # a fresh dm_control camera on the same physics
     print("reload_equal", int(np.array_equal(obs, shimmy_frame)))
+    print("shadow_size", env.unwrapped._env.physics.contexts.mujoco.ptr.shadowSize)
     seen.append(obs.astype(np.int64))
 print("reload_changes", np.abs(seen[0] - seen[1]).mean())
+env.close()
+
+# 3. something rendered through the suite first (its GL context made at 2048): the cap still applies
+env = envs.make_env("dm_control/cartpole-swingup-v0", image_size=48)
+env.unwrapped.render()
+env.reset(seed=0)
+print("shadow_size", env.unwrapped._env.physics.contexts.mujoco.ptr.shadowSize)
 env.close()
 """
 
@@ -65,4 +76,5 @@ def test_dmc_frames_match_the_suites_renderer_and_follow_reloads():
     assert out["frames_move"][0] > 0.5  # the states compared were not all the same frame
     assert out["copies"] == [1.0]  # a held frame is not overwritten by the next render
     assert out["reload_equal"] == [1.0, 1.0]
+    assert out["shadow_size"] == [SHADOW_MAP] * 4  # walker; each recoloured reload; after the suite rendered first
     assert out["reload_changes"][0] > 20  # two colour draws, both rendered

@@ -282,13 +282,16 @@ def run(task: str, variant: str, seed: int, steps: int, threads: int, runs: Path
     run_dir = runs / run_name(task, variant, steps, seed)
     args = [f"env={task}", f"preset={preset}", f"seed={seed}", f"steps={steps}", f"run_dir={run_dir}",
             "exp=bench_dmc", *(f"{k}={v}" for k, v in overrides.items())]
+    commit, resumed = results.code_commit(), results.resumable(run_dir)  # the code that trains it, from here on
     with thread_limit(threads):
-        if results.resumable(run_dir):
+        if resumed:
             if not finished(run_dir, steps):
                 results.run_script("train", f"run_dir={run_dir}", "resume=true", f"steps={steps}")
         else:
             results.run_script("train", *args)
     piece = piece_from(run_dir, task, variant, seed, steps, threads)
+    if commit:  # not the code at the end of a run of hours; a resumed run's earlier part may be older code
+        piece["machine"]["commit"] = commit + (" (resumed)" if resumed else "")
     # What trained it, with the thread limit it ran under (a resume continues the same command).
     piece["command"] = " ".join([*(f"{name}={threads}" for name in THREAD_VARIABLES), "python scripts/train.py", *args])
     if source is not None:  # and what pretrained the encoder it started from
