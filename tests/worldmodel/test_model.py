@@ -214,9 +214,10 @@ def test_bf16_is_finite_and_close_to_fp32_on_cpu():
     torch.manual_seed(0)
     model = WorldModel(cfg, 1)
     batch = batch_for(cfg)
-    terms32, _ = model.loss(batch)
-    with autocast(torch.device("cpu"), "bf16"):
-        terms16, _ = model.loss(batch)
+    with torch.no_grad():  # the values are compared, not differentiated
+        terms32, _ = model.loss(batch)
+        with autocast(torch.device("cpu"), "bf16"):
+            terms16, _ = model.loss(batch)
     for name in terms32:
         assert torch.isfinite(terms16[name])
         assert abs(float(terms16[name]) - float(terms32[name])) <= 0.05 * abs(float(terms32[name])) + 0.02, name
