@@ -59,6 +59,12 @@ env.unwrapped.render()
 env.reset(seed=0)
 print("shadow_size", env.unwrapped._env.physics.contexts.mujoco.ptr.shadowSize)
 env.close()
+
+# 4. suite_render=True: shimmy's own renderer, the model's own shadow map
+env = envs.make_env("dm_control/cartpole-swingup-v0", image_size=48, seed=0, suite_render=True)
+print("suite_stack", int("DmcRender" not in stack(env)))
+print("suite_shadow_size", env.unwrapped._env.physics.contexts.mujoco.ptr.shadowSize)
+env.close()
 """
 
 
@@ -77,4 +83,5 @@ def test_dmc_frames_match_the_suites_renderer_and_follow_reloads():
     assert out["copies"] == [1.0]  # a held frame is not overwritten by the next render
     assert out["reload_equal"] == [1.0, 1.0]
     assert out["shadow_size"] == [SHADOW_MAP] * 4  # walker; each recoloured reload; after the suite rendered first
+    assert out["suite_stack"] == [1.0] and out["suite_shadow_size"][0] > SHADOW_MAP  # suite_render=True
     assert out["reload_changes"][0] > 20  # two colour draws, both rendered
