@@ -166,7 +166,7 @@ def make_env(
             outermost, after frame stacking; `"color_easy"` / `"color_hard"` (DeepMind Control only, see
             `envs.dmc_colors`): recolour the simulated scene at each reset; None for clean frames.
         suite_render: DeepMind Control only: render with shimmy's own renderer (a new camera per frame,
-            the model's 2048² shadow map: the suite's exact pixels, about 1.6x slower in software GL)
+            the model's 2048² shadow map: the suite's exact pixels, 1.1-1.9x slower in software GL)
             instead of `DmcRender`.
         **kwargs: passed to `gymnasium.make`.
 

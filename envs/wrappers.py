@@ -70,7 +70,7 @@ SHADOW_MAP = 1024
 """Side of the shadow map DeepMind Control scenes are rendered with by `DmcRender` (the suite's models
 ask for 2048). On the six PlaNet tasks at 64, 84 and 128 pixels the frames differ from the suite's by
 0.002-0.017 of 255 on average, a few shadow-edge pixels (tests/envs/test_dmc_render.py checks
-walker-walk); software GL (Mesa llvmpipe) draws a frame about 1.6x faster with it."""
+walker-walk); with the persistent camera, software GL (Mesa llvmpipe) draws a frame 1.1-1.9x faster."""
 
 
 class DmcRender(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -80,7 +80,7 @@ class DmcRender(gym.Wrapper, gym.utils.RecordConstructorArgs):
     suite's scenes cast shadows from a 2048x2048 map; in software GL both cost more than drawing a
     64x64 frame. This keeps one camera (rebuilt when the physics is reloaded, as `DmcColors` does
     at each reset) and a `SHADOW_MAP`-sized shadow map: the same frames, to a few shadow-edge
-    pixels, about twice as fast. Shadows and reflections stay on, so frames look as the published
+    pixels, 1.1-1.9x as fast (docs/results.md). Shadows and reflections stay on, so frames look as the published
     DMC results saw them.
 
     Args:
