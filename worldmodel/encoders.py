@@ -29,7 +29,7 @@ def preprocess(frames: torch.Tensor) -> torch.Tensor:
     """
     if frames.dtype != torch.uint8:
         raise ValueError(f"preprocess expects uint8 frames, got {frames.dtype}; they may be scaled already.")
-    return frames.float() / 255.0 - 0.5
+    return frames.float().div_(255.0).sub_(0.5)  # in place: the same values, without two more full-size tensors
 
 
 class ConvEncoder(nn.Module):

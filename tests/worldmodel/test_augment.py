@@ -21,6 +21,35 @@ def test_each_sequence_is_shifted_as_a_whole_within_the_pad():
         assert matches, b
 
 
+def test_the_shift_equals_replicate_padding_then_a_crop_bit_for_bit_in_either_layout():
+    """`random_shift` never builds the padded frame; what it writes must be exactly what padding
+    with the edge replicated and cropping back at the drawn offset gives."""
+    import torch.nn.functional as F
+
+    from worldmodel.encoders import channels_last_frames
+
+    x = torch.rand(9, 3, 3, 12, 10)
+    for frames in (x, channels_last_frames(x)):
+        for pad in (1, 4, 5):
+            seed = torch.Generator().manual_seed(pad)
+            offsets = torch.randint(0, 2 * pad + 1, (9, 2), generator=torch.Generator().manual_seed(pad)).tolist()
+            y = random_shift(frames, pad, seed)
+            assert y.stride() == frames.stride()
+            padded = F.pad(x.flatten(0, 1), (pad,) * 4, mode="replicate").unflatten(0, (9, 3))
+            for b, (dy, dx) in enumerate(offsets):
+                assert torch.equal(y[b], padded[b, :, :, dy:dy + 12, dx:dx + 10]), (pad, b, dy, dx)
+    # Every offset, the corners included: the extreme shifts move the frame by pad both ways.
+    from worldmodel.augment import _shift_into
+
+    frame = torch.rand(2, 7, 6)
+    padded = F.pad(frame[None], (3,) * 4, mode="replicate")[0]
+    for sy in range(-3, 4):
+        for sx in range(-3, 4):
+            out = torch.empty_like(frame)
+            _shift_into(out, frame, sy, sx)
+            assert torch.equal(out, padded[:, 3 + sy:3 + sy + 7, 3 + sx:3 + sx + 6]), (sy, sx)
+
+
 def test_pad_zero_is_the_identity_and_views_differ():
     x = torch.rand(8, 2, 3, 16, 16)
     assert random_shift(x, 0) is x
