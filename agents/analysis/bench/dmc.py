@@ -49,7 +49,7 @@ shared by every piece that names it (see `source_run`)."""
 SOURCE_FRAMES, SOURCE_UPDATES = 20_000, 4_000
 """A source run's random-action frames and pretraining updates (the shipped `pretrained:dmc` recipe,
 per domain)."""
-ABLATIONS = ("dmc+augment=none", "dmc+objective=masked", "dmc+objective=contrastive")
+ABLATIONS = ("dmc+augment=none", "dmc+objective=masked", "dmc+objective=both")
 """Variants the table lists on every task beside `dmc`, with the command that fills a missing row: the
 ablations the benchmark asks for (augmentation, `dmc` training with shift; the objective: masked alone,
 contrastive alone, `dmc` being both). Any other variant (a tuning search) shows only the rows it has
