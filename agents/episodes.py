@@ -25,11 +25,11 @@ from worldmodel.actions import ActionSpec
 from worldmodel.config import Config
 
 
-def make_single_env(cfg: Config, seed: int | None = None, perturb: str | None = None):
+def make_single_env(cfg: Config, seed: int | None = None, perturb: str | None = None, suite_render: bool = False):
     """One pixel env of `cfg.env` at the run's image size and action repeat (frames `(3, S, S)`
-    uint8; the model stacks its own `history`)."""
+    uint8; the model stacks its own `history`); `suite_render`: see `envs.make_env`."""
     return make_env(cfg.env, image_size=cfg.image_size, action_repeat=cfg.action_repeat, seed=seed,
-                    perturb=perturb)
+                    perturb=perturb, suite_render=suite_render)
 
 
 def make_envs(cfg: Config, num_envs: int, seed: int, *, asynchronous: bool | None = None,

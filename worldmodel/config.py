@@ -398,7 +398,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         # with it against 221 / 250 / 86 without (docs/results.md); DrQ, DrQ-v2 and TD-MPC2 all train with it.
         augment="shift",
         # Contrastive next-state prediction alone (2026-12-06, fourth session): level with both objectives on
-        # cartpole-swingup (289 against 290 at 100k frames over seeds 0-2) and on reacher-easy (207, 112
+        # cartpole-swingup (289 against 290 at 100k frames over seeds 0-2) and on reacher-easy (207, 112, 62
         # against 100, 127, 170), at about half the minutes per run, which brings the action-repeat-2 tasks
         # under the 90-minute target (docs/results.md). `objective=both` adds the masked pixel branch back.
         objective="contrastive",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 
 from agents.episodes import make_envs, make_single_env
-from envs import make_env
 from worldmodel.config import Config
 
 WARMUP_STEPS = 20
@@ -26,10 +25,7 @@ def env_config(env_id: str) -> Config:
 def single_rate(cfg: Config, seconds: float, suite_render: bool = False) -> float:
     """Agent steps/s of one env of `cfg.env` over `seconds`, after a warm-up (`suite_render`: a DeepMind
     Control env rendered by shimmy's own renderer, see `envs.make_env`)."""
-    if suite_render:
-        env = make_env(cfg.env, image_size=cfg.image_size, action_repeat=cfg.action_repeat, seed=0, suite_render=True)
-    else:
-        env = make_single_env(cfg, seed=0)
+    env = make_single_env(cfg, seed=0, suite_render=suite_render)
     env.reset(seed=0)
     steps, start = -WARMUP_STEPS, time.perf_counter()
     while time.perf_counter() - start < seconds:
