@@ -168,10 +168,11 @@ class Config:
     """Size of the projection in which InfoNCE compares latents."""
     temperature: float = 0.1
     """InfoNCE temperature (initial value when learned)."""
-    contrastive_negatives: Literal["batch", "other_sequences"] = "batch"
+    contrastive_negatives: Literal["batch", "other_sequences", "same_sequence"] = "batch"
     """InfoNCE negatives: batch, every other (sequence, step) of the batch; other_sequences, only the
     steps of other sequences (CURL-style: a sequence's own neighbouring steps are near-duplicates of the
-    positive at small action repeats)."""
+    positive at small action repeats); same_sequence, only the other steps of the query's own sequence
+    (time-contrastive: what tells them apart is what moves, not which episode it is)."""
     learn_temperature: bool = True
     """Learn the temperature (as a log-parameter) instead of fixing it."""
 

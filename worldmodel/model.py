@@ -55,6 +55,7 @@ from worldmodel.layers import latent_norm, mlp
 from worldmodel.masking import apply_pixel_mask, frame_mask, tube_mask
 from worldmodel.objectives import (
     cosine_loss,
+    excluded_keys,
     info_nce,
     lambda_returns,
     latent_mse,
@@ -63,7 +64,6 @@ from worldmodel.objectives import (
     normalized_patch_targets,
     patch_errors,
     rollout_positives,
-    same_sequence_keys,
     symexp,
     symlog,
 )
@@ -406,9 +406,7 @@ class WorldModel(nn.Module):
         b, starts, horizon = imagined.shape[:3]
         positives = rollout_positives(b, starts, horizon, y.shape[1], device=y.device)
         temperature = self._log_temperature.exp()
-        excluded = None
-        if self.cfg.contrastive_negatives == "other_sequences":
-            excluded = same_sequence_keys(positives, y.shape[1], b * y.shape[1])
+        excluded = excluded_keys(self.cfg.contrastive_negatives, positives, y.shape[1], b * y.shape[1])
         loss, accuracy = info_nce(rearrange(queries, "b s k p -> (b s k) p"), rearrange(keys, "b t p -> (b t) p"),
                                   positives, temperature, excluded)
         return loss, accuracy, temperature.detach()

@@ -249,13 +249,26 @@ def weigh(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Te
     return sum(weights[name] * value for name, value in terms.items())
 
 
-def same_sequence_keys(positives: torch.Tensor, t_len: int, keys: int) -> torch.Tensor:
-    """`(N, M)` bool for `info_nce(excluded=...)`: the keys of a query's own sequence other than its
-    positive, i.e. negatives from other sequences only (CURL-style). With keys flattened from
-    `(B, T)`, key m belongs to sequence `m // t_len`, and so does the positive of each query.
+def excluded_keys(negatives: str, positives: torch.Tensor, t_len: int, keys: int) -> torch.Tensor | None:
+    """`(N, M)` bool for `info_nce(excluded=...)`: the keys that are not negatives of each query under
+    `Config.contrastive_negatives`. With keys flattened from `(B, T)`, key m belongs to sequence
+    `m // t_len`, and so does the positive of each query.
 
-    At small action repeats the neighbouring steps of one sequence look almost like the positive,
-    so as negatives they mostly teach the model to tell apart frames that barely differ."""
-    sequence_of_key = torch.arange(keys, device=positives.device) // t_len
-    same = (positives // t_len)[:, None] == sequence_of_key[None, :]
-    return same & (torch.arange(keys, device=positives.device)[None, :] != positives[:, None])
+    - `batch`: None, every other key is a negative.
+    - `other_sequences` (CURL-style): the query's own sequence's other steps are excluded. At small
+      action repeats they look almost like the positive, so as negatives they mostly teach the model
+      to tell apart frames that barely differ.
+    - `same_sequence` (time-contrastive): every other sequence's steps are excluded, so a query picks
+      its step among the other steps of its own sequence. Another episode's steps can be told apart by
+      coarse cues (where the cart is, where the target sits); neighbouring steps of one sequence only
+      by what moves from step to step, such as the pole's angle and speed.
+    """
+    if negatives == "batch":
+        return None
+    if negatives not in ("other_sequences", "same_sequence"):
+        raise ValueError(f"contrastive_negatives={negatives!r}: choose batch, other_sequences or same_sequence.")
+    index = torch.arange(keys, device=positives.device)
+    same = (positives // t_len)[:, None] == (index // t_len)[None, :]
+    if negatives == "same_sequence":
+        return ~same
+    return same & (index[None, :] != positives[:, None])

@@ -317,16 +317,17 @@ def test_sequence_encoding_equals_encoding_the_stacks(encoder):
     torch.testing.assert_close(by_sequence, by_stack, atol=1e-4, rtol=1e-4)
 
 
-def test_other_sequence_negatives_change_only_the_contrastive_term():
+def test_restricted_negatives_change_only_the_contrastive_term():
     cfg = Config.from_preset("debug", image_size=SIZE, objective="contrastive")
     batch = batch_for(cfg)
     losses = {}
-    for negatives in ("batch", "other_sequences"):
+    for negatives in ("batch", "other_sequences", "same_sequence"):
         torch.manual_seed(0)
         model = WorldModel(cfg.replace(contrastive_negatives=negatives), 1)
         losses[negatives], _ = model.loss(batch)
-    assert losses["other_sequences"]["contrastive"] < losses["batch"]["contrastive"]
-    assert torch.equal(losses["other_sequences"]["reward"], losses["batch"]["reward"])
+    for restricted in ("other_sequences", "same_sequence"):  # fewer negatives: a smaller cross-entropy
+        assert losses[restricted]["contrastive"] < losses["batch"]["contrastive"]
+        assert torch.equal(losses[restricted]["reward"], losses["batch"]["reward"])
 
 
 def test_the_decoder_s_unpatchifying_layer_equals_its_transposed_convolution():

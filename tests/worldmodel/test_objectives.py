@@ -113,14 +113,27 @@ def test_masked_mse_refuses_a_misshapen_mask():
 
 
 def test_other_sequence_negatives_exclude_only_the_own_sequence_s_other_steps():
-    from worldmodel.objectives import same_sequence_keys
+    from worldmodel.objectives import excluded_keys
 
     positives = rollout_positives(2, 1, 2, 4)  # B=2, one start, K=2, T=4: positives 1, 2, 5, 6
-    excluded = same_sequence_keys(positives, t_len=4, keys=8)
+    excluded = excluded_keys("other_sequences", positives, t_len=4, keys=8)
     assert excluded.shape == (4, 8)
     assert excluded[0].tolist() == [True, False, True, True, False, False, False, False]
     assert excluded[2].tolist() == [False, False, False, False, True, False, True, True]
     assert not excluded[torch.arange(4), positives].any()
+
+
+def test_same_sequence_negatives_exclude_every_other_sequence_and_keep_the_positive():
+    from worldmodel.objectives import excluded_keys
+
+    positives = rollout_positives(2, 1, 2, 4)  # positives 1, 2 (sequence 0) and 5, 6 (sequence 1)
+    excluded = excluded_keys("same_sequence", positives, t_len=4, keys=8)
+    assert excluded[0].tolist() == [False] * 4 + [True] * 4
+    assert excluded[3].tolist() == [True] * 4 + [False] * 4
+    assert not excluded[torch.arange(4), positives].any()
+    assert excluded_keys("batch", positives, t_len=4, keys=8) is None
+    with pytest.raises(ValueError, match="contrastive_negatives='others'"):
+        excluded_keys("others", positives, t_len=4, keys=8)
 
 
 def test_excluded_keys_do_not_count_as_negatives():
