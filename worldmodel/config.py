@@ -107,6 +107,10 @@ class Config:
     """Frame encoder: strided convolutions, or a small ViT (patch tokens, mask tokens for hidden patches)."""
     history: int = 3
     """Frames the encoder sees per step, stacked by the model (velocities are not visible in one frame)."""
+    stack_as: Literal["frames", "differences"] = "frames"
+    """How the encoder's first layer learns on the `history` stacked frames: as frames, or as the newest
+    frame and its differences from each older one (the same layer reparametrised, at no cost; see
+    `encoders.StackStem`), so the motion weights that read velocities learn on their own."""
     latent_dim: int = 64
     """Size D of the latent state z."""
     hidden_dim: int = 128

@@ -32,6 +32,45 @@ def preprocess(frames: torch.Tensor) -> torch.Tensor:
     return frames.float().div_(255.0).sub_(0.5)  # in place: the same values, without two more full-size tensors
 
 
+class StackStem(nn.Conv2d):
+    """The first layer of an encoder, reading k frames stacked along channels (oldest first).
+
+    With `differences=False` it is a plain `nn.Conv2d`. With `differences=True` its weight is read as
+    acting on the newest frame and on the differences between the newest frame and each older one:
+    `W x = A x_new + sum_j D_j (x_new - x_j)`. That is the same linear map on the frames (frame weights
+    `A + sum_j D_j` on the newest, `-D_j` on older frame j), so it costs nothing at run time, but the
+    optimiser now moves the motion weights `D_j` on their own: a velocity is a small pixel difference
+    between frames, which a stack of raw frames buries under what the frames share.
+
+    Args:
+        in_channels: k * c stacked channels; frames: k.
+        differences: read the weight in difference space, as above.
+        The rest as `nn.Conv2d`.
+
+    Shapes:
+        forward: `(N, k * c, H, W)` -> `(N, out_channels, H', W')`; `frame_weight`: the weight on the
+        frames themselves, `(out_channels, k * c, kh, kw)`, what `stacked_conv` convolves with.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, frames: int, differences: bool = False,
+                 stride: int = 1, padding: int = 0):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding)
+        if in_channels % frames:
+            raise ValueError(f"in_channels={in_channels} is not {frames} stacked frames of equal channels.")
+        self.frames, self.differences = frames, differences
+
+    @property
+    def frame_weight(self) -> torch.Tensor:
+        if not self.differences or self.frames == 1:
+            return self.weight
+        w = self.weight.unflatten(1, (self.frames, self.in_channels // self.frames))  # (o, k, c, kh, kw)
+        newest = w[:, -1] + w[:, :-1].sum(1)
+        return torch.cat([-w[:, :-1], newest[:, None]], dim=1).flatten(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.frame_weight, self.bias)
+
+
 class ConvEncoder(nn.Module):
     """An optional patchifying stem, stride-2 3x3 convolutions, then a projection to a normalised latent.
 
@@ -51,24 +90,27 @@ class ConvEncoder(nn.Module):
         depth: number of stride-2 conv layers after the stem.
         stem: stride of the first, patchifying layer (1: no stem).
         norm: the latent's final norm (default a LayerNorm of `latent_dim`).
+        frames: k, the frames stacked in `in_channels` (the first layer is a `StackStem` of them).
+        differences: the first layer learns on the newest frame and its differences from the older
+            ones (`StackStem`), the same function at the same cost.
 
     Shapes:
         forward: `(N, C, H, W)` float in [-0.5, 0.5] -> `(N, latent_dim)` float.
     """
 
     def __init__(self, in_channels: int, image_size: int, latent_dim: int, channels: int = 32, depth: int = 4,
-                 stem: int = 1, norm: nn.Module | None = None):
+                 stem: int = 1, norm: nn.Module | None = None, frames: int = 1, differences: bool = False):
         super().__init__()
         _check_downsampling(image_size, depth, stem)
         self.latent_dim = latent_dim
         self.in_channels = in_channels
         self.image_size = image_size
-        layers: list[nn.Module] = []
         if stem > 1:
-            layers += [nn.Conv2d(in_channels, channels, stem, stride=stem), nn.SiLU()]
-        for layer in range(depth):
-            first = layer == 0 and stem == 1
-            layers += [nn.Conv2d(in_channels if first else channels, channels, 3, stride=2, padding=1), nn.SiLU()]
+            layers: list[nn.Module] = [StackStem(in_channels, channels, stem, frames, differences, stride=stem), nn.SiLU()]
+        else:
+            layers = [StackStem(in_channels, channels, 3, frames, differences, stride=2, padding=1), nn.SiLU()]
+        for _ in range(depth - (stem == 1)):
+            layers += [nn.Conv2d(channels, channels, 3, stride=2, padding=1), nn.SiLU()]
         self.convs = nn.Sequential(*layers).to(memory_format=torch.channels_last)
         side = image_size // (stem * 2**depth)
         self.project = nn.Linear(channels * side * side, latent_dim)
@@ -113,6 +155,7 @@ class PatchEncoder(nn.Module):
         depth: number of pre-norm transformer blocks.
         heads: attention heads; must divide `width`.
         norm: the latent's final norm (default a LayerNorm of `latent_dim`).
+        frames, differences: as for `ConvEncoder` (the patch embedding is a `StackStem`).
 
     Shapes:
         forward: `(N, C, H, W)` float in [-0.5, 0.5], optional `(N, grid * grid)` bool mask
@@ -129,6 +172,8 @@ class PatchEncoder(nn.Module):
         depth: int = 2,
         heads: int = 4,
         norm: nn.Module | None = None,
+        frames: int = 1,
+        differences: bool = False,
     ):
         super().__init__()
         if image_size % patch:
@@ -139,7 +184,7 @@ class PatchEncoder(nn.Module):
         self.in_channels = in_channels
         self.image_size = image_size
         self.grid = image_size // patch
-        self.embed = nn.Conv2d(in_channels, width, kernel_size=patch, stride=patch)
+        self.embed = StackStem(in_channels, width, patch, frames, differences, stride=patch)
         self.position = nn.Parameter(torch.zeros(1, self.grid * self.grid, width))
         self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
         # Small random init, as in ViT/MAE: zeros would make every position and the mask token alike.
@@ -198,7 +243,7 @@ def channels_last_frames(frames: torch.Tensor) -> torch.Tensor:
     return frames.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
 
 
-def stacked_conv(conv: nn.Conv2d, frames: torch.Tensor, stacked_channels: int) -> torch.Tensor:
+def stacked_conv(conv: StackStem, frames: torch.Tensor, stacked_channels: int) -> torch.Tensor:
     """`conv` applied to every window of k consecutive frames stacked along channels, as one 3-D
     convolution over the sequence.
 
@@ -207,7 +252,8 @@ def stacked_conv(conv: nn.Conv2d, frames: torch.Tensor, stacked_channels: int) -
     (k times the frames, plus a transposing copy): ~3x faster for the first layer on CPU.
 
     Args:
-        conv: the first layer, built for `stacked_channels = k * c` input channels (oldest frame first).
+        conv: the first layer, built for `stacked_channels = k * c` input channels (oldest frame first);
+            its `frame_weight` is convolved.
         frames: `(B, S, c, H, W)` float; stored as by `channels_last_frames`, it is read as a
             channels-last 3-D input and the output needs no copy either (~25% faster on CPU).
 
@@ -220,7 +266,7 @@ def stacked_conv(conv: nn.Conv2d, frames: torch.Tensor, stacked_channels: int) -
         raise ValueError(f"frames {tuple(frames.shape)} do not make windows of {stacked_channels} channels.")
     # (o, k*c, kh, kw) -> (o, c, k, kh, kw). A plain view, not einops: einops caches a backend per
     # array type, and meeting `nn.Parameter` inside a compiled graph would invalidate it (a recompile).
-    weight = conv.weight.unflatten(1, (k, c)).transpose(1, 2)
+    weight = conv.frame_weight.unflatten(1, (k, c)).transpose(1, 2)
     out = torch.nn.functional.conv3d(
         rearrange(frames, "b s c h w -> b c s h w"), weight, conv.bias,
         stride=(1, *conv.stride), padding=(0, *conv.padding), dilation=(1, *conv.dilation))

@@ -71,8 +71,8 @@ from worldmodel.objectives import (
 # Config keys that define the encoder's input and architecture: an encoder file records them,
 # and loading it into a model that differs in any of them is refused.
 ENCODER_KEYS = ("encoder", "image_size", "history", "latent_dim", "enc_channels", "enc_depth", "enc_stem",
-                "patch_size", "vit_width", "vit_depth", "latent_norm", "simnorm_group")
-ENCODER_DEFAULTS = {"latent_norm": "layer", "simnorm_group": 8}
+                "patch_size", "vit_width", "vit_depth", "latent_norm", "simnorm_group", "stack_as")
+ENCODER_DEFAULTS = {"latent_norm": "layer", "simnorm_group": 8, "stack_as": "frames"}
 """Values of the `ENCODER_KEYS` that encoders saved before the key existed were built with."""
 
 
@@ -648,12 +648,12 @@ def _latent_norm(cfg: Config) -> nn.Module:
 
 
 def _make_encoder(cfg: Config) -> nn.Module:
-    channels = 3 * cfg.history
+    channels, differences = 3 * cfg.history, cfg.stack_as == "differences"
     if cfg.encoder == "patch":
         return PatchEncoder(channels, cfg.image_size, cfg.patch_size, cfg.latent_dim, cfg.vit_width, cfg.vit_depth,
-                            norm=_latent_norm(cfg))
+                            norm=_latent_norm(cfg), frames=cfg.history, differences=differences)
     return ConvEncoder(channels, cfg.image_size, cfg.latent_dim, cfg.enc_channels, cfg.enc_depth, cfg.enc_stem,
-                       norm=_latent_norm(cfg))
+                       norm=_latent_norm(cfg), frames=cfg.history, differences=differences)
 
 
 def _frozen_copy(module: nn.Module) -> nn.Module:

@@ -150,7 +150,7 @@ def test_modes_map_to_learning_rates():
 
 
 @pytest.mark.parametrize("key, value", [("image_size", 64), ("history", 3), ("latent_dim", 16), ("enc_channels", 8),
-                                        ("latent_norm", "simnorm")])
+                                        ("latent_norm", "simnorm"), ("stack_as", "differences")])
 def test_an_explicit_clashing_shape_key_is_refused(source, key, value):
     _, root = source
     pretrained = load_pretrained_encoder(root / "encoder.pt")

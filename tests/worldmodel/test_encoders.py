@@ -112,3 +112,40 @@ def test_bf16_autocast_forward_is_finite_and_close_to_fp32(size):
         approx = decoder(z)
     assert approx.dtype == torch.bfloat16 and torch.isfinite(approx).all()
     assert relative_error(approx, exact) < 5e-2
+
+
+@pytest.mark.parametrize("stem, padding", [(4, 0), (3, 1)])
+def test_a_difference_stem_is_a_conv_on_the_newest_frame_and_its_differences(stem, padding):
+    from worldmodel.encoders import StackStem
+
+    torch.manual_seed(0)
+    conv = StackStem(9, 8, stem, frames=3, differences=True, stride=2, padding=padding)
+    x = torch.randn(2, 9, 16, 16)  # three frames of 3 channels, oldest first
+    oldest, older, newest = x[:, :3], x[:, 3:6], x[:, 6:]
+    in_difference_space = torch.cat([newest - oldest, newest - older, newest], dim=1)
+    expected = torch.nn.functional.conv2d(in_difference_space, conv.weight, conv.bias, stride=2, padding=padding)
+    torch.testing.assert_close(conv(x), expected, atol=1e-5, rtol=1e-5)
+    plain = StackStem(9, 8, stem, frames=3, stride=2, padding=padding)
+    assert plain.frame_weight is plain.weight  # without differences: a plain nn.Conv2d
+    with pytest.raises(ValueError, match="stacked frames"):
+        StackStem(8, 8, stem, frames=3)
+
+
+@pytest.mark.parametrize("kind", ["conv", "patch"])
+def test_a_difference_stem_trains_its_motion_weights_and_encodes_sequences_as_stacks(kind):
+    from worldmodel.encoders import stacked_conv
+
+    torch.manual_seed(0)
+    encoder = (ConvEncoder(9, 32, LATENT, channels=8, depth=2, stem=4, frames=3, differences=True) if kind == "conv"
+               else PatchEncoder(9, 32, patch=8, latent_dim=LATENT, width=32, depth=1, heads=2, frames=3,
+                                 differences=True))
+    stem = encoder.convs[0] if kind == "conv" else encoder.embed
+    frames = preprocess(torch.randint(0, 256, (2, 5, 3, 32, 32), dtype=torch.uint8))
+    stacks = torch.cat([frames[:, t:t + 3].flatten(1, 2) for t in range(3)])  # windows, (b t) order below
+    by_stack = stem(stacks)
+    by_sequence = stacked_conv(stem, frames, 9)
+    order = rearrange(torch.arange(6), "(t b) -> (b t)", b=2)
+    torch.testing.assert_close(by_sequence, by_stack[order], atol=1e-4, rtol=1e-4)
+    encoder(stacks).square().sum().backward()
+    motion = stem.weight.grad.unflatten(1, (3, 3))[:, :2]
+    assert motion.abs().sum() > 0  # the difference weights learn

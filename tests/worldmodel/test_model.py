@@ -306,9 +306,10 @@ def test_frame_history_refills_at_an_episode_start():
     assert out[1].min() == 1  # env 1 restarted: filled with its first frame
 
 
+@pytest.mark.parametrize("stack_as", ["frames", "differences"])
 @pytest.mark.parametrize("encoder", ["conv", "patch"])
-def test_sequence_encoding_equals_encoding_the_stacks(encoder):
-    cfg = small_cfg(encoder=encoder, history=3)
+def test_sequence_encoding_equals_encoding_the_stacks(encoder, stack_as):
+    cfg = small_cfg(encoder=encoder, history=3, stack_as=stack_as)
     model = WorldModel(cfg, 1)
     frames = torch.randint(0, 255, (2, 6, 3, SIZE, SIZE), dtype=torch.uint8)
     by_sequence = model.encode_sequence(frames)
