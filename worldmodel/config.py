@@ -603,5 +603,8 @@ def _validate(cfg: Config) -> None:
     if cfg.encoder_frozen_layers and (not cfg.encoder_from or cfg.encoder_mode == "frozen"):
         raise ConfigError(f"encoder_frozen_layers={cfg.encoder_frozen_layers} freezes part of a transferred encoder: it "
                           "needs encoder_from= with encoder_mode=finetune or init (encoder_mode=frozen freezes all of it).")
+    if cfg.stack_as == "differences" and cfg.history < 2:
+        raise ConfigError(f"stack_as=differences reads frame differences, but history={cfg.history} stacks one frame: "
+                          "set history=2 or more, or drop stack_as.")
     if cfg.resume and not cfg.run_dir:
         raise ConfigError("resume=true needs run_dir=<the run folder to continue>.")

@@ -46,6 +46,7 @@ def test_config_is_frozen():
     (["value_of=policy", "optimism=-0.5"], "must be 0 \\(off\\) or more"),
     (["novelty=-1"], "bonus for unfamiliar latents"),
     (["value_of=policy", "q_steps=16"], r"q_steps=16 must be in \[1, seq_len=16\)"),
+    (["stack_as=differences", "history=1"], "history=1 stacks one frame"),
 ])
 def test_bad_input_is_one_clear_error(args, match):
     with pytest.raises(ConfigError, match=match):
