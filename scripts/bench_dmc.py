@@ -64,8 +64,9 @@ KEYS = {
 
 
 def measure_speed(task: str, variant: str, repeats: int = 30) -> dict:
-    """Medians of one env step (rendering included), one act and one update of `task` at `variant`,
-    on a replay filled by random steps, in this process; and the run they project (`dmc.projection`)."""
+    """Medians of one env step (rendering included), one act, one evaluation act per env (a batched plan
+    for the variant's eval_envs envs, divided by them) and one update of `task` at `variant`, on a replay
+    filled by random steps, in this process; and the run they project (`dmc.projection`)."""
     import torch
 
     from agents.episodes import make_envs
@@ -80,6 +81,9 @@ def measure_speed(task: str, variant: str, repeats: int = 30) -> dict:
     from agents.training.collect import Collector
     from worldmodel.actions import ActionSpec
 
+    from agents.training.memory import retain_freed_memory
+
+    retain_freed_memory()  # as train.py does
     preset, overrides = results.split_preset(variant)
     cfg = resolve_config([f"env={task}", f"preset={preset}", *(f"{k}={v}" for k, v in overrides.items()),
                           "buffer_size=5000"])
@@ -97,12 +101,18 @@ def measure_speed(task: str, variant: str, repeats: int = 30) -> dict:
         collector.step(explore.act(collector.observation()))
     env_seconds = results.median_seconds(lambda: collector.step(explore.act(collector.observation())), repeats * 4)
     act_seconds = results.median_seconds(lambda: agent.act(collector.observation()), repeats)
+    # An evaluation plans for its eval_envs envs at once: the cost per env of one batched plan.
+    side_by_side = min(cfg.eval_envs, cfg.eval_episodes) if cfg.eval_envs else 1
+    stacked = collector.observation().expand(side_by_side, -1, -1, -1)
+    eval_act_seconds = results.median_seconds(lambda: agent.act(stacked, eval=True), repeats) / side_by_side
     update_seconds = results.median_seconds(lambda: trainer.update(replay.sample(cfg.batch_size)), repeats)
     envs.close()
     resolved = cfg.to_dict()
     return {"task": task, "variant": variant, "action_repeat": cfg.action_repeat, "env_seconds": env_seconds,
-            "act_seconds": act_seconds, "update_seconds": update_seconds, "threads": torch.get_num_threads(),
-            "projection": dmc.projection(resolved, env_seconds, act_seconds, update_seconds), "config": resolved}
+            "act_seconds": act_seconds, "eval_act_seconds": eval_act_seconds, "eval_envs": side_by_side,
+            "update_seconds": update_seconds, "threads": torch.get_num_threads(),
+            "projection": dmc.projection(resolved, env_seconds, act_seconds, update_seconds, eval_act_seconds),
+            "config": resolved}
 
 
 def main(argv: list[str]) -> None:

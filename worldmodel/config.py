@@ -73,6 +73,11 @@ class Config:
     """Environment steps between evaluations."""
     eval_episodes: int = 3
     """Episodes per evaluation, on a separate environment."""
+    eval_envs: int = 0
+    """Environments that play each evaluation's episodes side by side in the training process, one batched
+    plan per step for all of them (at most eval_episodes; each plays its share, with its own planner stream).
+    Training is untouched: evaluations use their own envs, memory and random streams. 0: as many as
+    num_envs (asynchronous workers when more than one)."""
     checkpoint_every: int = 5_000
     """Environment steps between checkpoints, one always written at the end."""
     keep_checkpoints: int = 2
@@ -396,6 +401,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         steps=100_000,
         eval_every=10_000,
         eval_episodes=10,
+        # The 10 evaluation episodes side by side, one batched plan per step (2026-12-06, sixth session):
+        # the training is bit-identical, and a batched plan costs each env less (docs/results.md).
+        eval_envs=10,
         checkpoint_every=10_000,
         log_every=1_000,
         probe_episodes=16,  # 4-fold cross-validated: R² 0.26-0.28 over episode draws, against 0.19-0.28 with 8
@@ -571,6 +579,8 @@ def _validate(cfg: Config) -> None:
     for key in ("lr", "temperature", "grad_clip", "mppi_temperature"):
         if not getattr(cfg, key) > 0:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be positive.")
+    if cfg.eval_envs < 0:
+        raise ConfigError(f"eval_envs={cfg.eval_envs} must be 0 (as many as num_envs) or more.")
     if cfg.seed_steps < 0 or cfg.updates_per_step < 0 or cfg.seed_updates < 0:
         raise ConfigError("seed_steps, updates_per_step and seed_updates must be non-negative.")
     if cfg.seq_len < 2:

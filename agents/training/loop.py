@@ -206,9 +206,11 @@ def train(
             evaluation_due = c.env_steps // cfg.eval_every > before // cfg.eval_every or c.env_steps >= cfg.steps
             if evaluation_due and ctx.main:
                 trace = [] if on_evaluate is not None else None
+                clock = time.perf_counter()
                 scores = evaluate(agent, eval_envs, spec, cfg.eval_episodes, seed=cfg.seed + 1_000_003 + c.env_steps,
                                   trace=trace)
-                logger.log(c.env_steps, {"eval/return": scores.mean(), "eval/return_std": scores.std()})
+                logger.log(c.env_steps, {"eval/return": scores.mean(), "eval/return_std": scores.std(),
+                                         "eval/episodes_per_second": len(scores) / (time.perf_counter() - clock)})
                 bar.set_postfix(eval_return=f"{scores.mean():.1f}")
                 if on_evaluate is not None:
                     logger.log(c.env_steps, on_evaluate(c.env_steps, trace))

@@ -31,6 +31,7 @@ from agents.training.assembly import (
     resolve_config,
 )
 from agents.training.collect import Collector
+from agents.training.memory import retain_freed_memory
 from agents.training.runs import PRETRAIN, MetricsLogger, RunDir
 from agents.training.stop import Interrupted, StopOnSignal
 from envs import EnvError, suite_defaults
@@ -197,6 +198,7 @@ def run_pretraining(prog: str, argv: list[str]) -> int:
     the exit status (0 done, 2 a bad input with one `prog: error: ...` line, 3 a non-finite loss,
     128 + the signal number when SIGINT or SIGTERM stopped it after a checkpoint)."""
     run = trainer = None
+    retain_freed_memory()
     try:
         cfg = pretraining_config(argv)
         torch.manual_seed(cfg.seed)

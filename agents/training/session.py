@@ -38,6 +38,7 @@ from agents.training.assembly import (
 )
 from agents.training.distributed import Distributed, init_distributed, rank_device
 from agents.training.loop import Counters, restore, train
+from agents.training.memory import retain_freed_memory
 from agents.training.pretrained import PretrainedEncoder, load_pretrained_encoder
 from agents.training.runs import MetricsLogger, RunDir
 from agents.training.stop import Interrupted
@@ -94,8 +95,11 @@ class TrainingSession:
         envs = make_envs(cfg, cfg.num_envs, seed)  # a bad env id fails before any folder is written
         eval_envs = run = None
         try:
-            # Evaluation runs in parallel too, each env playing its share of the episodes.
-            eval_envs = make_envs(cfg, min(cfg.num_envs, cfg.eval_episodes), cfg.seed + 1) if ctx.main else None
+            # Evaluation runs in parallel too, each env playing its share of the episodes: eval_envs of them
+            # in this process (one batched plan per step), else num_envs as the collection runs them.
+            eval_count = min(cfg.eval_envs or cfg.num_envs, cfg.eval_episodes)
+            eval_envs = (make_envs(cfg, eval_count, cfg.seed + 1, asynchronous=False if cfg.eval_envs else None)
+                         if ctx.main else None)
             spec = ActionSpec.from_space(envs.single_action_space)
             _, info = envs.reset(seed=seed)
             state = info.get("state")
@@ -215,6 +219,7 @@ def run_training(prog: str, make_config: Callable[[], Config],
     (0 done, 2 a bad input, with one `prog: error: ...` line, 3 a non-finite loss, 128 + the signal
     number when SIGINT or SIGTERM stopped it after a checkpoint)."""
     session = None
+    retain_freed_memory()
     try:
         session = TrainingSession.build(make_config())
         try:

@@ -314,6 +314,9 @@ def test_dmc_speed_projects_a_run_from_the_medians_of_its_parts():
     assert p["updates"] == 200 + (12_500 - 125) * 0.5  # the seed updates, then one per two agent steps
     assert p["minutes"] == pytest.approx((25_000 * 0.02 + p["updates"] * 0.2) / 60)
     assert p["acting_share"] + p["update_share"] == pytest.approx(1.0)
+    # evaluations that plan for their envs side by side: each evaluation step costs its env's share
+    batched = dmc.projection(cfg, env_seconds=0.015, act_seconds=0.005, update_seconds=0.2, eval_act_seconds=0.002)
+    assert batched["minutes"] == pytest.approx((12_500 * 0.02 + 12_500 * 0.017 + p["updates"] * 0.2) / 60)
 
 
 def test_bench_dmc_speed_measures_each_task_and_variant(tmp_path):
@@ -324,8 +327,9 @@ def test_bench_dmc_speed_measures_each_task_and_variant(tmp_path):
     result = json.loads((out / "bench_dmc_speed.json").read_text())
     (case,) = result["raw"]["cases"]  # one per task and variant, whatever the seeds
     assert case["action_repeat"] == 8 and case["threads"] == 1
-    assert min(case["env_seconds"], case["act_seconds"], case["update_seconds"]) > 0
+    assert min(case["env_seconds"], case["act_seconds"], case["eval_act_seconds"], case["update_seconds"]) > 0
     row = dict(zip(result["table"]["columns"], result["table"]["rows"][0]))
+    assert row["evaluation act ms per env (envs side by side)"].endswith(f"({case['eval_envs']})")
     assert row["task"] == "cartpole-swingup" and row["projected minutes per run"] == f"{case['projection']['minutes']:.0f}"
 
 

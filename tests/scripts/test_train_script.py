@@ -202,3 +202,29 @@ def test_online_runs_log_the_probe_and_the_latent_spread_at_each_evaluation(tmp_
                for r in rewarded)
     spread = [r["model/latent_std_mean"] for r in records if "model/latent_std_mean" in r]
     assert spread and all(s > 0 for s in spread)
+
+
+def test_evaluation_envs_side_by_side_leave_training_untouched(tmp_path):
+    """eval_envs=3 plays each evaluation's 3 episodes side by side (one batched plan per step) in the
+    training process; the training itself (losses, returns of training episodes) is bit-identical."""
+    logs = {}
+    for envs in (0, 3):
+        run_dir = tmp_path / f"eval_envs{envs}"
+        proc = script("train", "preset=debug", "steps=300", "eval_every=150", "eval_episodes=3", f"eval_envs={envs}",
+                      "tensorboard=false", f"run_dir={run_dir}")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        logs[envs] = read_metrics(run_dir / "metrics.jsonl")
+    trained = {envs: [{k: v for k, v in r.items() if k.startswith(("loss/", "train/episode_return"))}
+                      for r in records] for envs, records in logs.items()}
+    assert trained[0] == trained[3] and any("loss/total" in r for r in trained[0])
+    for records in logs.values():
+        evaluations = [r for r in records if "eval/return" in r]
+        assert [r["step"] for r in evaluations] == [150, 300]
+        assert all(r["eval/episodes_per_second"] > 0 for r in evaluations)
+    assert json.loads((tmp_path / "eval_envs3" / "config.json").read_text())["eval_envs"] == 3
+
+
+def test_eval_envs_must_not_be_negative(tmp_path):
+    proc = script("train", "preset=debug", "eval_envs=-1", f"run_dir={tmp_path / 'run'}")
+    assert proc.returncode != 0 and "eval_envs=-1 must be 0" in proc.stderr
+    assert not (tmp_path / "run").exists()

@@ -55,10 +55,10 @@ ablations the benchmark asks for (augmentation, `dmc` training with shift; the o
 contrastive alone, `dmc` being both). Any other variant (a tuning search) shows only the rows it has
 pieces for."""
 BOOKKEEPING_KEYS = ("probe_episodes", "probe_online", "video", "tensorboard", "log_every", "checkpoint_every",
-                    "keep_checkpoints", "device", "replay_device", "compile")
+                    "keep_checkpoints", "device", "replay_device", "compile", "eval_envs")
 """Config keys that change what a run records, not what it learns: a piece's label need not name them."""
 PRETRAIN_ONLY_KEYS = ("updates_per_step", "seed_steps", "seed_updates", "eval_every", "eval_episodes",
-                      "checkpoint_every", "log_every")
+                      "eval_envs", "checkpoint_every", "log_every")
 """Online-loop keys a variant may set that a source's pretraining run does not take."""
 
 
@@ -585,21 +585,25 @@ def save_table() -> None:
 
 
 # --- speed: where a run's time goes, per task, without training one ---------------------------
-SPEED_COLUMNS = ["task", "action repeat", "variant", "env step + render ms", "act ms", "update ms",
+SPEED_COLUMNS = ["task", "action repeat", "variant", "env step + render ms", "act ms",
+                 "evaluation act ms per env (envs side by side)", "update ms",
                  "agent steps (training + evaluations)", "updates", "projected minutes per run", "env + act share",
                  "update share"]
 
 
-def projection(cfg: dict, env_seconds: float, act_seconds: float, update_seconds: float) -> dict:
+def projection(cfg: dict, env_seconds: float, act_seconds: float, update_seconds: float,
+               eval_act_seconds: float | None = None) -> dict:
     """What one run of `cfg` (a resolved config dict) would take from the medians of its parts: each
-    agent step of training and of the evaluations costs an env step (with rendering) and an act; each
-    update costs an update. Leaves out the seed phase's acting (random actions, cheaper), the online
-    probe, checkpoints and logging, so a real run takes a little longer."""
+    agent step of training costs an env step (with rendering) and an act, each of the evaluations' an
+    env step and `eval_act_seconds` (its env's share of a batched plan; `act_seconds` when not given);
+    each update costs an update. Leaves out the seed phase's acting (random actions, cheaper), the
+    online probe, checkpoints and logging, so a real run takes a little longer."""
     agent_steps = cfg["steps"] / cfg["action_repeat"]
     evaluations = cfg["steps"] // cfg["eval_every"]
     eval_steps = evaluations * cfg["eval_episodes"] * EPISODE_FRAMES / cfg["action_repeat"]
     updates = cfg["seed_updates"] + max(agent_steps - cfg["seed_steps"] / cfg["action_repeat"], 0) * cfg["updates_per_step"]
-    acting = (agent_steps + eval_steps) * (env_seconds + act_seconds)
+    eval_act = act_seconds if eval_act_seconds is None else eval_act_seconds
+    acting = agent_steps * (env_seconds + act_seconds) + eval_steps * (env_seconds + eval_act)
     total = acting + updates * update_seconds
     return {"agent_steps": agent_steps + eval_steps, "updates": updates, "minutes": total / 60,
             "acting_share": acting / total, "update_share": 1 - acting / total}
@@ -613,7 +617,9 @@ def speed_row(case: dict) -> list:
     """One row of the speed table from a measured case (see `scripts/bench_dmc.py speed=true`)."""
     p = case["projection"]
     return [short(case["task"]), case["action_repeat"], case["variant"], f"{1e3 * case['env_seconds']:.1f}",
-            f"{1e3 * case['act_seconds']:.1f}", f"{1e3 * case['update_seconds']:.0f}", f"{p['agent_steps']:,.0f}",
+            f"{1e3 * case['act_seconds']:.1f}",
+            (f"{1e3 * case['eval_act_seconds']:.1f} ({case['eval_envs']})" if "eval_act_seconds" in case else "–"),
+            f"{1e3 * case['update_seconds']:.0f}", f"{p['agent_steps']:,.0f}",
             f"{p['updates']:,.0f}", f"{p['minutes']:.0f}", f"{100 * p['acting_share']:.0f}%",
             f"{100 * p['update_share']:.0f}%"]
 
