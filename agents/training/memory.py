@@ -5,7 +5,7 @@ batch, 16 sequences of 18 frames of 3 x 64 x 64, is 14 MB), their two shifted vi
 activations and their gradients. glibc returns a freed block above its mmap threshold to the OS at
 once, and trims the top of its heap when more than its trim threshold lies free there, so the next
 update maps those pages again and touches each one for the first time: on a `dmc` walker-walk
-update, about 7,000 to 13,000 minor page faults and 11 to 28 ms of system time, in an update of
+update, about 7,000 to 16,000 minor page faults and 11 to 34 ms of system time, in an update of
 about 110 ms (docs/results.md, 2026-12-06 sixth session). With blocks up to 32 MB served from the
 heap and the heap never trimmed below 1 GiB of free space, the same update faults almost never.
 
