@@ -93,6 +93,17 @@ class PlanningAgent:
         mem.plan = self.planner.shift(plan)
         return action.cpu()
 
+    def eval_streams(self) -> list[torch.Tensor]:
+        """The random states of the evaluation memory's planning streams (training's are not touched)."""
+        return [g.get_state() for g in self._streams[True]]
+
+    def set_eval_streams(self, states: list[torch.Tensor]) -> None:
+        """Put the evaluation streams back to `eval_streams()`'s states, so that evaluations played one
+        after another draw the same planner noise (a paired comparison); streams made since are dropped."""
+        self._streams[True] = self._streams[True][:len(states)]
+        for generator, state in zip(self.generators(len(states), eval=True), states):
+            generator.set_state(state)
+
     def update(self, batch: TensorDict) -> dict[str, float]:
         """One world-model update; its metrics, plus `compile/plan_seconds_n{N}` once per batch size N
         the compiled planner has been compiled for since the last update."""

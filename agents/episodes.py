@@ -14,15 +14,16 @@ image size and action repeat of a run are read from its config in one place.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tensordict import TensorDict
 
 from agents.base import Agent
-from envs import make_env, make_vector_env, resolve_id
+from envs import COLOR_MODES, PERTURBATIONS, make_env, make_vector_env, parse_perturbation, perturbation_spec, resolve_id
 from worldmodel.actions import ActionSpec
-from worldmodel.config import Config
+from worldmodel.config import Config, ConfigError
 
 
 def make_single_env(cfg: Config, seed: int | None = None, perturb: str | None = None, suite_render: bool = False):
@@ -59,6 +60,54 @@ def env_facts(cfg: Config, seed: int | None = None) -> tuple[ActionSpec, int]:
         env.close()
     state = info.get("state")
     return spec, 0 if state is None else int(np.asarray(state).size)
+
+
+def other_env_config(cfg: Config, spec: ActionSpec, env_id: str, key: str = "on_env") -> Config:
+    """`cfg` with `env_id` as its env, for playing an agent of `spec`'s actions there (`key=env_id` in
+    messages): the same action space is required (a bad id fails opening it, with the did-you-mean error),
+    and the frames keep the run's image size, history and action repeat, so the encoder sees what it
+    was trained on."""
+    other = cfg.replace(env=env_id, eval_also="")  # the conditions belong to the run, not to the env played
+    other_spec, _ = env_facts(other)
+    if other_spec != spec:
+        raise ConfigError(f"{key}={env_id!r} takes {other_spec.kind} actions of size {other_spec.dim}; this agent "
+                          f"acts with {spec.kind} actions of size {spec.dim} (trained on {cfg.env!r}): pick an env "
+                          "with the same action space.")
+    return other
+
+
+@dataclass(frozen=True)
+class EvalCondition:
+    """One condition of `Config.eval_also`: the env played and the perturbation shown."""
+
+    label: str
+    """The name its metrics carry: `eval/<label>/return` (`color:3`, `color_hard`, `cartpole-balance-v0`)."""
+    cfg: Config
+    """The run's config, with the other env where the condition names one."""
+    perturb: str | None = None
+    """`name:severity` or a DMC colour mode; None for another env played clean."""
+
+
+def eval_conditions(cfg: Config, spec: ActionSpec) -> list[EvalCondition]:
+    """`cfg.eval_also` resolved and checked, before anything is written: a perturbation by its name
+    (`envs.perturb`, or a colour mode, which needs a DeepMind Control env), anything else as an env id
+    with `spec`'s actions. A bad name fails here with the error that names the fix."""
+    items = [c.strip() for c in cfg.eval_also.split(",") if c.strip()]
+    out: list[EvalCondition] = []
+    for item in items:
+        name = item.partition(":")[0].strip()
+        if name in PERTURBATIONS or name in COLOR_MODES or (":" in item and "/" not in item):
+            perturb = perturbation_spec(*parse_perturbation(item))
+            if name in COLOR_MODES:
+                make_single_env(cfg, perturb=perturb).close()  # refused on an env that is not DeepMind Control
+            out.append(EvalCondition(perturb, cfg, perturb))
+        else:
+            out.append(EvalCondition(item.rpartition("/")[2], other_env_config(cfg, spec, item, "eval_also"), None))
+    labels = [c.label for c in out]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"eval_also={cfg.eval_also!r} names two conditions that would log under the same name "
+                          f"({', '.join(labels)}): keep one of them.")
+    return out
 
 
 def _obs_tensor(obs: np.ndarray) -> torch.Tensor:

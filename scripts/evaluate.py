@@ -62,7 +62,7 @@ from agents.analysis.probe import (
 )
 from agents.analysis.robustness import episode_returns, format_table, robustness
 from agents.analysis.video import upscale, write_video
-from agents.episodes import env_facts
+from agents.episodes import other_env_config
 from agents.training.assembly import PLAN_KEYS, load_run
 from agents.training.runs import RunDir
 from envs import EnvError, parse_perturbations
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_run(run, args["checkpoint"], seed=args["seed"], device=args["device"], plan=plan)
         cfg, folder = loaded.cfg, loaded.checkpoint
         if args["on_env"]:
-            cfg = loaded.agent.cfg = on_other_env(loaded.agent, args["on_env"])
+            cfg = loaded.agent.cfg = other_env_config(loaded.agent.cfg, loaded.agent.model.action_spec, args["on_env"])
         saving = run.writable()  # checked before the evaluation, not after it
         if not saving:
             if args["video"]:
@@ -192,19 +192,6 @@ def main(argv: list[str] | None = None) -> int:
     if perturbations:
         print(format_table(report))
     return 0
-
-
-def on_other_env(agent, env_id: str):
-    """The agent's config with `env_id` as its env, for playing it there (`on_env=`): the same action
-    space is required (an EnvError from opening it names a bad id), and the frames are the run's
-    image size, history and action repeat, so the encoder sees what it was trained on."""
-    cfg = agent.cfg.replace(env=env_id)
-    spec, _ = env_facts(cfg)
-    if spec != agent.model.action_spec:
-        raise ConfigError(f"on_env={env_id!r} takes {spec.kind} actions of size {spec.dim}; this agent acts with "
-                          f"{agent.model.action_spec.kind} actions of size {agent.model.action_spec.dim} "
-                          f"(trained on {agent.cfg.env!r}): pick an env with the same action space.")
-    return cfg
 
 
 def _trace(episode, beliefs: dict) -> dict[str, list]:

@@ -78,6 +78,12 @@ class Config:
     plan per step for all of them (at most eval_episodes; each plays its share, with its own planner stream).
     Training is untouched: evaluations use their own envs, memory and random streams. 0: as many as
     num_envs (asynchronous workers when more than one)."""
+    eval_also: str = ""
+    """Conditions every evaluation also plays, comma-separated, each logged as `eval/<condition>/return`: an
+    image-level perturbation (`color:3`, names in envs/perturb.py), a DMC colour mode (`color_hard`), or
+    another env id with the same actions (`dm_control/cartpole-balance-v0`: the swing-up agent started
+    upright). The same episode seeds and planner noise as the clean evaluation, so the pair differs only in
+    the condition; training and the clean evaluation are untouched."""
     checkpoint_every: int = 5_000
     """Environment steps between checkpoints, one always written at the end."""
     keep_checkpoints: int = 2
@@ -581,6 +587,12 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be positive.")
     if cfg.eval_envs < 0:
         raise ConfigError(f"eval_envs={cfg.eval_envs} must be 0 (as many as num_envs) or more.")
+    conditions = [c.strip() for c in cfg.eval_also.split(",")] if cfg.eval_also.strip() else []
+    if any(not c for c in conditions) or len(set(conditions)) != len(conditions):
+        raise ConfigError(f"eval_also={cfg.eval_also!r}: name each condition once, comma-separated, e.g. "
+                          "eval_also=color_hard,color:3.")
+    if cfg.env.strip() in conditions:
+        raise ConfigError(f"eval_also names the run's own env {cfg.env!r}: the clean evaluation plays it already.")
     if cfg.seed_steps < 0 or cfg.updates_per_step < 0 or cfg.seed_updates < 0:
         raise ConfigError("seed_steps, updates_per_step and seed_updates must be non-negative.")
     if cfg.seq_len < 2:

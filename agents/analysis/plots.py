@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-DEFAULT_KEYS = ("eval/return", "train/episode_return", "loss/*", "probe/r2", "imagine/*")
+DEFAULT_KEYS = ("eval/return", "eval/*/return", "train/episode_return", "loss/*", "probe/r2", "imagine/*")
 """Metric patterns drawn by default (`fnmatch` style), in this order."""
 _AXIS_KEYS = ("step", "time")
 

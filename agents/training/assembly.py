@@ -46,7 +46,7 @@ from worldmodel.replay import SequenceReplay
 from worldmodel.trainer import WorldModelTrainer
 
 # --- the config ----------------------------------------------------------------------------
-RESUMABLE = ("steps", "pretrain_updates", "eval_every", "eval_episodes", "eval_envs", "checkpoint_every", "keep_checkpoints",
+RESUMABLE = ("steps", "pretrain_updates", "eval_every", "eval_episodes", "eval_envs", "eval_also", "checkpoint_every", "keep_checkpoints",
              "log_every", "pretrain_log_every", "pretrain_probe_every", "pretrain_checkpoint_every", "tensorboard",
              "video", "device", "replay_device", "compile", "resume", "run_dir")
 """Keys a resumed run may change: how long it goes on, how often it evaluates, logs and checkpoints,

@@ -135,6 +135,7 @@ def train(
     explorer: RandomAgent | None = None,
     on_evaluate=None,
     ctx: Distributed | None = None,
+    eval_also: dict | None = None,
 ) -> Counters:
     """Run the loop until `cfg.steps` environment steps; returns the final counters.
 
@@ -143,6 +144,11 @@ def train(
     agent's own episodes, or to write an imagined-rollout video); what it returns is logged. Under torchrun (`ctx`), steps count every
     rank's environments, each rank makes the same updates (its own batches, all-reduced gradients),
     and rank 0 alone evaluates (`eval_envs` may be None elsewhere).
+
+    `eval_also` (`Config.eval_also`: label -> vector envs like `eval_envs`, of another env or
+    perturbed) plays each evaluation again in each of them, from the same episode seeds and planner
+    noise as the clean one, and logs `eval/<label>/return`; the clean evaluation's noise goes on as
+    if they had not been played, so neither it nor the training changes.
     """
     ctx = ctx or Distributed()
     c = counters or Counters()
@@ -206,11 +212,19 @@ def train(
             evaluation_due = c.env_steps // cfg.eval_every > before // cfg.eval_every or c.env_steps >= cfg.steps
             if evaluation_due and ctx.main:
                 trace = [] if on_evaluate is not None else None
-                clock = time.perf_counter()
-                scores = evaluate(agent, eval_envs, spec, cfg.eval_episodes, seed=cfg.seed + 1_000_003 + c.env_steps,
-                                  trace=trace)
-                logger.log(c.env_steps, {"eval/return": scores.mean(), "eval/return_std": scores.std(),
-                                         "eval/episodes_per_second": len(scores) / (time.perf_counter() - clock)})
+                clock, eval_seed = time.perf_counter(), cfg.seed + 1_000_003 + c.env_steps
+                noise = agent.eval_streams() if eval_also else None
+                scores = evaluate(agent, eval_envs, spec, cfg.eval_episodes, seed=eval_seed, trace=trace)
+                record = {"eval/return": scores.mean(), "eval/return_std": scores.std(),
+                          "eval/episodes_per_second": len(scores) / (time.perf_counter() - clock)}
+                if eval_also:
+                    after = agent.eval_streams()
+                    for label, also_envs in eval_also.items():
+                        agent.set_eval_streams(noise)  # the clean evaluation's planner noise, for a paired return
+                        shifted = evaluate(agent, also_envs, spec, cfg.eval_episodes, seed=eval_seed)
+                        record.update({f"eval/{label}/return": shifted.mean(), f"eval/{label}/return_std": shifted.std()})
+                    agent.set_eval_streams(after)
+                logger.log(c.env_steps, record)
                 bar.set_postfix(eval_return=f"{scores.mean():.1f}")
                 if on_evaluate is not None:
                     logger.log(c.env_steps, on_evaluate(c.env_steps, trace))

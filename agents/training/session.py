@@ -27,7 +27,7 @@ from agents.analysis.imagine import ImaginedVideos
 from agents.analysis.metrics import load_metrics
 from agents.analysis.plots import plot_runs, select_keys
 from agents.analysis.probe import ProbeAtEvaluation, probe_episodes, probe_metrics
-from agents.episodes import episode_frames, make_envs
+from agents.episodes import episode_frames, eval_conditions, make_envs
 from agents.random import RandomAgent
 from agents.training.assembly import (
     build_agent,
@@ -72,6 +72,8 @@ class TrainingSession:
     run: RunDir
     envs: object
     eval_envs: object | None
+    eval_also: dict[str, object]
+    """`Config.eval_also`'s conditions: label -> their own evaluation envs (rank 0 only)."""
     spec: ActionSpec
     replay: SequenceReplay
     model: WorldModel
@@ -94,6 +96,7 @@ class TrainingSession:
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         envs = make_envs(cfg, cfg.num_envs, seed)  # a bad env id fails before any folder is written
         eval_envs = run = None
+        eval_also: dict[str, object] = {}
         try:
             # Evaluation runs in parallel too, each env playing its share of the episodes: eval_envs of them
             # in this process (one batched plan per step), else num_envs as the collection runs them.
@@ -101,6 +104,10 @@ class TrainingSession:
             eval_envs = (make_envs(cfg, eval_count, cfg.seed + 1, asynchronous=False if cfg.eval_envs else None)
                          if ctx.main else None)
             spec = ActionSpec.from_space(envs.single_action_space)
+            if ctx.main:  # the same count and seeds as the clean evaluation's envs
+                for condition in eval_conditions(cfg, spec):
+                    eval_also[condition.label] = make_envs(condition.cfg, eval_count, cfg.seed + 1, perturb=condition.perturb,
+                                                           asynchronous=False if cfg.eval_envs else None)
             _, info = envs.reset(seed=seed)
             state = info.get("state")
             state_dim = 0 if state is None else int(np.asarray(state).reshape(cfg.num_envs, -1).shape[1])
@@ -134,12 +141,13 @@ class TrainingSession:
                       if ctx.main else NullLogger())
         except BaseException:
             envs.close()
-            if eval_envs is not None:
-                eval_envs.close()
+            for other in [eval_envs, *eval_also.values()]:
+                if other is not None:
+                    other.close()
             if run is not None and ctx.main:
                 run.discard()
             raise
-        return cls(cfg, ctx, run, envs, eval_envs, spec, replay, model, trainer, agent, explorer, np_rng, counters,
+        return cls(cfg, ctx, run, envs, eval_envs, eval_also, spec, replay, model, trainer, agent, explorer, np_rng, counters,
                    logger, device, pretrained)
 
     def describe(self) -> str:
@@ -172,7 +180,7 @@ class TrainingSession:
             self.counters = train(self.cfg, agent=self.agent, envs=self.envs, eval_envs=self.eval_envs,
                                   replay=self.replay, run=self.run, logger=self.logger, spec=self.spec,
                                   counters=self.counters, np_rng=self.np_rng, explorer=self.explorer,
-                                  on_evaluate=on_evaluate if hooks else None, ctx=self.ctx)
+                                  on_evaluate=on_evaluate if hooks else None, ctx=self.ctx, eval_also=self.eval_also)
         finally:
             for hook in hooks:
                 if hasattr(hook, "close"):
@@ -182,8 +190,9 @@ class TrainingSession:
     def close(self) -> None:
         self.logger.close()
         self.envs.close()
-        if self.eval_envs is not None:
-            self.eval_envs.close()
+        for other in [self.eval_envs, *self.eval_also.values()]:
+            if other is not None:
+                other.close()
         self.run.unlock()
         self.ctx.close()
 

@@ -121,6 +121,30 @@ def test_state_dict_restores_every_planning_stream_exactly():
         assert torch.equal(agent.act(frames(1, 9), eval=True), restored.act(frames(1, 9), eval=True))
 
 
+def test_eval_streams_put_back_repeat_the_evaluation_noise_and_leave_training_alone():
+    agent = make_agent()
+    obs = torch.cat([frames(1, 3), frames(1, 200)])
+    agent.act(obs, eval=True)  # the streams have moved on from their seeds
+    train_before = [g.get_state() for g in agent.generators(1)]
+    start = agent.eval_streams()
+
+    def evaluation() -> torch.Tensor:
+        agent.reset(torch.ones(2, dtype=torch.bool), eval=True)
+        return torch.stack([agent.act(obs, eval=True) for _ in range(3)])
+
+    first = evaluation()
+    after = agent.eval_streams()
+    assert not torch.equal(evaluation(), first)  # without putting them back the noise differs
+    agent.set_eval_streams(start)
+    assert torch.equal(evaluation(), first)  # the same noise: a paired second evaluation
+    agent.set_eval_streams(after)
+    assert all(torch.equal(a.get_state(), b) for a, b in zip(agent.generators(2, eval=True), after))
+    assert all(torch.equal(g.get_state(), s) for g, s in zip(agent.generators(1), train_before))
+    fresh = make_agent()
+    fresh.set_eval_streams([])  # before any evaluation: the streams start again from their seeds
+    assert torch.equal(fresh.act(obs, eval=True), make_agent().act(obs, eval=True))
+
+
 def test_a_checkpoint_with_one_generator_still_loads():
     agent = make_agent(trained=True)
     old = torch.Generator().manual_seed(42)

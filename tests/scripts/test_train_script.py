@@ -224,6 +224,46 @@ def test_evaluation_envs_side_by_side_leave_training_untouched(tmp_path):
     assert json.loads((tmp_path / "eval_envs3" / "config.json").read_text())["eval_envs"] == 3
 
 
+def test_eval_also_plays_each_evaluation_again_under_its_conditions_and_changes_nothing_else(tmp_path):
+    """eval_also=noise:5,MountainCarContinuous-v0 logs eval/noise:5/return and
+    eval/MountainCarContinuous-v0/return at every evaluation; the losses, the training returns and the
+    clean evaluation are bit-identical to a run without it, and a resume may add it."""
+    logs = {}
+    for name, extra in (("plain", []), ("also", ["eval_also=noise:5,MountainCarContinuous-v0"])):
+        proc = script("train", "preset=debug", "steps=300", "eval_every=150", "eval_episodes=2", "tensorboard=false",
+                      f"run_dir={tmp_path / name}", *extra)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        logs[name] = read_metrics(tmp_path / name / "metrics.jsonl")
+    same = {name: [{k: v for k, v in r.items() if k.startswith(("loss/", "train/episode_return"))
+                    or k in ("eval/return", "eval/return_std")} for r in records] for name, records in logs.items()}
+    assert same["plain"] == same["also"] and any("eval/return" in r for r in same["plain"])
+    evaluations = [r for r in logs["also"] if "eval/return" in r]
+    assert [r["step"] for r in evaluations] == [150, 300]
+    for r in evaluations:
+        assert {"eval/noise:5/return", "eval/noise:5/return_std", "eval/MountainCarContinuous-v0/return"} <= set(r)
+        assert r["eval/MountainCarContinuous-v0/return"] != r["eval/return"]
+    assert not any(k.startswith("eval/noise") for r in logs["plain"] for k in r)
+    assert (tmp_path / "also" / "plots" / "learning_curves.png").is_file()
+    proc = script("train", "resume=true", f"run_dir={tmp_path / 'plain'}", "steps=450", "eval_also=color:2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "eval/color:2/return" in [r for r in read_metrics(tmp_path / "plain" / "metrics.jsonl")
+                                     if "eval/return" in r][-1]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("colr:3", "Unknown perturbation 'colr'"),
+    ("color_hard", "recolours DeepMind Control scenes"),
+    ("MountainCar-v0", "takes discrete actions of size 3"),
+    ("Pendulum-v2", "Pendulum-v1"),
+    ("Pendulum-v1", "the run's own env"),
+    ("noise:2,noise:2", "name each condition once"),
+])
+def test_a_bad_eval_also_condition_fails_before_the_run_folder(tmp_path, value, message):
+    proc = script("train", "preset=debug", f"eval_also={value}", f"run_dir={tmp_path / 'run'}")
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "run").exists()
+
+
 def test_eval_envs_must_not_be_negative(tmp_path):
     proc = script("train", "preset=debug", "eval_envs=-1", f"run_dir={tmp_path / 'run'}")
     assert proc.returncode != 0 and "eval_envs=-1 must be 0" in proc.stderr

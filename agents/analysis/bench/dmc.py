@@ -55,10 +55,10 @@ ablations the benchmark asks for (augmentation, `dmc` training with shift; the o
 contrastive alone, `dmc` being both). Any other variant (a tuning search) shows only the rows it has
 pieces for."""
 BOOKKEEPING_KEYS = ("probe_episodes", "probe_online", "video", "tensorboard", "log_every", "checkpoint_every",
-                    "keep_checkpoints", "device", "replay_device", "compile", "eval_envs")
+                    "keep_checkpoints", "device", "replay_device", "compile", "eval_envs", "eval_also")
 """Config keys that change what a run records, not what it learns: a piece's label need not name them."""
 PRETRAIN_ONLY_KEYS = ("updates_per_step", "seed_steps", "seed_updates", "eval_every", "eval_episodes",
-                      "eval_envs", "checkpoint_every", "log_every")
+                      "eval_envs", "eval_also", "checkpoint_every", "log_every")
 """Online-loop keys a variant may set that a source's pretraining run does not take."""
 
 
