@@ -6,6 +6,7 @@
     python scripts/bench_dmc.py speed=true [tasks=...] [variants=...]      # where a run's time goes
     python scripts/bench_dmc.py table=true                                 # rebuild the tables from the pieces
     python scripts/bench_dmc.py only=cartpole-swingup:dmc+encoder_from=source:cartpole-balance:0  # transfer
+    python scripts/bench_dmc.py only=cartpole-swingup:dmc:1 eval_also=dm_control/cartpole-balance-v0,color_hard
 
 Each (task, variant, seed) is one `scripts/train.py env=dm_control/<task>-v0 preset=<variant>
 seed=<seed>` run into runs/bench_dmc/...; a run stopped midway resumes from its checkpoint the
@@ -55,6 +56,8 @@ KEYS = {
     "runs": (str, "runs/bench_dmc", "folder for the pieces' run folders"),
     "source_frames": (int, dmc.SOURCE_FRAMES, "random-action frames of a source run (variants with encoder_from=source:<task>)"),
     "source_updates": (int, dmc.SOURCE_UPDATES, "pretraining updates of a source run"),
+    "eval_also": (str, "", "conditions every evaluation of the pieces trained now also plays (train.py's eval_also, e.g. "
+                           "color_hard or dm_control/cartpole-balance-v0); saved as curves in each piece, not in its label"),
     "speed": (bool, False, "measure where a run's time goes instead (env step, act, update per task and variant) "
                            "and project the minutes per run; writes docs/results/bench_dmc_speed.json"),
     "table": (bool, False, "rebuild the tables and the plot from the saved pieces (e.g. pieces copied in from "
@@ -152,7 +155,7 @@ def main(argv: list[str]) -> None:
     runs = (results.ROOT / args["runs"]).resolve()
     for task, variant, seed in jobs:
         if dmc.fill_piece(task, variant, seed, args["steps"], args["final_episodes"], args["threads"], runs,
-                          (args["source_frames"], args["source_updates"])):
+                          (args["source_frames"], args["source_updates"]), args["eval_also"]):
             dmc.save_table()
     dmc.save_table()  # also when every piece already existed (e.g. pieces copied in from another checkout)
 

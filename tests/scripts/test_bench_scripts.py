@@ -139,10 +139,13 @@ def test_bench_dmc_piece_resumes_a_stopped_run_and_gets_a_final_evaluation(tmp_p
     stopped = run_script("train", out, "env=dm_control/cartpole-swingup-v0", "preset=debug", "eval_every=1000",
                          "checkpoint_every=1000", "seed=0", "steps=1000", f"run_dir={run_dir}", "exp=bench_dmc")
     assert stopped.returncode == 0, stopped.stderr[-3000:]
+    # eval_also reaches the resumed half's training (a key a resume may add), not the piece's label.
     args = ("tasks=cartpole-swingup", "seeds=0", f"variants={DMC_SMOKE}", "steps=2000", "final_episodes=1",
-            f"runs={runs}")
+            f"runs={runs}", "eval_also=dm_control/cartpole-balance-v0")
     result = bench("bench_dmc", out, *args)
     piece = json.loads((out / "dmc" / f"cartpole-swingup__{DMC_SMOKE}__2000__0.json").read_text())
+    [(step, balance)] = piece["eval_also_curves"]["cartpole-balance-v0"]  # the upright start: evaluated at 2000
+    assert step == 2000 and 0 <= balance <= 1000 and list(piece["eval_also_curves"]) == ["cartpole-balance-v0"]
     assert piece["task"] == "dm_control/cartpole-swingup-v0" and piece["action_repeat"] == 8  # the PlaNet repeat
     assert [c[0] for c in piece["curve"]] == [1000, 2000] and piece["curve"][1][1] > piece["curve"][0][1]
     assert piece["run_dir"] == str(run_dir) and piece["threads"] == piece["machine"]["threads"] == 1

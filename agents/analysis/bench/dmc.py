@@ -205,7 +205,8 @@ def piece_from(run_dir: Path, task: str, variant: str, seed: int, steps: int, th
     """The result of a finished training run folder: its evaluation curve `[frames, seconds, return]`,
     speed (`run_speed`), `probe/r2` curve `[frames, r2]` and per state dimension `[frames, [r2, ...]]`
     (when logged), the value check on each evaluation's episodes `[frames, corr, r2, bias]` (when
-    logged), resolved config and machine."""
+    logged), each `eval_also` condition's return curve `{label: [[frames, return], ...]}` (when logged),
+    resolved config and machine."""
     curve = results.eval_curve(run_dir, steps)
     records = read_metrics(Path(run_dir) / "metrics.jsonl")
     cfg = json.loads((Path(run_dir) / "config.json").read_text())
@@ -213,6 +214,11 @@ def piece_from(run_dir: Path, task: str, variant: str, seed: int, steps: int, th
              "final_return": curve[-1][2], "seconds": curve[-1][1], **run_speed(records),
              "action_repeat": cfg["action_repeat"], "eval_episodes": cfg["eval_episodes"], "threads": threads,
              "config": cfg, "machine": {**results.machine(), "threads": threads}, "run_dir": str(run_dir)}
+    also = sorted({k[len("eval/"):-len("/return")] for r in records for k in r
+                   if k.startswith("eval/") and k.endswith("/return") and k != "eval/return"})
+    if also:  # train.py's eval_also: each condition's return at each evaluation, paired with the clean one
+        piece["eval_also_curves"] = {label: [(r["step"], r[f"eval/{label}/return"]) for r in records
+                                             if f"eval/{label}/return" in r] for label in also}
     probed = [r for r in records if "probe/r2" in r]
     if probed:
         piece["probe_curve"] = [(r["step"], r["probe/r2"]) for r in probed]
@@ -271,9 +277,10 @@ def pretrain_source(task: str, variant: str, runs: Path, threads: int, recipe: t
 
 
 def run(task: str, variant: str, seed: int, steps: int, threads: int, runs: Path,
-        recipe: tuple[int, int] = (SOURCE_FRAMES, SOURCE_UPDATES)) -> dict:
+        recipe: tuple[int, int] = (SOURCE_FRAMES, SOURCE_UPDATES), eval_also: str = "") -> dict:
     """Train (or resume, or just read when it already reached `steps`) one piece in a folder under `runs`
-    (first its source encoder's pretraining run, when the variant names one: `SOURCE`)."""
+    (first its source encoder's pretraining run, when the variant names one: `SOURCE`). `eval_also`:
+    train.py's key of that name (conditions each evaluation also plays), not part of the label."""
     preset, overrides = results.split_preset(variant)
     source = None
     if overrides.get("encoder_from", "").startswith(SOURCE):
@@ -281,12 +288,13 @@ def run(task: str, variant: str, seed: int, steps: int, threads: int, runs: Path
         overrides = {**overrides, "encoder_from": str(source)}
     run_dir = runs / run_name(task, variant, steps, seed)
     args = [f"env={task}", f"preset={preset}", f"seed={seed}", f"steps={steps}", f"run_dir={run_dir}",
-            "exp=bench_dmc", *(f"{k}={v}" for k, v in overrides.items())]
+            "exp=bench_dmc", *(f"{k}={v}" for k, v in overrides.items()), *([f"eval_also={eval_also}"] if eval_also else [])]
     commit, resumed = results.code_commit(), results.resumable(run_dir)  # the code that trains it, from here on
     with thread_limit(threads):
         if resumed:
             if not finished(run_dir, steps):
-                results.run_script("train", f"run_dir={run_dir}", "resume=true", f"steps={steps}")
+                results.run_script("train", f"run_dir={run_dir}", "resume=true", f"steps={steps}",
+                                   *([f"eval_also={eval_also}"] if eval_also else []))
         else:
             results.run_script("train", *args)
     piece = piece_from(run_dir, task, variant, seed, steps, threads)
@@ -301,7 +309,7 @@ def run(task: str, variant: str, seed: int, steps: int, threads: int, runs: Path
 
 
 def fill_piece(task: str, variant: str, seed: int, steps: int, final_episodes: int, threads: int,
-               runs: Path, recipe: tuple[int, int] = (SOURCE_FRAMES, SOURCE_UPDATES)) -> bool:
+               runs: Path, recipe: tuple[int, int] = (SOURCE_FRAMES, SOURCE_UPDATES), eval_also: str = "") -> bool:
     """Make sure the piece exists: train it and evaluate its last checkpoint over `final_episodes`
     (0: not) unless it is saved; a saved piece without that evaluation gets one while its run
     folder still holds the finished run. Whether the piece changed."""
@@ -318,7 +326,7 @@ def fill_piece(task: str, variant: str, seed: int, steps: int, final_episodes: i
             piece["final_eval"] = final_eval(Path(piece["run_dir"]), final_episodes)
         results.write_piece(path, piece)
         return True
-    piece = run(task, variant, seed, steps, threads, runs, recipe)
+    piece = run(task, variant, seed, steps, threads, runs, recipe, eval_also)
     if final_episodes:
         with thread_limit(threads):
             piece["final_eval"] = final_eval(Path(piece["run_dir"]), final_episodes)
