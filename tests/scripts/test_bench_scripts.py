@@ -259,8 +259,21 @@ def test_dmc_transfer_table_sets_each_transfer_variant_beside_its_scratch_twin()
     for p in groups[task, frozen, 100_000]:  # reaches scratch's final (405) at 50k: twice as fast
         p["curve"] = [[50_000, 1500.0, 410.0], [100_000, 3000.0, 500.0]]
     result = dmc.transfer_table(groups)
-    by = {r[3]: dict(zip(result["columns"], r)) for r in result["rows"]}
+    by = {r[3]: dict(zip(result["columns"], r)) for r in result["rows"] if isinstance(r[5], int)}
     assert set(by) == {frozen, "dmc+encoder_from=runs/x"}  # scratch variants have no row of their own here
+    # Every within-domain pair without pieces is listed, frozen and fine-tuned, with the commands that fill it.
+    missing = [dict(zip(result["columns"], r)) for r in result["rows"] if not isinstance(r[5], int)]
+    assert len(missing) == 2 * len(dmc.TRANSFER_PAIRS)
+    balance = next(r for r in missing if r["encoder from"] == "source:cartpole-balance" and r["mode"] == "frozen")
+    assert balance["seeds"] == ("none yet: `python scripts/bench_dmc.py tasks=cartpole-swingup "
+                                "variants=dmc+encoder_from=source:cartpole-balance+encoder_mode=frozen`")
+    assert balance["scratch twin's"] == "none yet: `python scripts/bench_dmc.py tasks=cartpole-swingup`"
+    hard = next(r for r in missing if r["task"] == "reacher-hard" and r["mode"] == "finetune")
+    assert hard["variant"] == "dmc+action_repeat=4+encoder_from=source:reacher-easy+encoder_mode=finetune"
+    for variant in {r["variant"] for r in missing}:
+        dmc.check_variant(variant)  # each command would run
+    with_twin = dmc.transfer_table({**groups, (task, "dmc", 100_000): [_dmc_piece(task, "dmc", 0, 300.0, None)]})
+    assert [r[8] for r in with_twin["rows"] if r[1] == "source:cartpole-balance"] == ["300 (1 seed)"] * 2
     row = by[frozen]
     assert (row["encoder from"], row["mode"], row["seeds"]) == ("pretrained:dmc", "frozen", 2)
     assert row["probe R² before training"] == "0.55 ± 0.64" and row["scratch twin's"] == "405 ± 64 (2 seeds)"

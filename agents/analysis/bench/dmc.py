@@ -46,6 +46,13 @@ SOURCE = "source:"
 """`encoder_from=source:<task>` in a variant (e.g. `dmc+encoder_from=source:cartpole-balance`): start from
 the encoder of a `scripts/pretrain.py` run on <task>, made once under the pieces' runs folder and
 shared by every piece that names it (see `source_run`)."""
+TRANSFER_PAIRS = (("cartpole-balance", "cartpole-swingup", "dmc"), ("walker-stand", "walker-walk", "dmc"),
+                  ("walker-walk", "walker-run", "dmc"), ("reacher-easy", "reacher-hard", "dmc+action_repeat=4"),
+                  ("finger-spin", "finger-turn_easy", "dmc"))
+"""The within-domain pairs the transfer table lists, (source, target, scratch variant), each with a frozen and a
+fine-tuned transfer (`transfer_variants`) and the command that fills a missing one. A target outside the six
+runs at its suite's default repeat (2) unless its variant names its domain's PlaNet repeat (reacher: 4)."""
+MODES = ("frozen", "finetune")
 SOURCE_FRAMES, SOURCE_UPDATES = 20_000, 4_000
 """A source run's random-action frames and pretraining updates (the shipped `pretrained:dmc` recipe,
 per domain)."""
@@ -494,18 +501,28 @@ def mean_curve(pieces: list[dict]) -> list[tuple[int, float]]:
     return [(pieces[0]["curve"][i][0], statistics.mean(p["curve"][i][2] for p in pieces)) for i in range(shared)]
 
 
+def transfer_variants(source: str, scratch: str) -> list[str]:
+    """The frozen and fine-tuned transfer variants of a pair: `scratch` plus the source's encoder."""
+    return [f"{scratch}+encoder_from={SOURCE}{source}+encoder_mode={mode}" for mode in MODES]
+
+
 def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
     """One row per transfer variant (task, frames) with pieces, beside its scratch twin: probe R² of
     the encoder on the task before training; the eval return at the last evaluation; the speed-up
     (frames scratch's mean curve needs to reach scratch's own final score, divided by the frames the
-    transfer's mean curve needs to reach it); the AUC (mean eval return over training) and ΔAUC."""
+    transfer's mean curve needs to reach it); the AUC (mean eval return over training) and ΔAUC. Then
+    each `TRANSFER_PAIRS` variant with no piece yet, with the command that fills it (and its twin's)."""
     rows = []
-    for (task, variant, steps), pieces in sorted(groups.items(), key=lambda kv: _order(kv[0])):
+
+    def scratch_of_piece(task: str, variant: str, steps: int) -> list[dict]:
         twin = scratch_of(variant)
-        if twin is None:
+        return next((ps for (t, v, s), ps in groups.items() if t == task and s == steps
+                     and results.split_preset(v) == twin), [])
+
+    for (task, variant, steps), pieces in sorted(groups.items(), key=lambda kv: _order(kv[0])):
+        if scratch_of(variant) is None:
             continue
-        scratch = next((ps for (t, v, s), ps in groups.items() if t == task and s == steps
-                        and results.split_preset(v) == twin), [])
+        scratch = scratch_of_piece(task, variant, steps)
         probes = [p["probe_curve"][0][1] for p in pieces if p.get("probe_curve") and p["probe_curve"][0][0] == 0]
         mine = mean_curve(pieces)
         each = ", ".join(f"{p['seed']}: {p['final_return']:.0f}" for p in pieces)
@@ -516,11 +533,21 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
             needs, gets = results.frames_to(base, level), results.frames_to(mine, level)
             speedup = f"{needs / gets:.2f}×" if needs and gets else f"< 1× (never reaches {level:.0f})"
             delta = f"{results.curve_auc(mine) - results.curve_auc(base):+.0f}"
-            scratch_cell = f"{results.mean_ci([p['final_return'] for p in scratch])} ({len(scratch)} seeds)"
+            scratch_cell = f"{results.mean_ci([p['final_return'] for p in scratch])} ({len(scratch)} seed{'s' if len(scratch) != 1 else ''})"
         _, overrides = results.split_preset(variant)
         rows.append([short(task), overrides["encoder_from"], overrides.get("encoder_mode", "finetune"), variant,
                      f"{steps:,}", len(pieces), results.mean_ci(probes, 2), f"{results.mean_ci([p['final_return'] for p in pieces])} [{each}]",
                      scratch_cell, speedup, f"{results.curve_auc(mine):.0f}", delta])
+    for source, target, scratch_variant in TRANSFER_PAIRS:
+        task = task_id(target)
+        for variant, mode in zip(transfer_variants(source, scratch_variant), MODES):
+            if any(t == task and results.split_preset(v) == results.split_preset(variant) for t, v, _ in groups):
+                continue
+            scratch = scratch_of_piece(task, variant, FRAMES)
+            scratch_cell = (f"{results.mean_ci([p['final_return'] for p in scratch])} ({len(scratch)} seed{'s' if len(scratch) != 1 else ''})" if scratch
+                            else f"none yet: {fill_command(task, scratch_variant)}")
+            rows.append([target, f"{SOURCE}{source}", mode, variant, f"{FRAMES:,}", f"none yet: {fill_command(task, variant)}",
+                         "–", "–", scratch_cell, "–", "–", "–"])
     return {"columns": ["task", "encoder from", "mode", "variant", "frames", "seeds", "probe R² before training",
                         "eval return at those frames [seed: return]", "scratch twin's", "speed-up vs scratch",
                         "AUC (mean eval return)", "ΔAUC vs scratch"], "rows": rows}
