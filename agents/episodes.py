@@ -110,6 +110,25 @@ def eval_conditions(cfg: Config, spec: ActionSpec) -> list[EvalCondition]:
     return out
 
 
+class TrainingActing:
+    """`agent` acting as it does in training wherever `evaluate` asks for evaluation acting: the plan's
+    exploration noise on the chosen action (and optimism and novelty bonuses, for a run trained with
+    them), from its training memory and streams. To tell whether noise-free acting is what fails
+    (`scripts/evaluate.py acting=training`); every other attribute is the agent's."""
+
+    def __init__(self, agent: Agent):
+        self.agent = agent
+
+    def reset(self, mask: torch.Tensor, eval: bool = False) -> None:
+        self.agent.reset(mask, eval=False)
+
+    def act(self, obs: torch.Tensor, eval: bool = False) -> torch.Tensor:
+        return self.agent.act(obs, eval=False)
+
+    def __getattr__(self, name: str):
+        return getattr(self.agent, name)
+
+
 def _obs_tensor(obs: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(obs))
 

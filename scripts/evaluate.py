@@ -6,6 +6,7 @@ optionally under out-of-distribution visual perturbations.
     python scripts/evaluate.py run_dir=runs/x perturb=color:3,noise:2
     python scripts/evaluate.py run_dir=runs/x samples=512 iterations=6    # the same agent, a wider search
     python scripts/evaluate.py run_dir=runs/x on_env=dm_control/cartpole-balance-v0   # on a sibling task
+    python scripts/evaluate.py run_dir=runs/x acting=training   # with training's exploration noise
 
 Loads the run's config and the latest (or the named) checkpoint, plans with exploration off, and
 writes `eval_<checkpoint>.json` (and `videos/eval_<checkpoint>.mp4`) into the run folder; a
@@ -30,6 +31,11 @@ The planner's keys (`samples`, `iterations`, `horizon`, `elites`, `mppi_temperat
 `policy_samples`, `planner`, `min_std`, `max_std`) may be given to plan differently with what the run
 learned, e.g. to tell a search that falls short from a model or value that does: the JSON is then
 `eval_<checkpoint>__<key>=<value>....json` and records them under `plan`.
+
+`acting=training` plays the episodes as training does, with the plan's exploration noise on each
+chosen action (and a run's optimism or novelty bonus), instead of noise-free: does the agent do
+better when shaken out of the states its noise-free plans hold it in? The JSON is then
+`eval_<checkpoint>__acting=training.json` and records `acting`.
 
 `on_env=<id>` plays the agent on another env with the same action space, at the run's image size,
 history and action repeat (e.g. a cartpole-swingup agent on cartpole-balance, which starts every
@@ -62,7 +68,7 @@ from agents.analysis.probe import (
 )
 from agents.analysis.robustness import episode_returns, format_table, robustness
 from agents.analysis.video import upscale, write_video
-from agents.episodes import other_env_config
+from agents.episodes import TrainingActing, other_env_config
 from agents.training.assembly import PLAN_KEYS, load_run
 from agents.training.runs import RunDir
 from envs import EnvError, parse_perturbations
@@ -87,6 +93,8 @@ KEYS = {
     "perturb": (str, "", "also evaluate under name:severity perturbations, comma-separated (e.g. color:3,noise:2); "
                        "on DeepMind Control also color_easy / color_hard (scene recoloured, no severity)"),
     "probe_episodes": (int, 8, "random-action episodes for the probe R² (3/4 fit, 1/4 scored); with perturb= only"),
+    "acting": (str, "eval", "eval (noise-free, as every evaluation) or training (the plan's exploration noise on, as "
+                            "in training)"),
     **{key: (str, "", f"plan with this {key} instead of the run's (the search only; what was learned is kept)")
        for key in PLAN_KEYS},
 }
@@ -102,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("trace=true traces the clean episodes only: drop perturb= (or trace=true).")
         if perturbations and args["probe_episodes"] < 2:
             raise ConfigError(f"probe_episodes={args['probe_episodes']} must be at least 2 (one to fit, one to score).")
+        if args["acting"] not in ("eval", "training"):
+            raise ConfigError(f"acting={args['acting']!r} is not valid: choose eval or training.")
         run = RunDir.open(args["run_dir"])
         cfg = run.config()
         if args["env"] and args["env"] != cfg.env:
@@ -121,16 +131,17 @@ def main(argv: list[str] | None = None) -> int:
                                       "trace=true, or evaluate a copy of the run.")
             print(f"note: {run.path} is read-only: the result is printed, not saved.", file=sys.stderr)
 
+        agent = TrainingActing(loaded.agent) if args["acting"] == "training" else loaded.agent
         frames: list[np.ndarray] = []
         traced: list[dict] = []
         record = (lambda obs: frames.append(upscale(obs[0, -3:].transpose(1, 2, 0), 4))) if args["video"] else None
         if perturbations:
-            report = robustness(loaded.agent, perturbations, args["episodes"], args["seed"], args["probe_episodes"],
+            report = robustness(agent, perturbations, args["episodes"], args["seed"], args["probe_episodes"],
                                 on_step=record)
             returns = np.asarray(report["clean"]["returns"])
         else:
             played: list = []
-            returns = episode_returns(loaded.agent, args["episodes"], args["seed"], on_step=record, trace=played)
+            returns = episode_returns(agent, args["episodes"], args["seed"], on_step=record, trace=played)
             policy_probe = probe_on_episodes(loaded.agent.model, loaded.agent.device, played)
             model, device = loaded.agent.model, loaded.agent.device
             beliefs = [beliefs_on_episode(model, device, ep, cfg.discount) for ep in played]  # one encoding pass
@@ -149,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
               "returns": returns.tolist()}
     if plan:
         result["plan"] = {key: getattr(cfg, key) for key in plan}
+    if args["acting"] != "eval":
+        result["acting"] = args["acting"]
     if not perturbations and policy_probe:
         result["probe_policy"] = policy_probe
     if not perturbations and value_check:
@@ -164,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                            "r2_per_dim": report["clean"]["probe_r2_per_dim"]}
         result["perturbations"] = report["perturbations"]
     label = "".join(f"__{key}={value}" for key, value in result.get("plan", {}).items())
+    if args["acting"] != "eval":
+        label += f"__acting={args['acting']}"
     if args["on_env"]:
         label += "__on_env=" + cfg.env.replace("/", "-")
     if saving:

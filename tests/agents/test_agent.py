@@ -145,6 +145,18 @@ def test_eval_streams_put_back_repeat_the_evaluation_noise_and_leave_training_al
     assert torch.equal(fresh.act(obs, eval=True), make_agent().act(obs, eval=True))
 
 
+def test_training_acting_plays_evaluations_from_the_training_memory_with_noise():
+    from agents.episodes import TrainingActing
+
+    agent = make_agent()
+    acting = TrainingActing(agent)
+    acting.reset(torch.ones(1, dtype=torch.bool), eval=True)
+    noisy = acting.act(frames(1, 7), eval=True)
+    assert set(agent._memory) == {False}  # the training memory and streams, not the evaluation's
+    assert acting.cfg is agent.cfg and acting.model is agent.model
+    assert torch.equal(noisy, make_agent().act(frames(1, 7), eval=False))
+
+
 def test_a_checkpoint_with_one_generator_still_loads():
     agent = make_agent(trained=True)
     old = torch.Generator().manual_seed(42)

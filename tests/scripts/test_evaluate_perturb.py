@@ -99,6 +99,19 @@ def test_evaluate_plays_the_agent_on_another_env_with_the_same_actions(trained):
     assert result["episodes"] == 1 and len(result["state_policy"]["mean"]) == 2  # MountainCar's own state
 
 
+def test_evaluate_can_act_as_in_training_with_its_exploration_noise(trained):
+    """acting=training: the same episodes (seeds) played with the plan's noise on, saved apart."""
+    plain = script("evaluate", f"run_dir={trained}", "episodes=2")
+    noisy = script("evaluate", f"run_dir={trained}", "episodes=2", "acting=training")
+    assert plain.returncode == 0 and noisy.returncode == 0, noisy.stderr[-3000:]
+    clean = json.loads((trained / "eval_step_000000200.json").read_text())
+    shaken = json.loads((trained / "eval_step_000000200__acting=training.json").read_text())
+    assert shaken["acting"] == "training" and "acting" not in clean
+    assert shaken["returns"] != clean["returns"] and shaken["episodes"] == 2
+    bad = script("evaluate", f"run_dir={trained}", "episodes=1", "acting=noisy")
+    assert bad.returncode == 2 and "acting='noisy' is not valid: choose eval or training" in bad.stderr
+
+
 @pytest.mark.parametrize("on_env,match", [
     ("CartPole-v1", "on_env='CartPole-v1' takes discrete actions of size 2; this agent acts with continuous actions of size 1"),
     ("Pendulm-v1", "Pendulum-v1"),
