@@ -15,7 +15,8 @@ included), each task at its own action repeat (cartpole-swingup 8, reacher-easy 
 finger-spin 2, ball_in_cup-catch 4, walker-walk 2), a 10-episode evaluation every 10k frames. A
 variant is a preset with `+key=value` overrides (`dmc+augment=none`), its own rows. Each finished
 run's last checkpoint is also evaluated over `final_episodes` episodes by `scripts/evaluate.py` (the
-same start states for every piece), and the run is saved as its own JSON under docs/results/dmc/
+same start states for every piece; noise-free, and again with training's exploration noise,
+`acting=training`, which the probe table sets beside it), and the run is saved as its own JSON under docs/results/dmc/
 (curve of frames, seconds and eval return; final-agent returns; frames/s and updates/s; probe/r2
 curve when logged; the resolved config and the machine), so the benchmark fills in piece by piece.
 

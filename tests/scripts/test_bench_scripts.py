@@ -151,6 +151,8 @@ def test_bench_dmc_piece_resumes_a_stopped_run_and_gets_a_final_evaluation(tmp_p
     assert piece["run_dir"] == str(run_dir) and piece["threads"] == piece["machine"]["threads"] == 1
     assert piece["frames_per_second"] > 0 and piece["updates_per_second"] > 0 and piece["updates"] > 0
     assert piece["final_eval"]["episodes"] == 1 and piece["final_eval"]["checkpoint"] == "step_000002000"
+    # the same episode with training's exploration noise on
+    assert piece["final_eval_training"]["episodes"] == 1 and piece["final_eval_training"]["checkpoint"] == "step_000002000"
     assert 0 <= piece["final_eval"]["return_mean"] <= 1000
     columns, rows = result["table"]["columns"], result["table"]["rows"]
     row = next(r for r in rows if r[0] == "cartpole-swingup" and r[2] == DMC_SMOKE)
@@ -318,6 +320,12 @@ def test_dmc_probe_table_reads_both_probes_of_each_piece_per_state_dim():
     new["final_eval"]["reward_policy"] = {"corr": 0.8, "r2": 0.5, "bias": -0.2, "bias_top": -0.5}
     row = dict(zip(result["columns"], dmc.probe_table({(task, "dmc", 100_000): [old, new]})["rows"][0]))
     assert row[reward] == "0.80 / -0.20 / -0.50"
+    acting = "final agent's return: noise-free / with training's exploration noise (same episodes)"
+    assert row[acting] == "–"
+    old["final_eval_training"] = {"episodes": 10, "return_mean": 500.0}  # old's noise-free final agent: 210
+    result = dmc.probe_table({(task, "dmc", 100_000): [old, new]})
+    row = dict(zip(result["columns"], result["rows"][0]))
+    assert row[acting] == "210 / 500" and result["rows"][0][result["columns"].index(acting) + 1] == "1"
 
 
 def test_dmc_speed_projects_a_run_from_the_medians_of_its_parts():

@@ -318,29 +318,37 @@ def run(task: str, variant: str, seed: int, steps: int, threads: int, runs: Path
 def fill_piece(task: str, variant: str, seed: int, steps: int, final_episodes: int, threads: int,
                runs: Path, recipe: tuple[int, int] = (SOURCE_FRAMES, SOURCE_UPDATES), eval_also: str = "") -> bool:
     """Make sure the piece exists: train it and evaluate its last checkpoint over `final_episodes`
-    (0: not) unless it is saved; a saved piece without that evaluation gets one while its run
+    (0: not), noise-free (`final_eval`) and with training's exploration noise on the same episodes
+    (`final_eval_training`), unless it is saved; a saved piece without them gets them while its run
     folder still holds the finished run. Whether the piece changed."""
     path = piece_path(task, variant, steps, seed)
     if path.exists():
         piece = json.loads(path.read_text())
-        if not final_episodes or "final_eval" in piece:
+        if not final_episodes or ("final_eval" in piece and "final_eval_training" in piece):
             return False
         if not finished(Path(piece["run_dir"]), steps):
-            print(f"{path.name}: no final evaluation, and its run folder {piece['run_dir']} no longer holds the "
-                  "finished run; delete the piece to train it again.")
+            if "final_eval" not in piece:
+                print(f"{path.name}: no final evaluation, and its run folder {piece['run_dir']} no longer holds the "
+                      "finished run; delete the piece to train it again.")
             return False
-        with thread_limit(threads):
-            piece["final_eval"] = final_eval(Path(piece["run_dir"]), final_episodes)
+        _final_evals(piece, final_episodes, threads)
         results.write_piece(path, piece)
         return True
     piece = run(task, variant, seed, steps, threads, runs, recipe, eval_also)
     if final_episodes:
-        with thread_limit(threads):
-            piece["final_eval"] = final_eval(Path(piece["run_dir"]), final_episodes)
+        _final_evals(piece, final_episodes, threads)
     results.write_piece(path, piece)
     print(f"{short(task)} {variant} seed {seed}: eval return {piece['final_return']:.1f} at {steps:,} frames",
           flush=True)
     return True
+
+
+def _final_evals(piece: dict, episodes: int, threads: int) -> None:
+    """The piece's final agent, noise-free and with training's noise (whichever it lacks)."""
+    with thread_limit(threads):
+        for key, acting in (("final_eval", "eval"), ("final_eval_training", "training")):
+            if key not in piece:
+                piece[key] = final_eval(Path(piece["run_dir"]), episodes, acting)
 
 
 def load_groups() -> dict[tuple, list[dict]]:
@@ -570,7 +578,9 @@ def probe_table(groups: dict[tuple, list[dict]]) -> dict:
     agent's evaluation, else the last evaluation's), mean over seeds and per state dimension; and the
     final agent's value check on its own episodes (`value_on_episodes`: correlation, R² and bias of the
     value against the discounted return that followed) and reward check (`reward_on_episodes`: correlation
-    and bias of the reward head along the actions taken, and its bias on the best quarter of the steps)."""
+    and bias of the reward head along the actions taken, and its bias on the best quarter of the steps);
+    and the final agent's return noise-free beside its return with training's exploration noise on the
+    same episodes (an agent held at rest by its noise-free plans does much better shaken)."""
     rows = []
     for (task, variant, steps), pieces in sorted(groups.items(), key=lambda kv: _order(kv[0])):
         with_random = [p for p in pieces if p.get("probe_curve")]
@@ -592,18 +602,23 @@ def probe_table(groups: dict[tuple, list[dict]]) -> dict:
         reward_cell = "–" if not rewarded else (
             f"{statistics.mean(v['corr'] for v in rewarded):.2f} / {statistics.mean(v['bias'] for v in rewarded):+.2f} / "
             f"{statistics.mean(v['bias_top'] for v in rewarded):+.2f}")
+        shaken = [(p["final_eval"]["return_mean"], p["final_eval_training"]["return_mean"]) for p in pieces
+                  if "final_eval" in p and "final_eval_training" in p]
+        acting_cell = "–" if not shaken else (f"{statistics.mean(a for a, _ in shaken):.0f} / "
+                                              f"{statistics.mean(b for _, b in shaken):.0f}")
         methods = sorted({p.get("probe_method", "8 random-action episodes, 3/4 fit, 1/4 scored") for p in with_random})
         rows.append([short(task), variant, f"{steps:,}", len(pieces),
                      _probe_cell([p["probe_curve"][-1][1] for p in with_random], random_dims),
                      f"{len(with_random)}", _probe_cell(own, own_dims), f"{len(own)}", value_cell, f"{len(valued)}",
-                     reward_cell, f"{len(rewarded)}",
+                     reward_cell, f"{len(rewarded)}", acting_cell, f"{len(shaken)}",
                      "; ".join(methods) or "–"])
     return {"columns": ["task", "variant", "frames", "seeds", "probe R², random-action episodes, last evaluation "
                         "(mean; per state dim)", "seeds with it", "probe R², the agent's own episodes (final agent, "
                         "4-fold; per state dim)", "seeds with it", "value vs the return that followed, the final "
                         "agent's own episodes (correlation / R² / bias)", "seeds with it", "reward head along the final "
                         "agent's own steps (correlation / bias / bias on the best quarter)", "seeds with it",
-                        "random-action probe"],
+                        "final agent's return: noise-free / with training's exploration noise (same episodes)",
+                        "seeds with it", "random-action probe"],
             "rows": rows}
 
 

@@ -66,12 +66,15 @@ def finished(run_dir: Path, steps: int) -> bool:
     return True
 
 
-def final_eval(run_dir: Path, episodes: int) -> dict:
+def final_eval(run_dir: Path, episodes: int, acting: str = "eval") -> dict:
     """`scripts/evaluate.py` on the run's last checkpoint over `episodes` episodes (evaluate.py's fixed
-    seed, so every piece is scored from the same start states): checkpoint, episodes, returns, mean, std."""
-    results.run_script("evaluate", f"run_dir={run_dir}", f"episodes={episodes}")
+    seed, so every piece is scored from the same start states): checkpoint, episodes, returns, mean, std.
+    `acting="training"`: the same episodes with training's exploration noise (evaluate.py's `acting`)."""
+    results.run_script("evaluate", f"run_dir={run_dir}", f"episodes={episodes}",
+                       *([f"acting={acting}"] if acting != "eval" else []))
     checkpoint = (run_dir / "checkpoints" / "latest").read_text().strip()
-    report = json.loads((run_dir / f"eval_{checkpoint}.json").read_text())
+    suffix = f"__acting={acting}" if acting != "eval" else ""
+    report = json.loads((run_dir / f"eval_{checkpoint}{suffix}.json").read_text())
     keys = ("checkpoint", "episodes", "returns", "return_mean", "return_std", "probe_policy", "value_policy",
             "reward_policy", "state_policy")
     return {key: report[key] for key in keys if key in report}
