@@ -273,8 +273,15 @@ def slug(env: str) -> str:
 
 def run_script(name: str, *args: str) -> None:
     """Run `scripts/{name}.py` with `key=value` arguments in its own process (its own threads and
-    random state, as a user would run it); a failure stops the benchmark."""
-    subprocess.run([sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args], check=True)
+    random state, as a user would run it); a failure stops the benchmark with one line (the script
+    printed its own error above it). A script stopped by a signal (128 + its number: SIGINT, SIGTERM)
+    has checkpointed: the benchmark stops too, saying that the same command resumes it."""
+    code = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args], check=False).returncode
+    if code > 128:
+        raise SystemExit(f"{name}.py was stopped by signal {code - 128} after writing a checkpoint; run the same "
+                         "benchmark command again to resume it.")
+    if code != 0:
+        raise SystemExit(f"{name}.py {' '.join(args)} failed with exit status {code} (its error is printed above).")
 
 
 def resumable(run_dir: Path) -> bool:

@@ -57,3 +57,13 @@ def test_a_table_footer_names_the_commit_when_recorded():
     assert with_commit.endswith("torch 2.13.0+cpu, 2026-12-06, commit c6b03b4.</sub>")
     assert results.render({"table": table, "command": "python x.py", "machine": machine}).endswith(
         "torch 2.13.0+cpu, 2026-12-06.</sub>")
+
+
+@pytest.mark.parametrize("code, message", [
+    (143, "train.py was stopped by signal 15 after writing a checkpoint; run the same benchmark command again"),
+    (2, "train.py env=x failed with exit status 2 (its error is printed above)"),
+])
+def test_run_script_stops_the_benchmark_with_one_line(monkeypatch, code, message):
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, code))
+    with pytest.raises(SystemExit, match=message.replace("(", r"\(").replace(")", r"\)")):
+        results.run_script("train", "env=x")
