@@ -509,6 +509,11 @@ def mean_curve(pieces: list[dict]) -> list[tuple[int, float]]:
     return [(pieces[0]["curve"][i][0], statistics.mean(p["curve"][i][2] for p in pieces)) for i in range(shared)]
 
 
+def _scratch_cell(scratch: list[dict]) -> str:
+    """A scratch twin's return at its last evaluation over its seeds: `289 ± 254 (3 seeds)`."""
+    return f"{results.mean_ci([p['final_return'] for p in scratch])} ({len(scratch)} seed{'s' if len(scratch) != 1 else ''})"
+
+
 def transfer_variants(source: str, scratch: str) -> list[str]:
     """The frozen and fine-tuned transfer variants of a pair: `scratch` plus the source's encoder."""
     return [f"{scratch}+encoder_from={SOURCE}{source}+encoder_mode={mode}" for mode in MODES]
@@ -541,7 +546,7 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
             needs, gets = results.frames_to(base, level), results.frames_to(mine, level)
             speedup = f"{needs / gets:.2f}×" if needs and gets else f"< 1× (never reaches {level:.0f})"
             delta = f"{results.curve_auc(mine) - results.curve_auc(base):+.0f}"
-            scratch_cell = f"{results.mean_ci([p['final_return'] for p in scratch])} ({len(scratch)} seed{'s' if len(scratch) != 1 else ''})"
+            scratch_cell = _scratch_cell(scratch)
         _, overrides = results.split_preset(variant)
         rows.append([short(task), overrides["encoder_from"], overrides.get("encoder_mode", "finetune"), variant,
                      f"{steps:,}", len(pieces), results.mean_ci(probes, 2), f"{results.mean_ci([p['final_return'] for p in pieces])} [{each}]",
@@ -552,7 +557,7 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
             if any(t == task and results.split_preset(v) == results.split_preset(variant) for t, v, _ in groups):
                 continue
             scratch = scratch_of_piece(task, variant, FRAMES)
-            scratch_cell = (f"{results.mean_ci([p['final_return'] for p in scratch])} ({len(scratch)} seed{'s' if len(scratch) != 1 else ''})" if scratch
+            scratch_cell = (_scratch_cell(scratch) if scratch
                             else f"none yet: {fill_command(task, scratch_variant)}")
             rows.append([target, f"{SOURCE}{source}", mode, variant, f"{FRAMES:,}", f"none yet: {fill_command(task, variant)}",
                          "–", "–", scratch_cell, "–", "–", "–"])
