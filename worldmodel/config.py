@@ -132,6 +132,9 @@ class Config:
     """Stride-2 conv layers in the encoder after the stem (and transposed ones in the decoder)."""
     enc_stem: int = 4
     """Stride of the encoder's first, patchifying conv (1: none); ~4x cheaper on CPU at 64x64."""
+    enc_act: Literal["relu", "silu"] = "silu"
+    """Activation of the conv encoder's layers (`worldmodel.encoders.ACTIVATIONS`); "silu" reads thin
+    objects' angles far worse (see there)."""
     patch_size: int = 8
     """Patch side in pixels, for tube masking and the patch encoder."""
     vit_width: int = 128

@@ -71,8 +71,8 @@ from worldmodel.objectives import (
 # Config keys that define the encoder's input and architecture: an encoder file records them,
 # and loading it into a model that differs in any of them is refused.
 ENCODER_KEYS = ("encoder", "image_size", "history", "latent_dim", "enc_channels", "enc_depth", "enc_stem",
-                "patch_size", "vit_width", "vit_depth", "latent_norm", "simnorm_group", "stack_as")
-ENCODER_DEFAULTS = {"latent_norm": "layer", "simnorm_group": 8, "stack_as": "frames"}
+                "enc_act", "patch_size", "vit_width", "vit_depth", "latent_norm", "simnorm_group", "stack_as")
+ENCODER_DEFAULTS = {"latent_norm": "layer", "simnorm_group": 8, "stack_as": "frames", "enc_act": "silu"}
 """Values of the `ENCODER_KEYS` that encoders saved before the key existed were built with."""
 
 
@@ -653,7 +653,7 @@ def _make_encoder(cfg: Config) -> nn.Module:
         return PatchEncoder(channels, cfg.image_size, cfg.patch_size, cfg.latent_dim, cfg.vit_width, cfg.vit_depth,
                             norm=_latent_norm(cfg), frames=cfg.history, differences=differences)
     return ConvEncoder(channels, cfg.image_size, cfg.latent_dim, cfg.enc_channels, cfg.enc_depth, cfg.enc_stem,
-                       norm=_latent_norm(cfg), frames=cfg.history, differences=differences)
+                       norm=_latent_norm(cfg), frames=cfg.history, differences=differences, act=cfg.enc_act)
 
 
 def _frozen_copy(module: nn.Module) -> nn.Module:

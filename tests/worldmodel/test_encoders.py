@@ -149,3 +149,22 @@ def test_a_difference_stem_trains_its_motion_weights_and_encodes_sequences_as_st
     encoder(stacks).square().sum().backward()
     motion = stem.weight.grad.unflatten(1, (3, 3))[:, :2]
     assert motion.abs().sum() > 0  # the difference weights learn
+
+
+@pytest.mark.parametrize("act, module", [("relu", torch.nn.ReLU), ("silu", torch.nn.SiLU)])
+def test_conv_encoder_activation_is_chosen_and_a_wrong_one_refused(act, module):
+    encoder = ConvEncoder(9, 32, 16, channels=8, depth=2, stem=2, frames=3, act=act)
+    kinds = {type(m) for m in encoder.convs if not isinstance(m, torch.nn.Conv2d)}
+    assert kinds == {module}
+    frames = torch.rand(2, 5, 3, 32, 32) - 0.5
+    windows = rearrange(torch.stack([frames[:, t:t + 3] for t in range(3)], 1), "b t k c h w -> (b t) (k c) h w")
+    torch.testing.assert_close(encoder.forward_sequence(frames), encoder(windows))
+    with pytest.raises(ValueError, match="act='gelu'"):
+        ConvEncoder(9, 32, 16, channels=8, depth=2, stem=2, frames=3, act="gelu")
+
+
+def test_encoders_saved_before_enc_act_read_as_silu():
+    from worldmodel.model import encoder_config_of
+
+    assert encoder_config_of({"encoder": "conv"})["enc_act"] == "silu"
+    assert encoder_config_of({"encoder": "conv", "enc_act": "relu"})["enc_act"] == "relu"
