@@ -135,3 +135,90 @@ def transfer_table() -> dict:
 def save_transfer_table() -> None:
     """Rebuild docs/results/bench_probe_transfer.json (and its docs table) from every piece there is."""
     results.save("bench_probe_transfer", transfer_table(), results.piece_names(TRANSFER_PIECES), results.command_line())
+
+
+READOUT_PIECES = results.RESULTS / "readout"
+"""Where each supervised read-out piece is saved."""
+
+
+def readout_piece_path(env: str, variant: str, episodes: int, updates: int, seed: int) -> Path:
+    return READOUT_PIECES / f"{results.slug(env)}__{variant}__{episodes}__{updates}__{seed}.json"
+
+
+def supervised_readout(env: str, variant: str, episodes: int, updates: int, seed: int, batch: int = 64) -> dict:
+    """How much of `env`'s state the encoder of `variant` (a preset and its overrides joined by `+`,
+    e.g. `dmc+enc_act=relu`) can read when it is trained *with supervision* to regress it: the
+    encoder and a linear head on its latent, `updates` Adam steps of `batch` windows of k stacked
+    frames (the variant's history, augmentation and learning rate) against the state at the newest
+    frame, standardised; then R² per state dim on held-out episodes (`episodes` random-action episodes
+    at the suite protocol's action repeat, reset from `seed + 1000`: 3/4 fit, 1/4 scored).
+
+    No self-supervised objective can make a latent hold more than its encoder can be taught to read,
+    so this bounds the linear probe from above: where it is low, the architecture, not the objective,
+    is what falls short. Returns the piece: `r2`, `r2_per_dim`, `seconds` of the updates and more.
+    """
+    import time
+
+    import torch
+
+    from agents.analysis.probe import probe_episodes, split_episodes
+    from agents.training.assembly import build_model, resolve_config
+    from worldmodel.augment import random_shift
+    from worldmodel.probe import episode_latents
+
+    preset, *overrides = variant.split("+")
+    cfg = resolve_config([f"preset={preset}", f"env={env}", f"probe_episodes={episodes}", f"seed={seed}", *overrides])
+    recorded, spec = probe_episodes(cfg, seed=seed + 1_000)
+    if "state" not in recorded[0].keys():
+        raise ValueError(f"{env} gives no low-dimensional state to read out.")
+    fit, score = split_episodes(recorded)
+    k, device = cfg.history, torch.device("cpu")
+    torch.manual_seed(seed)
+    model = build_model(cfg, spec, device)
+    frames = [torch.cat([e["obs"][:1].expand(k - 1, -1, -1, -1), e["obs"]]) for e in fit]  # history padded
+    states = torch.cat([e["state"] for e in fit]).float()
+    mean, std = states.mean(0), states.std(0).clamp_min(1e-6)
+    index = [(i, t) for i, e in enumerate(fit) for t in range(e["obs"].shape[0])]
+    head = torch.nn.Linear(cfg.latent_dim, states.shape[1])
+    encoder_params = [p for n, p in model.named_parameters() if n.startswith("_encoder.")]
+    optimizer = torch.optim.Adam([*encoder_params, *head.parameters()], lr=cfg.lr)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    start = time.perf_counter()
+    for _ in range(updates):
+        picks = torch.randint(0, len(index), (batch,), generator=generator).tolist()
+        windows = torch.stack([frames[index[j][0]][index[j][1]:index[j][1] + k] for j in picks])  # (B, k, 3, H, W)
+        targets = torch.stack([(fit[index[j][0]]["state"][index[j][1]].float() - mean) / std for j in picks])
+        if cfg.augment == "shift":
+            windows = random_shift(windows, cfg.shift_pad, generator)
+        loss = torch.nn.functional.mse_loss(head(model.encode_sequence(windows)[:, -1]), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    seconds = time.perf_counter() - start
+    model.eval()
+    with torch.no_grad():
+        predicted = torch.cat([head(episode_latents(model.encode_sequence, e["obs"], k, device)) for e in score])
+    actual = torch.cat([e["state"] for e in score]).float()
+    per_dim = 1 - ((predicted * std + mean - actual) ** 2).mean(0) / actual.var(0).clamp_min(1e-12)
+    return {"env": env, "variant": variant, "episodes": episodes, "updates": updates, "seed": seed, "batch": batch,
+            "fit_frames": len(index), "r2": float(per_dim.mean()), "r2_per_dim": [round(float(v), 4) for v in per_dim],
+            "seconds": round(seconds, 1), "loss": loss.item()}
+
+
+def readout_table() -> dict:
+    """Per (env, variant, episodes, updates): supervised read-out R², mean ± 95% CI over seeds, and per dim."""
+    groups = results.load_pieces(READOUT_PIECES, lambda r: (r["env"], r["variant"], r["episodes"], r["updates"]))
+    rows = []
+    for (env, variant, episodes, updates), pieces in sorted(groups.items()):
+        dims = [statistics.mean(d) for d in zip(*(p["r2_per_dim"] for p in pieces))]
+        rows.append([env.removeprefix("dm_control/"), variant, episodes, updates, len(pieces),
+                     results.mean_ci([p["r2"] for p in pieces], 2), " / ".join(f"{d:.2f}" for d in dims),
+                     f"{statistics.mean(p['seconds'] for p in pieces):.0f}"])
+    return {"columns": ["env", "variant", "episodes", "updates", "seeds", "read-out R² (held-out)",
+                        "per state dim", "seconds of updates"], "rows": rows}
+
+
+def save_readout_table() -> None:
+    """Rebuild docs/results/bench_readout.json (and its docs table) from every piece there is."""
+    results.save("bench_readout", readout_table(), results.piece_names(READOUT_PIECES), results.command_line())
