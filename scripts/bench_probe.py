@@ -5,8 +5,8 @@ pretrained encoder reads of other environments before any training there.
                                   [objectives=masked,contrastive,both] [precision=bf16]
     python scripts/bench_probe.py encoders=pretrained:dmc,runs/pre targets=dm_control/hopper-stand-v0,...
                                   [episodes=16] [seeds=0,1,2]
-    python scripts/bench_probe.py readout=dmc,dmc+enc_act=relu env=dm_control/cartpole-swingup-v0
-                                  [episodes=80] [updates=3000] [seeds=0,1,2]
+    python scripts/bench_probe.py readout=dmc,dmc+enc_act=relu env=dm_control/cartpole-swingup-v0 episodes=80
+                                  [updates=3000] [seeds=0,1,2]
 
 With `encoders=`, each (encoder, target, seed) probes the encoder (a run folder, an encoder file
 or a shipped `pretrained:<name>`) on the target's state, beside a fresh encoder of the same shape,
@@ -35,7 +35,7 @@ from agents.analysis.bench import probe
 from envs import EnvError
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.cli import parse_keys
-from worldmodel.config import ConfigError
+from worldmodel.config import Config, ConfigError
 
 KEYS = {
     "env": (str, "Pendulum-v1", "environment id"),
@@ -56,8 +56,17 @@ KEYS = {
 def readout(args: dict) -> None:
     """The `readout=` mode: each (variant, seed) piece unless saved, then the table."""
     env, episodes, updates = args["env"], args["episodes"], args["updates"]
+    variants = args["readout"].split(",")
+    for variant in variants:  # every variant checked before anything runs
+        try:
+            preset, overrides = results.split_preset(variant)
+            Config.from_preset(preset, **overrides)
+        except SystemExit as e:
+            raise results.bad_argument(str(e.code)) from None
+        except ConfigError as e:
+            raise results.bad_argument(f"readout={variant}: {e}") from None
     for seed in results.int_list("seeds", args["seeds"]):
-        for variant in args["readout"].split(","):
+        for variant in variants:
             path = probe.readout_piece_path(env, variant, episodes, updates, seed)
             if path.exists():
                 continue

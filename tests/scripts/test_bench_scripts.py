@@ -379,18 +379,19 @@ def test_bench_probe_probes_a_pretrained_encoder_on_other_envs_beside_a_fresh_on
 
 def test_bench_probe_reads_out_the_state_with_each_variants_encoder_under_supervision(tmp_path):
     out = tmp_path / "results"
-    args = ("env=Pendulum-v1", "readout=debug,debug+enc_act=relu", "episodes=4", "updates=3", "seeds=0")
+    args = ("env=Pendulum-v1", "readout=debug+augment=shift,debug+enc_act=relu", "episodes=4", "updates=3", "seeds=0")
     proc = run_script("bench_probe", out, *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = json.loads((out / "bench_readout.json").read_text())["table"]
     rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
     assert [(r["variant"], r["episodes"], r["updates"], r["seeds"]) for r in rows] == [
-        ("debug", 4, 3, 1), ("debug+enc_act=relu", 4, 3, 1)]
+        ("debug+augment=shift", 4, 3, 1), ("debug+enc_act=relu", 4, 3, 1)]
     assert all(len(r["per state dim"].split(" / ")) == 3 for r in rows)  # cos θ, sin θ, θ̇
     pieces = [json.loads(p.read_text()) for p in sorted((out / "readout").glob("*.json"))]
     assert pieces[0]["r2_per_dim"] != pieces[1]["r2_per_dim"] and pieces[0]["fit_frames"] == 3 * 101
-    proc = run_script("bench_probe", out, "env=Pendulum-v1", "readout=debug+enc_act=gelu", "seeds=0")
-    assert proc.returncode == 2 and "enc_act" in proc.stderr and "Traceback" not in proc.stderr
+    for bad, message in (("debug+enc_act=gelu", "enc_act"), ("debug+enc_act", "preset+key=value")):
+        proc = run_script("bench_probe", out, "env=Pendulum-v1", f"readout={bad}", "seeds=0")
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     proc = run_script("bench_probe", out, "readout=debug", "encoders=pretrained:dmc", "targets=Pendulum-v1")
     assert proc.returncode == 2 and "two modes" in proc.stderr
 

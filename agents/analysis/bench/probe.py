@@ -166,8 +166,9 @@ def supervised_readout(env: str, variant: str, episodes: int, updates: int, seed
     from worldmodel.augment import random_shift
     from worldmodel.probe import episode_latents
 
-    preset, *overrides = variant.split("+")
-    cfg = resolve_config([f"preset={preset}", f"env={env}", f"probe_episodes={episodes}", f"seed={seed}", *overrides])
+    preset, overrides = results.split_preset(variant)
+    cfg = resolve_config([f"preset={preset}", f"env={env}", f"probe_episodes={episodes}", f"seed={seed}",
+                          *(f"{key}={value}" for key, value in overrides.items())])
     recorded, spec = probe_episodes(cfg, seed=seed + 1_000)
     if "state" not in recorded[0].keys():
         raise ValueError(f"{env} gives no low-dimensional state to read out.")
