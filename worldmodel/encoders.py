@@ -72,7 +72,7 @@ class StackStem(nn.Conv2d):
 
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU}
-"""The conv encoder's activations. ReLU, as in DQN, DrQ and TD-MPC2's pixel encoders: with no
+"""The conv encoder's activations. ReLU is DQN's, DrQ's and TD-MPC2's choice there: with no
 normalisation inside the stack, pre-activations stay small (frames in [-0.5, 0.5], default init), and
 there SiLU is nearly linear (x/2 + x^2/4 near 0), so a SiLU stack learns the nonlinear features a
 thin object's angle needs slowly. Supervised read-out of cartpole's state from 3 stacked 64x64 frames,
@@ -102,7 +102,8 @@ class ConvEncoder(nn.Module):
         frames: k, the frames stacked in `in_channels` (the first layer is a `StackStem` of them).
         differences: the first layer learns on the newest frame and its differences from the older
             ones (`StackStem`), the same function at the same cost.
-        act: the conv layers' activation, `"relu"` or `"silu"` (see `ACTIVATIONS`).
+        act: the conv layers' activation, `"silu"` (what every encoder before the choice was built
+            with, and `Config.enc_act`'s default) or `"relu"`, which reads far more (see `ACTIVATIONS`).
 
     Shapes:
         forward: `(N, C, H, W)` float in [-0.5, 0.5] -> `(N, latent_dim)` float.
@@ -110,7 +111,7 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, in_channels: int, image_size: int, latent_dim: int, channels: int = 32, depth: int = 4,
                  stem: int = 1, norm: nn.Module | None = None, frames: int = 1, differences: bool = False,
-                 act: str = "relu"):
+                 act: str = "silu"):
         super().__init__()
         _check_downsampling(image_size, depth, stem)
         if act not in ACTIVATIONS:
