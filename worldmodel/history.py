@@ -11,6 +11,12 @@ import torch
 from einops import rearrange
 
 
+def pad_history(frames: torch.Tensor, k: int) -> torch.Tensor:
+    """An episode's frames `(L, C, H, W)` with k - 1 copies of its first frame in front, `(L + k - 1, C, H, W)`:
+    window t of k frames is then what an agent acting at step t stacks (`FrameHistory` at an episode start)."""
+    return torch.cat([frames[:1].expand(k - 1, *frames.shape[1:]), frames])
+
+
 class FrameHistory:
     """The last `k` frames of each of `n` environments, for acting.
 

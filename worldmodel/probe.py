@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from tensordict import TensorDict
 
+from worldmodel.history import pad_history
+
 
 @dataclass
 class ProbeResult:
@@ -97,7 +99,7 @@ def episode_latents(encode_sequence, frames: torch.Tensor, history: int, device:
     Returns:
         `(L, D)` float32.
     """
-    padded = torch.cat([frames[:1].expand(history - 1, -1, -1, -1), frames], dim=0)
+    padded = pad_history(frames, history)
     return encode_sequence(padded[None].to(device))[0].float().cpu()
 
 

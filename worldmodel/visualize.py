@@ -27,6 +27,7 @@ from torch import nn
 from worldmodel.config import Config
 from worldmodel.decoders import ConvDecoder
 from worldmodel.encoders import preprocess
+from worldmodel.history import pad_history
 from worldmodel.masking import patchify, unpatchify
 from worldmodel.model import WorldModel
 from worldmodel.probe import episode_latents
@@ -309,7 +310,7 @@ def masked_view(model: WorldModel, episode: TensorDict, length: int, decoder: Fr
     if length < 1 or start + length > len(obs):
         raise ValueError(f"{length} steps from step {start} do not fit in an episode of {len(obs)} steps.")
     device = _device(model)
-    padded = torch.cat([obs[:1].expand(k - 1, -1, -1, -1), obs])  # history padded as the agent sees it
+    padded = pad_history(obs, k)  # history padded as the agent sees it
     frames = padded[start:start + length + k - 1][None]  # (1, length + k - 1, 3, H, W)
     taken = actions[start:start + length].float()[None]
     generator = torch.Generator().manual_seed(seed)

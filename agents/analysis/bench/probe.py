@@ -164,6 +164,7 @@ def supervised_readout(env: str, variant: str, episodes: int, updates: int, seed
     from agents.analysis.probe import probe_episodes, split_episodes
     from agents.training.assembly import build_model, resolve_config
     from worldmodel.augment import random_shift
+    from worldmodel.history import pad_history
     from worldmodel.probe import episode_latents
 
     preset, overrides = results.split_preset(variant)
@@ -176,7 +177,7 @@ def supervised_readout(env: str, variant: str, episodes: int, updates: int, seed
     k, device = cfg.history, torch.device("cpu")
     torch.manual_seed(seed)
     model = build_model(cfg, spec, device)
-    frames = [torch.cat([e["obs"][:1].expand(k - 1, -1, -1, -1), e["obs"]]) for e in fit]  # history padded
+    frames = [pad_history(e["obs"], k) for e in fit]
     states = torch.cat([e["state"] for e in fit]).float()
     mean, std = states.mean(0), states.std(0).clamp_min(1e-6)
     index = [(i, t) for i, e in enumerate(fit) for t in range(e["obs"].shape[0])]
