@@ -5,7 +5,7 @@ pretrained encoder reads of other environments before any training there.
                                   [objectives=masked,contrastive,both] [precision=bf16]
     python scripts/bench_probe.py encoders=pretrained:dmc,runs/pre targets=dm_control/hopper-stand-v0,...
                                   [episodes=16] [seeds=0,1,2]
-    python scripts/bench_probe.py readout=dmc,dmc+enc_act=relu env=dm_control/cartpole-swingup-v0 episodes=80
+    python scripts/bench_probe.py readout=dmc,dmc+enc_act=silu env=dm_control/cartpole-swingup-v0 episodes=80
                                   [updates=3000] [seeds=0,1,2]
 
 With `encoders=`, each (encoder, target, seed) probes the encoder (a run folder, an encoder file

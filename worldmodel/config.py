@@ -134,7 +134,8 @@ class Config:
     """Stride of the encoder's first, patchifying conv (1: none); ~4x cheaper on CPU at 64x64."""
     enc_act: Literal["relu", "silu"] = "silu"
     """Activation of the conv encoder's layers (`worldmodel.encoders.ACTIVATIONS`); "silu" reads thin
-    objects' angles far worse (see there)."""
+    objects' angles far worse (see there). The `dmc` preset uses "relu"; the classic-control presets
+    keep "silu", with which their tables were measured."""
     patch_size: int = 8
     """Patch side in pixels, for tube masking and the patch encoder."""
     vit_width: int = 128

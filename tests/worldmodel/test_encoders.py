@@ -168,3 +168,15 @@ def test_encoders_saved_before_enc_act_read_as_silu():
 
     assert encoder_config_of({"encoder": "conv"})["enc_act"] == "silu"
     assert encoder_config_of({"encoder": "conv", "enc_act": "relu"})["enc_act"] == "relu"
+
+
+@pytest.mark.parametrize("preset, module", [("dmc", torch.nn.ReLU), ("cpu", torch.nn.SiLU), ("debug", torch.nn.SiLU)])
+def test_the_dmc_preset_builds_a_relu_encoder_and_the_classic_presets_keep_silu(preset, module):
+    """The `dmc` preset switched to ReLU on 2026-12-07 (its earlier pieces are `dmc+enc_act=silu`); the
+    classic-control presets keep the SiLU their tables were measured with."""
+    from worldmodel.config import Config
+    from worldmodel.model import _make_encoder
+
+    cfg = Config.from_preset(preset)
+    encoder = _make_encoder(cfg)
+    assert {type(m) for m in encoder.convs if not isinstance(m, torch.nn.Conv2d)} == {module}

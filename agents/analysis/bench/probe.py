@@ -147,7 +147,7 @@ def readout_piece_path(env: str, variant: str, episodes: int, updates: int, seed
 
 def supervised_readout(env: str, variant: str, episodes: int, updates: int, seed: int, batch: int = 64) -> dict:
     """How much of `env`'s state the encoder of `variant` (a preset and its overrides joined by `+`,
-    e.g. `dmc+enc_act=relu`) can read when it is trained *with supervision* to regress it: the
+    e.g. `dmc+enc_act=silu`) can read when it is trained *with supervision* to regress it: the
     encoder and a linear head on its latent, `updates` Adam steps of `batch` windows of k stacked
     frames (the variant's history, augmentation and learning rate) against the state at the newest
     frame, standardised; then R² per state dim on held-out episodes (`episodes` random-action episodes
