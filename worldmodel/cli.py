@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from worldmodel.config import (
+    PRESET_TASKS,
     PRESETS,
     Config,
     ConfigError,
@@ -30,6 +31,10 @@ def help_text(prog: str) -> str:
     docs = field_docs()
     lines = [f"usage: {prog} [key=value ...]   (e.g. preset=debug env=CartPole-v1 seed=3)", ""]
     lines.append("presets: " + ", ".join(PRESETS))
+    for_task = [f"{preset} on {env}: " + " ".join(f"{k}={v}" for k, v in values.items())
+                for preset, tasks in PRESET_TASKS.items() for env, values in tasks.items()]
+    if for_task:
+        lines.append("a preset's values for one task (the command line still wins): " + "; ".join(for_task))
     for name, f in fields().items():
         lines.append(f"  {name}={f.default!s:<14} {' '.join(docs.get(name, '').split())}")  # one line per key
     return "\n".join(lines)

@@ -163,7 +163,7 @@ def pretrain_command(cfg: Config) -> str:
     """The pretrain.py command line that rebuilds a run of config `cfg`: its preset and every key
     whose value differs from that preset's (where it runs and what it logs left out)."""
     skip = {"preset", "run_dir", "resume", "device", "replay_device", "tensorboard", "video", "compile"}
-    base, mine = Config.from_preset(cfg.preset).to_dict(), cfg.to_dict()
+    base, mine = Config.from_preset(cfg.preset, env=cfg.env).to_dict(), cfg.to_dict()
 
     def text(value: Any) -> str:
         return str(value).lower() if isinstance(value, bool) else str(value)

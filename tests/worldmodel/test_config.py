@@ -4,7 +4,7 @@ import json
 import pytest
 
 from worldmodel.cli import parse_cli, parse_overrides
-from worldmodel.config import PRESETS, Config, ConfigError, field_docs
+from worldmodel.config import PRESET_TASKS, PRESETS, Config, ConfigError, field_docs
 
 
 def test_presets_exist_and_differ():
@@ -12,6 +12,17 @@ def test_presets_exist_and_differ():
     debug, cpu = Config.from_preset("debug"), Config.from_preset("cpu")
     assert debug.steps < cpu.steps and debug.preset == "debug"
     assert Config() == cpu.replace(preset="cpu")
+
+
+def test_a_preset_s_values_for_one_task_are_valid_keys_and_named_in_the_help():
+    from worldmodel.cli import help_text
+
+    for preset, tasks in PRESET_TASKS.items():
+        assert preset in PRESETS
+        for env_id, values in tasks.items():
+            cfg = Config.from_preset(preset, env=env_id)  # an unknown key or bad value raises here
+            assert {key: getattr(cfg, key) for key in values} == values
+            assert f"{preset} on {env_id}:" in help_text("train.py")
 
 
 def test_overrides_are_typed():
