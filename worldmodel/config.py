@@ -472,8 +472,8 @@ PRESET_TASKS: dict[str, dict[str, dict[str, Any]]] = {
         # One update per agent step where the action repeat is 8 (2026-12-07, tenth session): 12,500 updates over
         # 100k frames, as many as the repeat-4 tasks get at 0.5, and DrQ's own ratio. cartpole-swingup at 100k
         # frames, seeds 0-2: 761 / 417 / 441 against 409 / 391 / 267 at 0.5 (final agents 751 / 400 / 476), in
-        # the same 30 minutes per run (docs/results.md). The repeat-2 and repeat-4 tasks keep 0.5: twice the
-        # updates would take them past the 90-minute target (walker-walk runs about 90 minutes at 0.5).
+        # the same 30 minutes per run (docs/results.md). The other tasks keep 0.5: twice the updates would take
+        # the repeat-2 ones from about 90 minutes a run to about 135, the repeat-4 ones to about 77-94 (unmeasured).
         "dm_control/cartpole-swingup-v0": dict(updates_per_step=1.0),
     },
 }
