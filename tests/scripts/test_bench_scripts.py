@@ -248,6 +248,28 @@ def test_dmc_table_lists_every_seed_the_published_figures_and_the_commands_still
     assert dmc.plot({}, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
 
 
+def test_dmc_summary_table_gives_the_default_per_task_with_every_seed_and_the_mean_once_all_six_have_one():
+    from agents.analysis.bench import dmc
+
+    groups = {(task, "dmc", 100_000): [_dmc_piece(task, "dmc", seed, 100.0 * (i + 1) + seed, 200.0 + seed)
+                                       for seed in range(1 + (i == 0) * 2)] for i, task in enumerate(dmc.TASKS)}
+    groups["dm_control/cheetah-run-v0", "dmc+augment=none", 100_000] = [  # another variant: not in this table
+        _dmc_piece("dm_control/cheetah-run-v0", "dmc+augment=none", 0, 999.0, 999.0)]
+    result = dmc.summary_table(groups)
+    by = {r[0]: dict(zip(result["columns"], r)) for r in result["rows"]}
+    assert list(by) == [*map(dmc.short, dmc.TASKS), "mean of the six (per-task means)"]
+    cartpole = by["cartpole-swingup"]
+    assert cartpole["seeds"] == 3 and cartpole["eval return at 100k frames [seed: return]"] == "0: 100, 1: 101, 2: 102"
+    assert cartpole["mean ± 95% CI"] == "101 ± 2" and cartpole["final agent, mean"] == "201"
+    assert cartpole["DrQ"] == "759" and cartpole["CURL"] == "582" and cartpole["DreamerV3"] == "597"
+    assert by["cheetah-run"]["mean ± 95% CI"] == "300"  # one seed: no interval, and the ablation's 999 left out
+    mean = by["mean of the six (per-task means)"]
+    assert mean["mean ± 95% CI"] == "350" and mean["DrQ"] == "688" and mean["CURL"] == "560"  # (101 + 200 + ... + 600) / 6
+    del groups["dm_control/walker-walk-v0", "dmc", 100_000]
+    rows = dmc.summary_table(groups)["rows"]  # a task without a piece: the command, and no mean yet
+    assert rows[-1][0] == "walker-walk" and rows[-1][3] == "none yet: `python scripts/bench_dmc.py tasks=walker-walk`"
+
+
 def test_dmc_transfer_table_sets_each_transfer_variant_beside_its_scratch_twin():
     from agents.analysis.bench import dmc
 

@@ -434,6 +434,42 @@ def table(groups: dict[tuple, list[dict]]) -> dict:
     return {"columns": columns, "rows": rows}
 
 
+SUMMARY_PEERS = ("DrQ", "CURL", "DreamerV3")
+"""The peers the README's short table sets beside `dmc`: the strongest model-free figure at the PlaNet
+repeats, the contrastive one, the model-based one (every method stays in the full table)."""
+
+
+def summary_table(groups: dict[tuple, list[dict]], variant: str = "dmc") -> dict:
+    """The README's short table: per task of the six, the `variant` (the default preset) at 100k frames,
+    every seed's eval return, their mean ± 95% CI, the final agents' mean and the minutes per run,
+    beside `SUMMARY_PEERS`; a task with no piece yet gives the command that fills it; last, the mean
+    over the tasks of their per-task means (once every task has a piece)."""
+    columns = ["task", "action repeat", "seeds", "eval return at 100k frames [seed: return]", "mean ± 95% CI",
+               "final agent, mean", "minutes per run", *SUMMARY_PEERS]
+    rows, means, finals = [], [], []
+    for task in TASKS:
+        peers = [f"{PUBLISHED[name].returns[task]:.0f}" if task in PUBLISHED[name].returns else "–"
+                 for name in SUMMARY_PEERS]
+        pieces = groups.get((task, variant, FRAMES), [])
+        if not pieces:
+            rows.append([short(task), PLANET_ACTION_REPEAT[task], 0, f"none yet: {fill_command(task, variant)}",
+                         "–", "–", "–", *peers])
+            continue
+        last = [p["final_return"] for p in pieces]
+        scored = [p["final_eval"]["return_mean"] for p in pieces if "final_eval" in p]
+        means.append(statistics.mean(last))
+        finals.append(statistics.mean(scored) if scored else None)
+        rows.append([short(task), PLANET_ACTION_REPEAT[task], len(pieces),
+                     ", ".join(f"{p['seed']}: {p['final_return']:.0f}" for p in pieces), results.mean_ci(last),
+                     _mean_cell(scored), f"{statistics.mean(p['seconds'] for p in pieces) / 60:.0f}", *peers])
+    if len(means) == len(TASKS):
+        peers = [f"{statistics.mean(PUBLISHED[name].returns[t] for t in TASKS):.0f}"
+                 if all(t in PUBLISHED[name].returns for t in TASKS) else "–" for name in SUMMARY_PEERS]
+        rows.append(["mean of the six (per-task means)", "", "", "", f"{statistics.mean(means):.0f}",
+                     _mean_cell(finals) if all(f is not None for f in finals) else "–", "", *peers])
+    return {"columns": columns, "rows": rows}
+
+
 def plot(groups: dict[tuple, list[dict]], path: Path = PLOT) -> Path | None:
     """Eval return vs frames, one panel per task (the six, then any other with pieces): each seed
     faint, the mean over seeds bold (one colour per variant), the final agents' mean ± 95% CI as a
@@ -628,8 +664,8 @@ def probe_table(groups: dict[tuple, list[dict]]) -> dict:
 
 
 def save_table() -> None:
-    """Rebuild the plot, docs/results/bench_dmc.json, bench_dmc_transfer.json and bench_dmc_probe.json
-    (and the docs' tables) from every piece there is."""
+    """Rebuild the plot, docs/results/bench_dmc.json, bench_dmc_summary.json (the README's short table),
+    bench_dmc_transfer.json and bench_dmc_probe.json (and the docs' tables) from every piece there is."""
     groups = load_groups()
     plot(groups)
     results.save("bench_dmc_transfer", transfer_table(groups), results.piece_names(PIECES), results.command_line(),
@@ -637,6 +673,7 @@ def save_table() -> None:
     results.save("bench_dmc_probe", probe_table(groups), results.piece_names(PIECES), results.command_line(),
                  readme=False)
     results.save("bench_dmc", table(groups), results.piece_names(PIECES), results.command_line())
+    results.save("bench_dmc_summary", summary_table(groups), results.piece_names(PIECES), results.command_line())
 
 
 # --- speed: where a run's time goes, per task, without training one ---------------------------
