@@ -270,6 +270,34 @@ def test_dmc_summary_table_gives_the_default_per_task_with_every_seed_and_the_me
     assert rows[-1][0] == "walker-walk" and rows[-1][3] == "none yet: `python scripts/bench_dmc.py tasks=walker-walk`"
 
 
+def test_dmc_reward_table_bins_pieces_by_their_reward_head_and_ranks_it_against_the_return():
+    from agents.analysis.bench import dmc
+
+    def piece(task, variant, seed, corr, final):
+        p = _dmc_piece(task, variant, seed, final, final)
+        p["final_eval"]["reward_policy"] = {"corr": corr}
+        return p
+
+    cartpole, reacher = "dm_control/cartpole-swingup-v0", "dm_control/reacher-easy-v0"
+    groups = {(cartpole, "dmc", 100_000): [piece(cartpole, "dmc", 0, 0.99, 759.0), piece(cartpole, "dmc", 1, 0.9, 379.5)],
+              (reacher, "dmc", 100_000): [piece(reacher, "dmc", 0, -0.1, 60.1), piece(reacher, "dmc", 1, 0.6, 120.2)],
+              (cartpole, "dmc+encoder_from=pretrained:dmc", 100_000): [piece(cartpole, "x", 0, 0.1, 759.0)],  # left out
+              (reacher, "dmc+augment=none", 100_000): [_dmc_piece(reacher, "dmc+augment=none", 0, 5.0, 5.0)]}  # no check
+    result = dmc.reward_table(groups)
+    rows = {r[0]: r[1:] for r in result["rows"]}
+    assert rows["below 0.5"] == [1, "reacher-easy 1", "0.10", "–"]  # 60.1 of DrQ's 601
+    assert rows["0.5 to 0.8"] == [1, "reacher-easy 1", "0.20", "–"]
+    assert rows["0.8 to 0.95"] == [1, "cartpole-swingup 1", "0.50", "–"]
+    assert rows["0.95 and above"] == [1, "cartpole-swingup 1", "1.00", "–"]
+    assert rows["all pieces"] == [4, "", "–", "1.00"]
+    assert "cartpole-swingup alone" not in rows  # two pieces: too few to rank
+    groups[cartpole, "dmc+augment=none", 100_000] = [piece(cartpole, "dmc+augment=none", 0, 0.95, 100.0)]
+    rows = {r[0]: r[1:] for r in dmc.reward_table(groups)["rows"]}
+    assert rows["cartpole-swingup alone"] == [3, "", "–", "0.50"]  # ranks (2, 0, 1) against (2, 1, 0)
+    assert dmc._ranks([3.0, 1.0, 3.0, 2.0]) == [2.5, 0.0, 2.5, 1.0]
+    assert [r[1] for r in dmc.reward_table({})["rows"]] == [0, 0, 0, 0]  # nothing to rank
+
+
 def test_dmc_transfer_table_sets_each_transfer_variant_beside_its_scratch_twin():
     from agents.analysis.bench import dmc
 

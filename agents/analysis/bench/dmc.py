@@ -663,14 +663,71 @@ def probe_table(groups: dict[tuple, list[dict]]) -> dict:
             "rows": rows}
 
 
+REWARD_BINS = (0.5, 0.8, 0.95)
+"""Edges of the reward-head correlation bins of `reward_table`."""
+
+
+def _ranks(values: list[float]) -> list[float]:
+    """Ranks 0..n-1 of `values` (ties share their mean rank), for a Spearman correlation."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2
+        i = j + 1
+    return ranks
+
+
+def reward_table(groups: dict[tuple, list[dict]]) -> dict:
+    """Does the return follow the reward head's accuracy? Over every scratch piece of the six tasks with a
+    final evaluation (every variant and seed; `encoder_from=` ones left out), binned by the correlation of
+    the final agent's reward head with the rewards along its own steps (`reward_on_episodes`): the pieces,
+    their tasks, and their final agents' mean return as a share of DrQ's figure on the task. Then the
+    Spearman rank correlation of the two over all those pieces, and within each task with 3 or more
+    (where the task's own difficulty is held fixed)."""
+    drq = PUBLISHED["DrQ"].returns
+    pairs = [(p["final_eval"]["reward_policy"]["corr"], p["final_eval"]["return_mean"] / drq[task], task)
+             for (task, variant, _), pieces in groups.items() if task in TASKS and "encoder_from" not in variant
+             for p in pieces if p.get("final_eval", {}).get("reward_policy")]
+    edges = (float("-inf"), *REWARD_BINS, float("inf"))
+    rows = []
+    for low, high in zip(edges, edges[1:]):
+        inside = [(c, share, task) for c, share, task in pairs if low <= c < high]
+        name = (f"below {high}" if low == float("-inf") else f"{low} and above" if high == float("inf")
+                else f"{low} to {high}")
+        tasks = ", ".join(f"{short(t)} {sum(1 for *_, u in inside if u == t)}" for t in TASKS
+                          if any(u == t for *_, u in inside))
+        rows.append([name, len(inside), tasks or "–",
+                     f"{statistics.mean(share for _, share, _ in inside):.2f}" if inside else "–", "–"])
+
+    def spearman(some: list[tuple]) -> str:
+        return f"{statistics.correlation(_ranks([c for c, *_ in some]), _ranks([s for _, s, _ in some])):.2f}"
+
+    if len(pairs) > 2:
+        rows.append(["all pieces", len(pairs), "", "–", spearman(pairs)])
+    for task in TASKS:
+        some = [pair for pair in pairs if pair[2] == task]
+        if len(some) > 2:
+            rows.append([f"{short(task)} alone", len(some), "", "–", spearman(some)])
+    return {"columns": ["reward head's correlation with the rewards, final agent's own steps", "pieces",
+                        "tasks (pieces)", "final agent's return, share of DrQ's (mean)",
+                        "Spearman ρ of the two"], "rows": rows}
+
+
 def save_table() -> None:
     """Rebuild the plot, docs/results/bench_dmc.json, bench_dmc_summary.json (the README's short table),
-    bench_dmc_transfer.json and bench_dmc_probe.json (and the docs' tables) from every piece there is."""
+    bench_dmc_transfer.json, bench_dmc_probe.json and bench_dmc_reward.json (and the docs' tables) from every piece there is."""
     groups = load_groups()
     plot(groups)
     results.save("bench_dmc_transfer", transfer_table(groups), results.piece_names(PIECES), results.command_line(),
                  readme=False)
     results.save("bench_dmc_probe", probe_table(groups), results.piece_names(PIECES), results.command_line(),
+                 readme=False)
+    results.save("bench_dmc_reward", reward_table(groups), results.piece_names(PIECES), results.command_line(),
                  readme=False)
     results.save("bench_dmc", table(groups), results.piece_names(PIECES), results.command_line())
     results.save("bench_dmc_summary", summary_table(groups), results.piece_names(PIECES), results.command_line())
