@@ -5,6 +5,7 @@
     python scripts/bench_dmc.py only=cheetah-run:dmc+augment=none:0        # one piece
     python scripts/bench_dmc.py speed=true [tasks=...] [variants=...]      # where a run's time goes
     python scripts/bench_dmc.py table=true                                 # rebuild the tables from the pieces
+    python scripts/bench_dmc.py relabel="the dmc preset makes ... since ..."  # after a preset default changed
     python scripts/bench_dmc.py only=cartpole-swingup:dmc+encoder_from=source:cartpole-balance:0  # transfer
     python scripts/bench_dmc.py only=cartpole-swingup:dmc:1 eval_also=dm_control/cartpole-balance-v0,color_hard
 
@@ -39,11 +40,13 @@ side on a 2-core machine.
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 
 from agents.analysis import results
 from agents.analysis.bench import dmc
+from agents.analysis.bench import robustness as dmc_robustness
 from worldmodel.cli import parse_keys
 
 KEYS = {
@@ -63,6 +66,8 @@ KEYS = {
                            "and project the minutes per run; writes docs/results/bench_dmc_speed.json"),
     "table": (bool, False, "rebuild the tables and the plot from the saved pieces (e.g. pieces copied in from "
                            "another checkout), training nothing"),
+    "relabel": (str, "", "after a preset default changed, why (one sentence): give every saved piece whose label no "
+                         "longer names what it ran the label that does, then rebuild the tables"),
     "speed_case": (str, "", "internal: measure the single case <task>:<variant> and print its JSON"),
 }
 
@@ -131,6 +136,17 @@ def main(argv: list[str]) -> None:
         raise results.bad_argument("final_episodes must be 0 (none) or more.")
     if args["threads"] < 1:
         raise results.bad_argument(f"threads={args['threads']} must be at least 1.")
+    if args["relabel"]:
+        try:
+            renamed = dmc.relabel(args["relabel"], datetime.date.today().isoformat())
+        except ValueError as e:
+            raise results.bad_argument(str(e)) from None
+        for before, after in renamed:
+            print(f"{before} -> {after}")
+        print(f"{len(renamed)} pieces relabelled")
+        dmc.save_table()
+        dmc_robustness.save_dmc_table()
+        return
     if args["table"]:
         dmc.save_table()
         return

@@ -163,6 +163,81 @@ def label_mismatch(piece: dict) -> dict[str, tuple]:
             if k not in skip and getattr(ran, k) != getattr(labelled, k)}
 
 
+def _label_value(value: object) -> str:
+    """A config value as a variant label writes it: `true`/`false`, `1` for 1.0, else as printed."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _join(preset: str, overrides: dict[str, str]) -> str:
+    return "+".join([preset, *(f"{key}={value}" for key, value in overrides.items())])
+
+
+def relabelled_variant(piece: dict) -> str:
+    """The label that names what `piece` ran under today's presets: its own label when that still does
+    (`label_mismatch` empty); else its label with `+key=<the value it ran>` appended for every key where
+    they differ, then without each override the preset now gives by itself (`dmc+updates_per_step=1` on
+    cartpole-swingup reads `dmc` once that is the preset's value there)."""
+    mismatch = label_mismatch(piece)
+    if not mismatch:
+        return piece["variant"]
+    preset, overrides = results.split_preset(piece["variant"])
+    overrides.update({key: _label_value(ran) for key, (ran, _) in mismatch.items()})
+    for key in [k for k in overrides if k != "encoder_from"]:
+        fewer = {k: v for k, v in overrides.items() if k != key}
+        if not label_mismatch({**piece, "variant": _join(preset, fewer)}):
+            overrides = fewer
+    return _join(preset, overrides)
+
+
+def relabel(why: str, on: str) -> list[tuple[str, str]]:
+    """After a preset default changed: give every saved piece whose label no longer names what it ran the
+    label that does (`relabelled_variant`). Its command gains `key=value` for each key the new label had
+    to name, its `relabelled` list records `{"from", "on", "why"}`, and its file is renamed; the DMC
+    robustness piece of the same run (task, old label, seed) follows it. Returns (old name, new name) of
+    each piece file renamed. Nothing is written if two pieces would land on one name, or on a piece
+    that stays."""
+    from agents.analysis.bench import robustness
+
+    renames: list[tuple[Path, Path, dict]] = []
+    moved: dict[tuple[str, str, int], str] = {}  # (short task, old label, seed) -> new label
+    for path in sorted(PIECES.glob("*.json")):
+        piece = json.loads(path.read_text())
+        variant = relabelled_variant(piece)
+        if variant == piece["variant"]:
+            continue
+        _, named = results.split_preset(variant)
+        command = piece.get("command", "")
+        for key, value in named.items():
+            if f" {key}=" not in f" {command}":
+                command += f" {key}={value}"
+        entry = {"from": piece["variant"], "on": on, "why": why}
+        new = {**piece, "variant": variant, "command": command, "relabelled": [*piece.get("relabelled", []), entry]}
+        renames.append((path, piece_path(piece["task"], variant, piece["steps"], piece["seed"]), new))
+        if piece["steps"] == FRAMES:
+            moved[short(piece["task"]), piece["variant"], piece["seed"]] = variant
+    for path in sorted(robustness.PIECES.glob("*.json")):
+        piece = json.loads(path.read_text())
+        variant = moved.get((piece["task"], piece["variant"], piece["seed"]))
+        if variant is not None:
+            entry = {"from": piece["variant"], "on": on, "why": why}
+            renames.append((path, robustness.PIECES / f"{piece['task']}__{variant.replace(':', '-')}__{piece['seed']}.json",
+                            {**piece, "variant": variant, "relabelled": [*piece.get("relabelled", []), entry]}))
+    leaving = {old for old, _, _ in renames}
+    targets = [new for _, new, _ in renames]
+    clashes = sorted({str(t) for t in targets if targets.count(t) > 1 or (t.exists() and t not in leaving)})
+    if clashes:
+        raise ValueError("relabelling would put two pieces under one name, nothing renamed: " + ", ".join(clashes))
+    for old, _, _ in renames:
+        old.unlink()
+    for _, new, piece in renames:
+        results.write_piece(new, piece)
+    return [(old.name, new.name) for old, new, _ in renames]
+
+
 def piece_path(task: str, variant: str, steps: int, seed: int) -> Path:
     """Where one piece's JSON lives."""
     return PIECES / f"{run_name(task, variant, steps, seed)}.json"
