@@ -255,7 +255,7 @@ def test_dmc_summary_table_gives_the_default_per_task_with_every_seed_and_the_me
                                        for seed in range(1 + (i == 0) * 2)] for i, task in enumerate(dmc.TASKS)}
     groups["dm_control/cheetah-run-v0", "dmc+augment=none", 100_000] = [  # another variant: not in this table
         _dmc_piece("dm_control/cheetah-run-v0", "dmc+augment=none", 0, 999.0, 999.0)]
-    result = dmc.summary_table(groups)
+    result = dmc.summary_table(groups, previous=("dmc+old=1",))
     by = {r[0]: dict(zip(result["columns"], r)) for r in result["rows"]}
     assert list(by) == [*map(dmc.short, dmc.TASKS), "mean of the six (per-task means)"]
     cartpole = by["cartpole-swingup"]
@@ -265,9 +265,20 @@ def test_dmc_summary_table_gives_the_default_per_task_with_every_seed_and_the_me
     assert by["cheetah-run"]["mean ± 95% CI"] == "300"  # one seed: no interval, and the ablation's 999 left out
     mean = by["mean of the six (per-task means)"]
     assert mean["mean ± 95% CI"] == "350" and mean["DrQ"] == "688" and mean["CURL"] == "560"  # (101 + 200 + ... + 600) / 6
+    assert cartpole["before: `dmc+old=1` (seeds: mean)"] == "–"  # the earlier default has no piece here
     del groups["dm_control/walker-walk-v0", "dmc", 100_000]
-    rows = dmc.summary_table(groups)["rows"]  # a task without a piece: the command, and no mean yet
+    rows = dmc.summary_table(groups, previous=("dmc+old=1",))["rows"]  # a task without a piece: the command, no mean
     assert rows[-1][0] == "walker-walk" and rows[-1][3] == "none yet: `python scripts/bench_dmc.py tasks=walker-walk`"
+    groups.update({(task, "dmc+old=1", 100_000): [_dmc_piece(task, "dmc+old=1", seed, 60.0 + seed, None)
+                                                  for seed in (0, 1)] for task in dmc.TASKS[1:]})
+    cartpole_id = dmc.TASKS[0]  # the earlier default under another label on one task: the second label serves there
+    groups[cartpole_id, "dmc+old=2", 100_000] = [_dmc_piece(cartpole_id, "dmc+old=2", 0, 66.0, None)]
+    result = dmc.summary_table(groups, previous=("dmc+old=1", "dmc+old=2"))  # on all six: its mean row
+    by = {r[0]: dict(zip(result["columns"], r)) for r in result["rows"]}
+    column = "before: `dmc+old=1` or `dmc+old=2` (seeds: mean)"
+    assert by["walker-walk"][column] == "2: 60" and by["cartpole-swingup"][column] == "1: 66"
+    mean = by["mean of the six (per-task means)"]
+    assert mean["mean ± 95% CI"] == "–" and mean[column] == "61"  # (66 + 5 x 60.5) / 6
 
 
 def test_dmc_reward_table_bins_pieces_by_their_reward_head_and_ranks_it_against_the_return():

@@ -512,23 +512,35 @@ def table(groups: dict[tuple, list[dict]]) -> dict:
 SUMMARY_PEERS = ("DrQ", "CURL", "DreamerV3")
 """The peers the README's short table sets beside `dmc`: the strongest model-free figure at the PlaNet
 repeats, the contrastive one, the model-based one (every method stays in the full table)."""
+PREVIOUS_DEFAULT = ("dmc+enc_act=silu", "dmc+enc_act=silu+updates_per_step=0.5")
+"""The `dmc` preset as it stood before its last change of what it trains (the conv encoder's SiLU, and 0.5
+updates per agent step on cartpole-swingup too), as today's labels name it: on each task the first of
+these labels with pieces. The README's short table sets its per-task means beside the default's, so a
+change of default never hides what came before."""
 
 
-def summary_table(groups: dict[tuple, list[dict]], variant: str = "dmc") -> dict:
+def summary_table(groups: dict[tuple, list[dict]], variant: str = "dmc",
+                  previous: tuple[str, ...] = PREVIOUS_DEFAULT) -> dict:
     """The README's short table: per task of the six, the `variant` (the default preset) at 100k frames,
-    every seed's eval return, their mean ± 95% CI, the final agents' mean and the minutes per run,
-    beside `SUMMARY_PEERS`; a task with no piece yet gives the command that fills it; last, the mean
-    over the tasks of their per-task means (once every task has a piece)."""
+    every seed's eval return, their mean ± 95% CI, the final agents' mean and the minutes per run; beside
+    them the `previous` default's seeds and mean (per task, the first of those labels with pieces there),
+    and `SUMMARY_PEERS`. A task with no piece yet gives the command that fills it; last, the mean over
+    the tasks of their per-task means, for each of the two that has pieces on all six."""
+    named = " or ".join(f"`{label}`" for label in previous)
     columns = ["task", "action repeat", "seeds", "eval return at 100k frames [seed: return]", "mean ± 95% CI",
-               "final agent, mean", "minutes per run", *SUMMARY_PEERS]
-    rows, means, finals = [], [], []
+               "final agent, mean", "minutes per run", f"before: {named} (seeds: mean)", *SUMMARY_PEERS]
+    rows, means, finals, before = [], [], [], []
     for task in TASKS:
         peers = [f"{PUBLISHED[name].returns[task]:.0f}" if task in PUBLISHED[name].returns else "–"
                  for name in SUMMARY_PEERS]
+        old = next(([p["final_return"] for p in groups[task, label, FRAMES]] for label in previous
+                    if groups.get((task, label, FRAMES))), [])
+        before.append(statistics.mean(old) if old else None)
+        old_cell = f"{len(old)}: {statistics.mean(old):.0f}" if old else "–"
         pieces = groups.get((task, variant, FRAMES), [])
         if not pieces:
             rows.append([short(task), PLANET_ACTION_REPEAT[task], 0, f"none yet: {fill_command(task, variant)}",
-                         "–", "–", "–", *peers])
+                         "–", "–", "–", old_cell, *peers])
             continue
         last = [p["final_return"] for p in pieces]
         scored = [p["final_eval"]["return_mean"] for p in pieces if "final_eval" in p]
@@ -536,12 +548,15 @@ def summary_table(groups: dict[tuple, list[dict]], variant: str = "dmc") -> dict
         finals.append(statistics.mean(scored) if scored else None)
         rows.append([short(task), PLANET_ACTION_REPEAT[task], len(pieces),
                      ", ".join(f"{p['seed']}: {p['final_return']:.0f}" for p in pieces), results.mean_ci(last),
-                     _mean_cell(scored), f"{statistics.mean(p['seconds'] for p in pieces) / 60:.0f}", *peers])
-    if len(means) == len(TASKS):
+                     _mean_cell(scored), f"{statistics.mean(p['seconds'] for p in pieces) / 60:.0f}", old_cell,
+                     *peers])
+    whole, whole_before = len(means) == len(TASKS), all(b is not None for b in before)
+    if whole or whole_before:
         peers = [f"{statistics.mean(PUBLISHED[name].returns[t] for t in TASKS):.0f}"
                  if all(t in PUBLISHED[name].returns for t in TASKS) else "–" for name in SUMMARY_PEERS]
-        rows.append(["mean of the six (per-task means)", "", "", "", f"{statistics.mean(means):.0f}",
-                     _mean_cell(finals) if all(f is not None for f in finals) else "–", "", *peers])
+        rows.append(["mean of the six (per-task means)", "", "", "", f"{statistics.mean(means):.0f}" if whole else "–",
+                     _mean_cell(finals) if whole and all(f is not None for f in finals) else "–", "",
+                     f"{statistics.mean(before):.0f}" if whole_before else "–", *peers])
     return {"columns": columns, "rows": rows}
 
 
