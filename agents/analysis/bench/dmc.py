@@ -104,6 +104,15 @@ PUBLISHED: dict[str, Published] = {
 MARKERS = dict(zip(PUBLISHED, "os^vPXD*"))
 
 
+def published_cell(method: str, task: str | None) -> str:
+    """`method`'s published return on `task`, as a table cell; None: its mean over the six, where it
+    reports all six; "–" where it reports none."""
+    returns = PUBLISHED[method].returns
+    if task is None:
+        return f"{statistics.mean(returns[t] for t in TASKS):.0f}" if all(t in returns for t in TASKS) else "–"
+    return f"{returns[task]:.0f}" if task in returns else "–"
+
+
 def task_id(name: str) -> str:
     """`cartpole-swingup` -> `dm_control/cartpole-swingup-v0` (a full `dm_control/...` id stays);
     ValueError for anything else."""
@@ -217,14 +226,15 @@ def relabel(why: str, on: str) -> list[tuple[str, str]]:
         entry = {"from": piece["variant"], "on": on, "why": why}
         new = {**piece, "variant": variant, "command": command, "relabelled": [*piece.get("relabelled", []), entry]}
         renames.append((path, piece_path(piece["task"], variant, piece["steps"], piece["seed"]), new))
-        if piece["steps"] == FRAMES:
-            moved[short(piece["task"]), piece["variant"], piece["seed"]] = variant
+        if piece["steps"] == FRAMES:  # robustness pieces carry the run folder's spelling of the label
+            moved[short(piece["task"]), piece["variant"].replace(":", "-"), piece["seed"]] = variant
     for path in sorted(robustness.PIECES.glob("*.json")):
         piece = json.loads(path.read_text())
         variant = moved.get((piece["task"], piece["variant"], piece["seed"]))
         if variant is not None:
+            variant = variant.replace(":", "-")  # as a robustness piece names it (from its run folder's name)
             entry = {"from": piece["variant"], "on": on, "why": why}
-            renames.append((path, robustness.PIECES / f"{piece['task']}__{variant.replace(':', '-')}__{piece['seed']}.json",
+            renames.append((path, robustness.piece_path(piece["task"], variant, piece["seed"]),
                             {**piece, "variant": variant, "relabelled": [*piece.get("relabelled", []), entry]}))
     leaving = {old for old, _, _ in renames}
     targets = [new for _, new, _ in renames]
@@ -464,15 +474,7 @@ def table(groups: dict[tuple, list[dict]]) -> dict:
                "frames/s", "updates/s", *published]
 
     def figures(task: str | None) -> list[str]:
-        """The published return on `task` (None: mean over the six, where a method reports all six)."""
-        cells = []
-        for p in PUBLISHED.values():
-            if task is None:
-                cells.append(f"{statistics.mean(p.returns[t] for t in TASKS):.0f}" if all(t in p.returns for t in TASKS)
-                             else "–")
-            else:
-                cells.append(f"{p.returns[task]:.0f}" if task in p.returns else "–")
-        return cells
+        return [published_cell(name, task) for name in PUBLISHED]
 
     rows = []
     missing = [(task, variant, FRAMES) for task in TASKS for variant in ("dmc", *ABLATIONS)
@@ -531,8 +533,7 @@ def summary_table(groups: dict[tuple, list[dict]], variant: str = "dmc",
                "final agent, mean", "minutes per run", f"before: {named} (seeds: mean)", *SUMMARY_PEERS]
     rows, means, finals, before = [], [], [], []
     for task in TASKS:
-        peers = [f"{PUBLISHED[name].returns[task]:.0f}" if task in PUBLISHED[name].returns else "–"
-                 for name in SUMMARY_PEERS]
+        peers = [published_cell(name, task) for name in SUMMARY_PEERS]
         old = next(([p["final_return"] for p in groups[task, label, FRAMES]] for label in previous
                     if groups.get((task, label, FRAMES))), [])
         before.append(statistics.mean(old) if old else None)
@@ -552,8 +553,7 @@ def summary_table(groups: dict[tuple, list[dict]], variant: str = "dmc",
                      *peers])
     whole, whole_before = len(means) == len(TASKS), all(b is not None for b in before)
     if whole or whole_before:
-        peers = [f"{statistics.mean(PUBLISHED[name].returns[t] for t in TASKS):.0f}"
-                 if all(t in PUBLISHED[name].returns for t in TASKS) else "–" for name in SUMMARY_PEERS]
+        peers = [published_cell(name, None) for name in SUMMARY_PEERS]
         rows.append(["mean of the six (per-task means)", "", "", "", f"{statistics.mean(means):.0f}" if whole else "–",
                      _mean_cell(finals) if whole and all(f is not None for f in finals) else "–", "",
                      f"{statistics.mean(before):.0f}" if whole_before else "–", *peers])

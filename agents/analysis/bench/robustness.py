@@ -50,10 +50,15 @@ def piece_key(run_dir: str | Path, env: str) -> tuple[str, str, int]:
     return match.group(1), match.group(2), int(match.group(4))
 
 
+def piece_path(task: str, variant: str, seed: int) -> Path:
+    """Where the piece of a bench_dmc run (short task name, variant as its folder spells it) lives."""
+    return PIECES / f"{task}__{variant}__{seed}.json"
+
+
 def save_piece(key: tuple[str, str, int], raw: dict) -> Path:
     """Save one run's report as its piece and rebuild `bench_robustness_dmc` from every piece."""
     task, variant, seed = key
-    path = PIECES / f"{task}__{variant}__{seed}.json"
+    path = piece_path(task, variant, seed)
     # The report's own "seed" is the evaluation episodes' seed; the piece's is the training run's.
     import torch
 
