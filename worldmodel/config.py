@@ -145,6 +145,15 @@ class Config:
     """Transformer blocks of the patch encoder."""
     model_horizon: int = 5
     """K: open-loop steps trained through the dynamics (consistency, reward, InfoNCE k = 1..K)."""
+    reward_head: Literal["shared", "mlp"] = "shared"
+    """Where the reward of a step comes from: shared, one more output of the dynamics MLP (one network
+    call per imagined step; MuZero's layout), or mlp, its own MLP R(z, a) on the latent before the step
+    (TD-MPC2's layout; a second call per imagined step), so the reward does not compete with the next
+    latent for the dynamics' hidden features."""
+    reward_bins: int = 0
+    """0: the reward head regresses the symlog reward (MSE); N >= 2: it classifies it over N bins evenly
+    spaced in symlog space on [-10, 10] with two-hot targets and cross-entropy (DreamerV3, TD-MPC2 use 255
+    and 101), whose gradient does not shrink with the error as MSE's does."""
     lr: float = 3e-4
     """Adam learning rate of the world model."""
     grad_clip: float = 10.0
@@ -204,7 +213,7 @@ class Config:
     consistency_coef: float = 1.0
     """Weight of open-loop latent consistency (imagined vs target-encoded future latents)."""
     reward_coef: float = 1.0
-    """Weight of reward prediction (symlog MSE)."""
+    """Weight of reward prediction (symlog MSE, or two-hot cross-entropy with reward_bins)."""
     termination_coef: float = 0.1
     """Weight of termination prediction (binary cross-entropy)."""
 
@@ -599,6 +608,9 @@ def _validate(cfg: Config) -> None:
     if cfg.optimism > 0 and cfg.value_of != "policy":
         raise ConfigError(f"optimism={cfg.optimism} reads the spread of the two Q heads, learned with value_of=policy; "
                           "value_of=data learns one value head. Set value_of=policy or drop optimism.")
+    if cfg.reward_bins == 1 or cfg.reward_bins < 0:
+        raise ConfigError(f"reward_bins={cfg.reward_bins} must be 0 (regress the symlog reward) or at least 2 "
+                          "(two-hot classes over symlog rewards in [-10, 10]; TD-MPC2 uses 101).")
     if cfg.novelty < 0:
         raise ConfigError(f"novelty={cfg.novelty} must be 0 (off) or more: it is the weight of a bonus for unfamiliar "
                           "latents in training plans.")

@@ -16,22 +16,24 @@ from worldmodel.layers import mlp
 
 class LatentDynamics(nn.Module):
     """`(z_{t+1}, outcome_t) = f(z_t, a_t)`: the next latent (normed as the encoder's, on its scale) and
-    the step's outcome logits `(symlog reward, termination logit)`, from one shared MLP.
+    the step's `outcome_dim` outcome logits, from one shared MLP: by default `(symlog reward, termination
+    logit)`; the world model decides the layout (`WorldModel._outcome`).
 
     One network for both, as MuZero's dynamics function: the planner needs the next latent and the
     reward of every imagined step, and one MLP call instead of two halves its cost per action.
 
     Shapes:
         transition: z `(..., D)`, a `(..., A)` float (continuous in [-1, 1] or one-hot)
-            -> next latent `(..., D)`, outcome logits `(..., 2)`.
+            -> next latent `(..., D)`, outcome logits `(..., outcome_dim)`.
         forward: the next latent only.
         imagine: z0 `(B, D)`, actions `(B, H, A)` -> latents `(B, H, D)` (z_1 .. z_H, open loop).
     """
 
-    def __init__(self, latent_dim: int, action_dim: int, hidden: int, norm: nn.Module | None = None):
+    def __init__(self, latent_dim: int, action_dim: int, hidden: int, norm: nn.Module | None = None,
+                 outcome_dim: int = 2):
         super().__init__()
         self.latent_dim, self.action_dim = latent_dim, action_dim
-        self.net = mlp(latent_dim + action_dim, hidden, latent_dim + 2, layers=2)
+        self.net = mlp(latent_dim + action_dim, hidden, latent_dim + outcome_dim, layers=2)
         self.norm = nn.LayerNorm(latent_dim) if norm is None else norm  # the encoder's kind of norm
 
     def transition(self, z: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -66,6 +66,8 @@ from worldmodel.objectives import (
     rollout_positives,
     symexp,
     symlog,
+    two_hot_loss,
+    two_hot_mean,
 )
 
 # Config keys that define the encoder's input and architecture: an encoder file records them,
@@ -94,7 +96,14 @@ class WorldModel(nn.Module):
         d, k, size = cfg.latent_dim, cfg.history, cfg.image_size
         self._encoder = _make_encoder(cfg)
         self._target_encoder = _frozen_copy(self._encoder)
-        self._dynamics = LatentDynamics(d, self.action_dim, cfg.hidden_dim, _latent_norm(cfg))
+        # The reward's logits: one (symlog regression) or reward_bins (two-hot classes); they come from
+        # the dynamics MLP's output beside the termination logit, or from a reward MLP of their own.
+        self._reward_dim = cfg.reward_bins or 1
+        self._shared_reward = cfg.reward_head == "shared"
+        self._dynamics = LatentDynamics(d, self.action_dim, cfg.hidden_dim, _latent_norm(cfg),
+                                        outcome_dim=1 + (self._reward_dim if self._shared_reward else 0))
+        if not self._shared_reward:
+            self._reward = mlp(d + self.action_dim, cfg.hidden_dim, self._reward_dim)
         self.learns_q = cfg.value_of == "policy"
         if self.learns_q:  # Q(z, a), two heads (clipped double Q); the planner reads Q(z, policy(z))
             self._q = nn.ModuleList(mlp(d + self.action_dim, cfg.hidden_dim, 1) for _ in range(2))
@@ -165,8 +174,18 @@ class WorldModel(nn.Module):
         `(...)` in env units and the probability `(...)` that the step ends the episode. One call:
         what the planner uses for every imagined step."""
         latent, out = self._dynamics.transition(z, action)
-        out = out.float()
-        return latent, symexp(out[..., 0]), torch.sigmoid(out[..., 1])
+        reward, ends = self._outcome(z, action, out)
+        reward = two_hot_mean(reward) if self.cfg.reward_bins else reward.squeeze(-1)
+        return latent, symexp(reward), torch.sigmoid(ends)
+
+    def _outcome(self, z: torch.Tensor, action: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step from `z (..., D)` by `action (..., A)`, whose dynamics outcome logits are `out`: its
+        reward logits `(..., R)` (R = reward_bins, or 1: the symlog reward) and termination logit `(...)`,
+        both fp32."""
+        if self._shared_reward:
+            return out[..., :-1].float(), out[..., -1].float()
+        reward = self._reward(torch.cat([z, action.to(z.dtype)], dim=-1))
+        return reward.float(), out[..., 0].float()
 
     def reward(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Predicted reward for taking `action (..., A)` in `z (..., D)`: `(...)`, in env units."""
@@ -318,10 +337,10 @@ class WorldModel(nn.Module):
         x = appearance(x, self.cfg.appearance)  # online view only; the target encoder sees x_target
         z = self._encode_windows(x)  # (B, T, D)
         y = self._encode_windows(x_target, target=True)  # (B, T, D), no gradient
-        imagined, outcome = self._rollout(z, actions)
+        imagined, reward_logits, end_logits = self._rollout(z, actions)
         terms = {"consistency": self._consistency_loss(imagined, y),
-                 "reward": self._reward_loss(outcome, rewards),
-                 "termination": self._termination_loss(outcome, terminated)}
+                 "reward": self._reward_loss(reward_logits, rewards),
+                 "termination": self._termination_loss(end_logits, terminated)}
         metrics = self._spread(z)
         if self.uses_contrastive:
             terms["contrastive"], metrics["contrastive_accuracy"], metrics["temperature"] = (
@@ -363,7 +382,7 @@ class WorldModel(nn.Module):
             raise ValueError(f"sequences of {frames.shape[1]} frames give T={t_len} steps; need T > model_horizon={horizon}.")
         return frames, actions, rewards, terminated
 
-    def _rollout(self, z: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _rollout(self, z: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Open-loop rollouts of K steps from every start s = 0 .. S-1 (S = T - K), all at once, with the
         actions taken; shared by every term that reads imagined steps.
 
@@ -372,29 +391,37 @@ class WorldModel(nn.Module):
             actions: `(B, T, A)`, action t led to step t.
 
         Returns:
-            imagined `(B, S, K, D)`: z^_{s+1..s+K}; outcome `(B, S, K, 2)` fp32: the reward (symlog) and
-            termination logits predicted for the step into s+k.
+            imagined `(B, S, K, D)`: z^_{s+1..s+K}; reward logits `(B, S, K, R)` and termination logits
+            `(B, S, K)`, fp32, predicted for the step into s+k (see `_outcome`).
         """
         horizon = self.cfg.model_horizon
         step_actions = _ahead(actions, horizon)  # (B, S, K, A): the action taken on step k
-        latent, imagined, outcomes = z[:, :actions.shape[1] - horizon], [], []
+        start = z[:, :actions.shape[1] - horizon]
+        latent, imagined, outs = start, [], []
         for j in range(horizon):
-            latent, outcome = self._dynamics.transition(latent, step_actions[:, :, j])
+            latent, out = self._dynamics.transition(latent, step_actions[:, :, j])
             imagined.append(latent)
-            outcomes.append(outcome)
-        return torch.stack(imagined, dim=2), torch.stack(outcomes, dim=2).float()
+            outs.append(out)
+        imagined = torch.stack(imagined, dim=2)
+        # the latent each step leaves (what a reward MLP reads): z_s, then the imagined ones
+        before = start.unsqueeze(2) if self._shared_reward else torch.cat([start.unsqueeze(2), imagined[:, :, :-1]], 2)
+        return imagined, *self._outcome(before, step_actions, torch.stack(outs, dim=2))
 
     def _consistency_loss(self, imagined: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """imagined `(B, S, K, D)` vs the target encoder's latents y `(B, T, D)` of the same steps: `()`."""
         return latent_mse(imagined, _ahead(y, self.cfg.model_horizon))
 
-    def _reward_loss(self, outcome: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
-        """Predicted symlog rewards of outcome `(B, S, K, 2)` vs the rewards `(B, T)` received: `()`."""
-        return F.mse_loss(outcome[..., 0], symlog(_ahead(rewards, self.cfg.model_horizon).float()))
+    def _reward_loss(self, predicted: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+        """Reward logits `(B, S, K, R)` from `_rollout` vs the rewards `(B, T)` received: symlog MSE, or
+        two-hot cross-entropy with reward_bins: `()`."""
+        target = symlog(_ahead(rewards, self.cfg.model_horizon).float())
+        if self.cfg.reward_bins:
+            return two_hot_loss(predicted, target)
+        return F.mse_loss(predicted.squeeze(-1), target)
 
-    def _termination_loss(self, outcome: torch.Tensor, terminated: torch.Tensor) -> torch.Tensor:
-        """Termination logits of outcome `(B, S, K, 2)` vs terminated `(B, T)` float: BCE `()`."""
-        return F.binary_cross_entropy_with_logits(outcome[..., 1], _ahead(terminated, self.cfg.model_horizon))
+    def _termination_loss(self, logits: torch.Tensor, terminated: torch.Tensor) -> torch.Tensor:
+        """Termination logits `(B, S, K)` vs terminated `(B, T)` float: BCE `()`."""
+        return F.binary_cross_entropy_with_logits(logits, _ahead(terminated, self.cfg.model_horizon))
 
     def _contrastive_loss(self, imagined: torch.Tensor, y: torch.Tensor
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -2,7 +2,8 @@
 
 Everything `WorldModel.loss` assembles: InfoNCE (with `rollout_positives`, which pairs rollout
 predictions with their keys), cosine and latent MSE, the masked losses (`patch_errors` of
-`normalized_patch_targets`, averaged over hidden patches only by `masked_mean`), symlog and TD(lambda) returns.
+`normalized_patch_targets`, averaged over hidden patches only by `masked_mean`), symlog, two-hot
+classes of symlog values (`two_hot_loss`, `two_hot_mean`) and TD(lambda) returns.
 
 Numerically touchy parts (log-sum-exp, cosine normalisation, squared sums) run in fp32 whatever
 the autocast precision.
@@ -23,6 +24,41 @@ def symlog(x: torch.Tensor) -> torch.Tensor:
 def symexp(x: torch.Tensor) -> torch.Tensor:
     """Inverse of `symlog`."""
     return torch.sign(x) * torch.expm1(x.abs())
+
+
+TWO_HOT_RANGE = 10.0
+"""Two-hot bins span [-TWO_HOT_RANGE, TWO_HOT_RANGE] in symlog space: rewards up to about 22,000 in size."""
+
+
+def two_hot_support(bins: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """The `(bins,)` fp32 bin centres, evenly spaced in symlog space on [-TWO_HOT_RANGE, TWO_HOT_RANGE]."""
+    return torch.linspace(-TWO_HOT_RANGE, TWO_HOT_RANGE, bins, device=device)
+
+
+def two_hot(x: torch.Tensor, bins: int) -> torch.Tensor:
+    """Symlog values `(...)` -> `(..., bins)` fp32 class targets: each value split between its two
+    neighbouring bins in proportion to its closeness, so their expectation over the support is the
+    value itself (clamped to the support's range)."""
+    x = x.float().clamp(-TWO_HOT_RANGE, TWO_HOT_RANGE)
+    position = (x + TWO_HOT_RANGE) / (2 * TWO_HOT_RANGE) * (bins - 1)  # in [0, bins - 1]
+    below = position.floor().clamp(max=bins - 2)
+    upper_weight = (position - below).unsqueeze(-1)
+    below = below.long().unsqueeze(-1)
+    target = torch.zeros(*x.shape, bins, device=x.device)
+    return target.scatter(-1, below, 1.0 - upper_weight).scatter(-1, below + 1, upper_weight)
+
+
+def two_hot_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of class logits `(..., bins)` against the two-hot targets of symlog values x `(...)`:
+    `()`, in fp32."""
+    target = two_hot(x, logits.shape[-1])
+    return -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
+
+
+def two_hot_mean(logits: torch.Tensor) -> torch.Tensor:
+    """Class logits `(..., bins)` -> the expected symlog value `(...)` fp32 under their softmax."""
+    probs = F.softmax(logits.float(), dim=-1)
+    return probs @ two_hot_support(logits.shape[-1], device=logits.device)
 
 
 def info_nce(queries: torch.Tensor, keys: torch.Tensor, positives: torch.Tensor,

@@ -235,6 +235,35 @@ def test_training_reduces_the_loss():
     assert last < 0.7 * first
 
 
+@pytest.mark.parametrize("reward_head,reward_bins", [("shared", 0), ("mlp", 0), ("shared", 21), ("mlp", 21)])
+def test_reward_head_layouts_learn_the_replayed_rewards_and_predict_them_in_env_units(reward_head, reward_bins):
+    cfg = small_cfg(reward_head=reward_head, reward_bins=reward_bins)
+    torch.manual_seed(0)
+    model = WorldModel(cfg, 1)
+    r_dim = reward_bins or 1
+    assert model._dynamics.net[-1].out_features == cfg.latent_dim + 1 + (r_dim if reward_head == "shared" else 0)
+    assert hasattr(model, "_reward") == (reward_head == "mlp")
+    batch = batch_for(cfg)
+    batch["reward"][:] = 2.0  # one reward everywhere, so the head's prediction must move to it
+    trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", 3e-3, cfg.grad_clip)
+    first = trainer.update(batch)["loss/reward"]
+    for _ in range(60):
+        last = trainer.update(batch)["loss/reward"]
+    assert last < 0.3 * first
+    with torch.no_grad():  # latents of the replayed frames, and the actions taken from them
+        z = model.encode_sequence(batch["obs"])[:, 0]
+    a = batch["action"][:, cfg.history]
+    latent, reward, ends = model.transition(z, a)
+    assert latent.shape == (cfg.batch_size, cfg.latent_dim) and reward.shape == ends.shape == (cfg.batch_size,)
+    torch.testing.assert_close(model.reward(z, a), reward)
+    assert (reward - 2.0).abs().max() < 0.5  # read back in env units, not symlog or logits
+    if reward_head == "mlp":  # the reward comes from its own MLP, which leaves the next latent alone
+        with torch.no_grad():
+            model._reward[-1].bias.add_(1.0)
+        assert torch.equal(model.transition(z, a)[0], latent)
+        assert not torch.equal(model.transition(z, a)[1], reward)
+
+
 def test_non_finite_loss_stops_with_the_step_number():
     cfg = small_cfg()
     model = WorldModel(cfg, 1)

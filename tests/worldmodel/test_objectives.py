@@ -11,6 +11,10 @@ from worldmodel.objectives import (
     normalized_patch_targets,
     patch_errors,
     rollout_positives,
+    two_hot,
+    two_hot_loss,
+    two_hot_mean,
+    two_hot_support,
 )
 
 
@@ -168,3 +172,27 @@ def test_n_step_returns_sum_n_rewards_then_bootstrap_and_stop_at_termination():
     torch.testing.assert_close(n_step_returns(r, v, d, 0.9, 5), lambda_returns(r, v, d, 0.9, 1.0)[:, :1])
     with pytest.raises(ValueError, match="steps"):
         n_step_returns(r, v, d, 0.9, 6)
+
+
+def test_two_hot_targets_sum_to_one_and_average_to_the_value_they_encode():
+    x = torch.tensor([[-10.0, -0.31, 0.0], [0.07, 2.2, 9.99]])
+    target = two_hot(x, 101)
+    assert target.shape == (2, 3, 101)
+    torch.testing.assert_close(target.sum(-1), torch.ones(2, 3))
+    assert ((target > 0).sum(-1) <= 2).all()  # at most the two neighbouring bins
+    torch.testing.assert_close(target @ two_hot_support(101), x)
+    # beyond the support: clamped to its ends
+    torch.testing.assert_close(two_hot(torch.tensor([-50.0, 50.0]), 5) @ two_hot_support(5), torch.tensor([-10.0, 10.0]))
+
+
+def test_two_hot_logits_fitted_by_their_loss_decode_to_the_value():
+    x = torch.tensor([0.0, 0.4, 1.7, -3.0])
+    logits = torch.zeros(4, 41, requires_grad=True)
+    optimiser = torch.optim.Adam([logits], lr=0.1)
+    first = two_hot_loss(logits, x).item()
+    for _ in range(300):
+        optimiser.zero_grad()
+        two_hot_loss(logits, x).backward()
+        optimiser.step()
+    assert two_hot_loss(logits, x).item() < first
+    torch.testing.assert_close(two_hot_mean(logits), x, atol=0.02, rtol=0)
