@@ -68,6 +68,7 @@ from worldmodel.objectives import (
     symlog,
     two_hot_loss,
     two_hot_mean,
+    two_hot_support,
 )
 
 # Config keys that define the encoder's input and architecture: an encoder file records them,
@@ -104,6 +105,8 @@ class WorldModel(nn.Module):
                                         outcome_dim=1 + (self._reward_dim if self._shared_reward else 0))
         if not self._shared_reward:
             self._reward = mlp(d + self.action_dim, cfg.hidden_dim, self._reward_dim)
+        if cfg.reward_bins:  # the bins' centres, made once (not saved: the config rebuilds them)
+            self.register_buffer("_reward_support", two_hot_support(cfg.reward_bins), persistent=False)
         self.learns_q = cfg.value_of == "policy"
         if self.learns_q:  # Q(z, a), two heads (clipped double Q); the planner reads Q(z, policy(z))
             self._q = nn.ModuleList(mlp(d + self.action_dim, cfg.hidden_dim, 1) for _ in range(2))
@@ -175,7 +178,7 @@ class WorldModel(nn.Module):
         what the planner uses for every imagined step."""
         latent, out = self._dynamics.transition(z, action)
         reward, ends = self._outcome(z, action, out)
-        reward = two_hot_mean(reward) if self.cfg.reward_bins else reward.squeeze(-1)
+        reward = two_hot_mean(reward, self._reward_support) if self.cfg.reward_bins else reward.squeeze(-1)
         return latent, symexp(reward), torch.sigmoid(ends)
 
     def _outcome(self, z: torch.Tensor, action: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -55,10 +55,11 @@ def two_hot_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
 
 
-def two_hot_mean(logits: torch.Tensor) -> torch.Tensor:
-    """Class logits `(..., bins)` -> the expected symlog value `(...)` fp32 under their softmax."""
-    probs = F.softmax(logits.float(), dim=-1)
-    return probs @ two_hot_support(logits.shape[-1], device=logits.device)
+def two_hot_mean(logits: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
+    """Class logits `(..., bins)` -> the expected symlog value `(...)` fp32 under their softmax over
+    `support`, the `(bins,)` bin centres of `two_hot_support` (made once by the caller: the planner
+    reads this for every imagined step)."""
+    return F.softmax(logits.float(), dim=-1) @ support
 
 
 def info_nce(queries: torch.Tensor, keys: torch.Tensor, positives: torch.Tensor,
