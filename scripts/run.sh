@@ -3,7 +3,7 @@
 # reuses it when present, then runs what was asked.
 #
 #   bash scripts/run.sh train [key=value ...]     # scripts/train.py (any scripts/<name>.py works)
-#   bash scripts/run.sh test [pytest args ...]    # the test suite
+#   bash scripts/run.sh test [pytest args ...]    # the test suite, on TEST_WORKERS=2 processes
 #
 # TORCH_SPEC picks the torch build to install on first use (default: torch==2.13.0, which resolves
 # to the local CPU wheel where one exists and to PyPI's CUDA build elsewhere). For a GPU machine:
@@ -33,7 +33,9 @@ cmd="${1:-}"
 [ -n "$cmd" ] || { sed -n '2,14p' "$0"; exit 2; }
 shift
 case "$cmd" in
-  test) exec "$venv/bin/python" -m pytest "$@" ;;
+  # Two pytest-xdist workers, one test file each at a time (module fixtures train once); a later
+  # -n in the arguments wins, e.g. `-n 0` for one process.
+  test) exec "$venv/bin/python" -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@" ;;
   *)
     script="$root/scripts/$cmd.py"
     [ -f "$script" ] || { echo "[run.sh] no such script: scripts/$cmd.py (have: $(ls "$root"/scripts/*.py | xargs -n1 basename | tr '\n' ' '))" >&2; exit 2; }
