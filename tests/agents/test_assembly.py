@@ -43,11 +43,11 @@ def test_the_dmc_preset_is_the_planet_budget():
     assert (cfg.steps, cfg.eval_every, cfg.eval_episodes, cfg.action_repeat) == (100_000, 10_000, 10, 2)
 
 
-def test_the_dmc_preset_makes_one_update_per_step_on_cartpole_swingup_alone():
-    """Its per-task value (action repeat 8: as many updates over 100k frames as the repeat-4 tasks at
-    0.5); the other tasks keep the preset's 0.5, other presets are untouched, an explicit value wins."""
+def test_the_dmc_preset_makes_one_update_per_step_on_cartpole_swingup_and_reacher_easy_alone():
+    """Their per-task value (measured there: docs/results.md); the other tasks keep the preset's 0.5,
+    other presets are untouched, an explicit value wins."""
     resolved = {env_id: resolve_config(["preset=dmc", f"env={env_id}"]).updates_per_step for env_id in PLANET_ACTION_REPEAT}
-    assert resolved.pop("dm_control/cartpole-swingup-v0") == 1.0
+    assert resolved.pop("dm_control/cartpole-swingup-v0") == resolved.pop("dm_control/reacher-easy-v0") == 1.0
     assert set(resolved.values()) == {0.5}
     assert resolve_config(["preset=dmc", "env=dm_control/cartpole-swingup-v0", "updates_per_step=0.5"]).updates_per_step == 0.5
     assert resolve_config(["preset=cpu", "env=dm_control/cartpole-swingup-v0"]).updates_per_step == 0.5

@@ -520,7 +520,8 @@ def test_relabel_gives_each_stale_piece_the_label_of_what_it_ran_and_its_robustn
 
     monkeypatch.setattr(dmc, "PIECES", tmp_path / "dmc")
     monkeypatch.setattr(robustness, "PIECES", tmp_path / "robustness_dmc")
-    cartpole, reacher = "dm_control/cartpole-swingup-v0", "dm_control/reacher-easy-v0"
+    cartpole, reacher, cheetah = ("dm_control/cartpole-swingup-v0", "dm_control/reacher-easy-v0",
+                                  "dm_control/cheetah-run-v0")
 
     def save(task, variant, seed, *ran):  # a piece labelled `variant` that trained with the config `ran` gives
         config = resolve_config([f"env={task}", "preset=dmc", *ran]).to_dict()
@@ -528,28 +529,38 @@ def test_relabel_gives_each_stale_piece_the_label_of_what_it_ran_and_its_robustn
                  "command": f"python scripts/train.py env={task} preset=dmc seed={seed} {' '.join(ran)}".strip()}
         write_piece(dmc.piece_path(task, variant, 100_000, seed), piece)
 
-    save(reacher, "dmc", 0, "updates_per_step=1")  # stale: the preset gives 0.5 on reacher-easy
-    save(reacher, "dmc", 1)  # names what it ran: stays
+    save(cheetah, "dmc", 0, "updates_per_step=1")  # stale: the preset gives 0.5 on cheetah-run
+    save(cheetah, "dmc", 1)  # names what it ran: stays
     save(cartpole, "dmc+updates_per_step=1", 0, "enc_act=silu")  # stale, and its override is the preset's own now
-    write_piece(robustness.PIECES / "reacher-easy__dmc__0.json", {"task": "reacher-easy", "variant": "dmc", "seed": 0})
-    assert dmc.relabelled_variant(json.loads(dmc.piece_path(reacher, "dmc", 100_000, 1).read_text())) == "dmc"
+    # names what it ran, but the override is what the preset now sets for the task: the plain label takes it,
+    # and a label that needs its other overrides keeps them
+    save(reacher, "dmc+updates_per_step=1", 0, "updates_per_step=1")
+    save(reacher, "dmc+updates_per_step=1+value_of=policy+q_steps=3", 0, "updates_per_step=1", "value_of=policy",
+         "q_steps=3")
+    write_piece(robustness.PIECES / "cheetah-run__dmc__0.json", {"task": "cheetah-run", "variant": "dmc", "seed": 0})
+    assert dmc.relabelled_variant(json.loads(dmc.piece_path(cheetah, "dmc", 100_000, 1).read_text())) == "dmc"
 
     renamed = dmc.relabel("a test", "2026-12-07")
     assert sorted(renamed) == [("cartpole-swingup__dmc+updates_per_step=1__100000__0.json",
                                 "cartpole-swingup__dmc+enc_act=silu__100000__0.json"),
-                               ("reacher-easy__dmc__0.json", "reacher-easy__dmc+updates_per_step=1__0.json"),
-                               ("reacher-easy__dmc__100000__0.json", "reacher-easy__dmc+updates_per_step=1__100000__0.json")]
-    piece = json.loads(dmc.piece_path(reacher, "dmc+updates_per_step=1", 100_000, 0).read_text())
+                               ("cheetah-run__dmc__0.json", "cheetah-run__dmc+updates_per_step=1__0.json"),
+                               ("cheetah-run__dmc__100000__0.json", "cheetah-run__dmc+updates_per_step=1__100000__0.json"),
+                               ("reacher-easy__dmc+updates_per_step=1+value_of=policy+q_steps=3__100000__0.json",
+                                "reacher-easy__dmc+value_of=policy+q_steps=3__100000__0.json"),
+                               ("reacher-easy__dmc+updates_per_step=1__100000__0.json",
+                                "reacher-easy__dmc__100000__0.json")]
+    piece = json.loads(dmc.piece_path(cheetah, "dmc+updates_per_step=1", 100_000, 0).read_text())
     assert piece["relabelled"] == [{"from": "dmc", "on": "2026-12-07", "why": "a test"}]
     assert piece["command"].count("updates_per_step=1") == 1 and dmc.label_mismatch(piece) == {}
     cartpole_piece = json.loads(dmc.piece_path(cartpole, "dmc+enc_act=silu", 100_000, 0).read_text())
     assert cartpole_piece["command"].endswith("enc_act=silu") and dmc.label_mismatch(cartpole_piece) == {}
-    moved = json.loads((robustness.PIECES / "reacher-easy__dmc+updates_per_step=1__0.json").read_text())
+    assert dmc.label_mismatch(json.loads(dmc.piece_path(reacher, "dmc", 100_000, 0).read_text())) == {}
+    moved = json.loads((robustness.PIECES / "cheetah-run__dmc+updates_per_step=1__0.json").read_text())
     assert moved["variant"] == "dmc+updates_per_step=1" and moved["relabelled"][0]["from"] == "dmc"
-    assert dmc.piece_path(reacher, "dmc", 100_000, 1).is_file() and dmc.relabel("again", "2026-12-08") == []
+    assert dmc.piece_path(cheetah, "dmc", 100_000, 1).is_file() and dmc.relabel("again", "2026-12-08") == []
 
-    save(reacher, "dmc", 2, "updates_per_step=1")  # would land on a name another piece holds: nothing moves
-    save(reacher, "dmc+updates_per_step=1", 2, "updates_per_step=1")
+    save(cheetah, "dmc", 2, "updates_per_step=1")  # would land on a name another piece holds: nothing moves
+    save(cheetah, "dmc+updates_per_step=1", 2, "updates_per_step=1")
     before = sorted(p.name for p in dmc.PIECES.glob("*.json"))
     with pytest.raises(ValueError, match="two pieces under one name"):
         dmc.relabel("a clash", "2026-12-08")

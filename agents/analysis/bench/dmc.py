@@ -28,7 +28,7 @@ from agents.analysis.bench.sample_efficiency import final_eval, finished
 from agents.analysis.metrics import read_metrics
 from agents.analysis.plots import pyplot, save_figure
 from envs.suites import PLANET_ACTION_REPEAT
-from worldmodel.config import PRESETS, Config, ConfigError
+from worldmodel.config import PRESET_TASKS, PRESETS, Config, ConfigError
 from worldmodel.model import ENCODER_KEYS
 
 PIECES = results.RESULTS / "dmc"
@@ -187,15 +187,19 @@ def _join(preset: str, overrides: dict[str, str]) -> str:
 
 def relabelled_variant(piece: dict) -> str:
     """The label that names what `piece` ran under today's presets: its own label when that still does
-    (`label_mismatch` empty); else its label with `+key=<the value it ran>` appended for every key where
-    they differ, then without each override the preset now gives by itself (`dmc+updates_per_step=1` on
-    cartpole-swingup reads `dmc` once that is the preset's value there)."""
+    (`label_mismatch` empty) and none of its overrides is a key the preset sets for that task
+    (`PRESET_TASKS`); else its label with `+key=<the value it ran>` appended for every key where they
+    differ, then without each override the preset now gives by itself (`dmc+updates_per_step=1` on cartpole-swingup reads `dmc` once that is
+    the preset's value there)."""
     mismatch = label_mismatch(piece)
-    if not mismatch:
-        return piece["variant"]
     preset, overrides = results.split_preset(piece["variant"])
+    for_task = PRESET_TASKS.get(preset, {}).get(piece["task"], {})
+    if not mismatch and not any(key in for_task for key in overrides):
+        return piece["variant"]
     overrides.update({key: _label_value(ran) for key, (ran, _) in mismatch.items()})
-    for key in [k for k in overrides if k != "encoder_from"]:
+    # Without a mismatch only the overrides the task's preset now gives can go; with one, any override
+    # the preset gives by itself.
+    for key in [k for k in overrides if k != "encoder_from" and (mismatch or k in for_task)]:
         fewer = {k: v for k, v in overrides.items() if k != key}
         if not label_mismatch({**piece, "variant": _join(preset, fewer)}):
             overrides = fewer
@@ -514,9 +518,10 @@ def table(groups: dict[tuple, list[dict]]) -> dict:
 SUMMARY_PEERS = ("DrQ", "CURL", "DreamerV3")
 """The peers the README's short table sets beside `dmc`: the strongest model-free figure at the PlaNet
 repeats, the contrastive one, the model-based one (every method stays in the full table)."""
-PREVIOUS_DEFAULT = ("dmc+enc_act=silu", "dmc+enc_act=silu+updates_per_step=0.5")
-"""The `dmc` preset as it stood before its last change of what it trains (the conv encoder's SiLU, and 0.5
-updates per agent step on cartpole-swingup too), as today's labels name it: on each task the first of
+PREVIOUS_DEFAULT = ("dmc+updates_per_step=0.5", "dmc+enc_act=silu")
+"""The `dmc` preset on each task as it stood before its last change there, as today's labels name it: on
+cartpole-swingup and reacher-easy 0.5 updates per agent step (one since the tenth and thirteenth
+sessions), on the other four the conv encoder's SiLU (ReLU since the ninth); per task the first of
 these labels with pieces. The README's short table sets its per-task means beside the default's, so a
 change of default never hides what came before."""
 
