@@ -254,6 +254,11 @@ class Config:
     the actions taken. `policy` (TD-MPC2-style): Q(z, a) by one-step TD whose target takes the policy
     prior's action at the next step (two Q heads, the smaller target), the policy prior trained to maximise
     Q instead of imitating; the planner reads Q(z, policy(z)). Needs policy_prior."""
+    value_bins: int = 0
+    """0: the value head (both Q heads with value_of=policy) regresses the symlog value (MSE); N >= 2: it
+    classifies it over N two-hot bins in symlog space on [-10, 10] with cross-entropy, as reward_bins does
+    for the reward (DreamerV3's critic, TD-MPC2's Q use 255 and 101): the loss's gradient does not shrink
+    with the error, and a target far off the current estimate moves it no more than a near one."""
     q_steps: int = 1
     """n of the n-step TD targets of Q with value_of=policy: n rewards along the replayed sequence, then the
     target Q of the policy prior's action (1: TD-MPC2's one-step target; 3: DrQ-v2's and MR.Q's). More steps
@@ -616,6 +621,9 @@ def _validate(cfg: Config) -> None:
     if cfg.reward_bins == 1 or cfg.reward_bins < 0:
         raise ConfigError(f"reward_bins={cfg.reward_bins} must be 0 (regress the symlog reward) or at least 2 "
                           "(two-hot classes over symlog rewards in [-10, 10]; TD-MPC2 uses 101).")
+    if cfg.value_bins == 1 or cfg.value_bins < 0:
+        raise ConfigError(f"value_bins={cfg.value_bins} must be 0 (regress the symlog value) or at least 2 "
+                          "(two-hot classes over symlog values in [-10, 10]; TD-MPC2 uses 101).")
     if cfg.novelty < 0:
         raise ConfigError(f"novelty={cfg.novelty} must be 0 (off) or more: it is the weight of a bonus for unfamiliar "
                           "latents in training plans.")

@@ -23,7 +23,8 @@ The losses (`objective=masked|contrastive|both`, weights from the config):
   and **termination** (BCE), predicted by the dynamics network along with each imagined step; **value**
   (TD(lambda) on real transitions, target value head) and, with `policy_prior`, **policy** (imitating the
   actions taken). With `value_of=policy`, the value is Q of the policy prior instead (one-step TD, its
-  action at the next step, two heads) and the policy maximises it, as in TD-MPC2.
+  action at the next step, two heads) and the policy maximises it, as in TD-MPC2. `reward_bins` and
+  `value_bins` turn the reward's and the value's symlog regression into two-hot classification.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from worldmodel.objectives import (
     rollout_positives,
     symexp,
     symlog,
+    two_hot,
     two_hot_loss,
     two_hot_mean,
     two_hot_support,
@@ -108,12 +110,15 @@ class WorldModel(nn.Module):
         if cfg.reward_bins:  # the bins' centres, made once (not saved: the config rebuilds them)
             self.register_buffer("_reward_support", two_hot_support(cfg.reward_bins), persistent=False)
         self.learns_q = cfg.value_of == "policy"
+        value_dim = cfg.value_bins or 1  # the symlog value, or value_bins two-hot logits
         if self.learns_q:  # Q(z, a), two heads (clipped double Q); the planner reads Q(z, policy(z))
-            self._q = nn.ModuleList(mlp(d + self.action_dim, cfg.hidden_dim, 1) for _ in range(2))
+            self._q = nn.ModuleList(mlp(d + self.action_dim, cfg.hidden_dim, value_dim) for _ in range(2))
             self._target_q = _frozen_copy(self._q)
         else:  # V(z) of the data's behaviour, by TD(lambda), used at the planning horizon
-            self._value = mlp(d, cfg.hidden_dim, 1)
+            self._value = mlp(d, cfg.hidden_dim, value_dim)
             self._target_value = _frozen_copy(self._value)
+        if cfg.value_bins:
+            self.register_buffer("_value_support", two_hot_support(cfg.value_bins), persistent=False)
         if cfg.policy_prior:
             self._policy = mlp(d, cfg.hidden_dim, self.action_dim)
         self.uses_masked = cfg.objective in ("masked", "both")
@@ -210,12 +215,18 @@ class WorldModel(nn.Module):
         if optimism:
             raise ValueError("optimism reads the spread of the two Q heads; this model learns one value head "
                              "(value_of=data).")
-        return symexp(self._value(z).squeeze(-1).float())
+        return symexp(self._symlog_value(self._value(z)))
 
-    @staticmethod
-    def _q_values(heads: nn.ModuleList, z: torch.Tensor, action: torch.Tensor, frozen: bool = False) -> torch.Tensor:
-        """Both Q heads (symlog space) at `z (..., D)`, `action (..., A)`: `(2, ...)` fp32. `frozen`: the
-        heads' weights act as constants, so a loss through them moves only what made `action`."""
+    def _symlog_value(self, out: torch.Tensor) -> torch.Tensor:
+        """A value head's output `(..., V)` -> its symlog value `(...)` fp32: the one output, or the
+        expectation of the value_bins logits over their bins."""
+        return two_hot_mean(out, self._value_support) if self.cfg.value_bins else out.squeeze(-1).float()
+
+    def _q_values(self, heads: nn.ModuleList, z: torch.Tensor, action: torch.Tensor, frozen: bool = False,
+                  logits: bool = False) -> torch.Tensor:
+        """Both Q heads (symlog space) at `z (..., D)`, `action (..., A)`: `(2, ...)` fp32, or with `logits`
+        their raw outputs `(2, ..., V)`. `frozen`: the heads' weights act as constants, so a loss through
+        them moves only what made `action`."""
         x = torch.cat([z, action.to(z.dtype)], dim=-1)
         values = []
         for head in heads:
@@ -223,7 +234,7 @@ class WorldModel(nn.Module):
                 out = torch.func.functional_call(head, {k: v.detach() for k, v in head.named_parameters()}, (x,))
             else:
                 out = head(x)
-            values.append(out.squeeze(-1).float())
+            values.append(out if logits else self._symlog_value(out))
         return torch.stack(values)
 
     def policy(self, z: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None,
@@ -456,10 +467,13 @@ class WorldModel(nn.Module):
         """
         cfg, latent = self.cfg, z if self.cfg.value_grad else z.detach()
         with torch.no_grad():
-            next_values = symexp(self._target_value(latent[:, 1:]).squeeze(-1).float())
+            next_values = symexp(self._symlog_value(self._target_value(latent[:, 1:])))
             targets = lambda_returns(rewards[:, 1:].float(), next_values, terminated[:, 1:],
                                      cfg.discount, cfg.td_lambda)
-        loss = F.mse_loss(self._value(latent[:, :-1]).squeeze(-1).float(), symlog(targets))
+        if cfg.value_bins:
+            loss = two_hot_loss(self._value(latent[:, :-1]), symlog(targets))
+        else:
+            loss = F.mse_loss(self._value(latent[:, :-1]).squeeze(-1).float(), symlog(targets))
         metrics: dict[str, torch.Tensor] = {}
         if cfg.value_on_imagined:
             on_imagined = self._value_on_imagined_loss(imagined, targets)
@@ -475,8 +489,12 @@ class WorldModel(nn.Module):
         (T-1 targets for T steps) and is left out. Returns `()`."""
         horizon = self.cfg.model_horizon
         padded, valid = F.pad(targets, (0, 1)), F.pad(torch.ones_like(targets), (0, 1))
-        predicted = self._value(imagined.detach()).squeeze(-1).float()  # (B, S, K)
-        errors = (predicted - symlog(_ahead(padded, horizon))).square() * _ahead(valid, horizon)
+        out, target = self._value(imagined.detach()), symlog(_ahead(padded, horizon))  # (B, S, K, V), (B, S, K)
+        if self.cfg.value_bins:
+            errors = -(two_hot(target, self.cfg.value_bins) * F.log_softmax(out.float(), dim=-1)).sum(-1)
+        else:
+            errors = (out.squeeze(-1).float() - target).square()
+        errors = errors * _ahead(valid, horizon)
         return errors.sum() / _ahead(valid, horizon).sum()
 
     def _q_loss(self, z: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, terminated: torch.Tensor
@@ -501,9 +519,15 @@ class WorldModel(nn.Module):
             next_q = symexp(self._q_values(self._target_q, latent[:, 1:], following).min(0).values)
             targets = n_step_returns(rewards[:, 1:].float(), next_q, terminated[:, 1:], self.cfg.discount, n)
         starts = targets.shape[1]  # T - n: the steps whose n following steps are in the sequence
-        predicted = self._q_values(self._q, latent[:, :starts], actions[:, 1:starts + 1])  # (2, B, T - n)
+        if self.cfg.value_bins:
+            out = self._q_values(self._q, latent[:, :starts], actions[:, 1:starts + 1], logits=True)  # (2, B, T - n, V)
+            predicted = self._symlog_value(out).detach()
+            loss = two_hot_loss(out, symlog(targets).expand_as(predicted))
+        else:
+            predicted = self._q_values(self._q, latent[:, :starts], actions[:, 1:starts + 1])  # (2, B, T - n)
+            loss = (predicted - symlog(targets)).square().mean()
         spread = (predicted[0] - predicted[1]).detach().abs().mean() / 2  # what optimism=1 adds, on replayed steps
-        return (predicted - symlog(targets)).square().mean(), {"value_target_mean": targets.mean(), "q_spread": spread}
+        return loss, {"value_target_mean": targets.mean(), "q_spread": spread}
 
     def _policy_q_loss(self, z: torch.Tensor) -> torch.Tensor:
         """The policy prior maximises Q (`value_of=policy`): minus the mean of both heads' Q, with the heads

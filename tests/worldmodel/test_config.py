@@ -59,6 +59,7 @@ def test_config_is_frozen():
     (["value_of=policy", "q_steps=16"], r"q_steps=16 must be in \[1, seq_len=16\)"),
     (["stack_as=differences", "history=1"], "history=1 stacks one frame"),
     (["reward_bins=1"], r"reward_bins=1 must be 0 \(regress the symlog reward\) or at least 2"),
+    (["value_bins=-3"], r"value_bins=-3 must be 0 \(regress the symlog value\) or at least 2"),
     (["reward_head=separate"], "choose one of shared, mlp"),
 ])
 def test_bad_input_is_one_clear_error(args, match):

@@ -10,7 +10,7 @@ from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import Config, ConfigError
 from worldmodel.history import FrameHistory
 from worldmodel.model import WorldModel
-from worldmodel.objectives import info_nce, symexp, symlog, weigh
+from worldmodel.objectives import info_nce, symexp, symlog, two_hot, two_hot_loss, two_hot_support, weigh
 from worldmodel.precision import NonFiniteLossError, autocast
 from worldmodel.trainer import WorldModelTrainer
 
@@ -386,6 +386,78 @@ def test_q_of_the_policy_targets_the_next_step_with_the_smaller_target_head():
     targets = rewards[:, 1:] + 0.9 * (1 - ends[:, 1:].float()) * 4.0
     torch.testing.assert_close(terms["value"], symlog(targets).square().mean())
     torch.testing.assert_close(metrics["value_target_mean"], targets.mean())
+
+
+class TwoHotConstant(torch.nn.Module):
+    """A value head of `bins` logits that decode to the symlog value `value`, whatever its input."""
+
+    def __init__(self, value: float, bins: int):
+        super().__init__()
+        self.logits = torch.log(two_hot(torch.tensor(value), bins) + 1e-30)
+
+    def forward(self, x):
+        return self.logits.expand(*x.shape[:-1], -1)
+
+
+def test_value_bins_learn_v_from_decoded_targets_with_two_hot_cross_entropy():
+    """value_bins=N, value_of=data: V's N logits decode to their expectation over the bins, the TD
+    target reads the target head decoded the same way, and the loss is the two-hot cross-entropy."""
+    bins = 21
+    cfg = small_cfg(td_lambda=0.0, discount=0.9, history=2, value_bins=bins)
+    model = WorldModel(cfg, 1)
+    assert model._value[-1].out_features == bins and "_value_support" not in model.state_dict()
+    batch = batch_for(cfg)
+    batch["terminated"][:, 3] = True
+    model._target_value = TwoHotConstant(float(symlog(torch.tensor(10.0))), bins)
+    model._value = TwoHotConstant(float(symlog(torch.tensor(3.0))), bins)
+    terms, metrics = model.loss(batch)
+    k = cfg.history
+    rewards, ends = batch["reward"][:, k - 1:], batch["terminated"][:, k - 1:]
+    targets = rewards[:, 1:] + 0.9 * (1 - ends[:, 1:].float()) * 10.0
+    torch.testing.assert_close(metrics["value_target_mean"], targets.mean())
+    logits = model._value(torch.zeros(*targets.shape, 1))
+    torch.testing.assert_close(terms["value"], two_hot_loss(logits, symlog(targets)))
+    torch.testing.assert_close(model.value(torch.randn(5, cfg.latent_dim)), torch.full((5,), 3.0))
+
+
+def test_value_bins_learn_both_q_heads_against_the_smaller_decoded_target():
+    bins = 21
+    cfg = small_cfg(value_of="policy", discount=0.9, history=2, value_bins=bins)
+    model = WorldModel(cfg, 1)
+    assert [head[-1].out_features for head in model._q] == [bins, bins]
+    batch = batch_for(cfg)
+    model._target_q = torch.nn.ModuleList([TwoHotConstant(float(symlog(torch.tensor(10.0))), bins),
+                                           TwoHotConstant(float(symlog(torch.tensor(4.0))), bins)])
+    model._q = torch.nn.ModuleList([TwoHotConstant(0.0, bins), TwoHotConstant(float(symlog(torch.tensor(2.0))), bins)])
+    terms, metrics = model.loss(batch)
+    k = cfg.history
+    rewards, ends = batch["reward"][:, k - 1:], batch["terminated"][:, k - 1:]
+    targets = symlog(rewards[:, 1:] + 0.9 * (1 - ends[:, 1:].float()) * 4.0)
+    heads = [model._q[i](torch.zeros(*targets.shape, 1)) for i in (0, 1)]
+    torch.testing.assert_close(terms["value"], (two_hot_loss(heads[0], targets) + two_hot_loss(heads[1], targets)) / 2)
+    torch.testing.assert_close(metrics["q_spread"], symlog(torch.tensor(2.0)) / 2)
+    z = torch.randn(5, cfg.latent_dim)
+    torch.testing.assert_close(model.value(z), symexp(symlog(torch.tensor(2.0)) / 2).expand(5))  # the heads' mean
+
+
+@pytest.mark.parametrize("value_of", ["data", "policy"])
+def test_value_bins_heads_train_and_a_saved_model_reads_the_same_values(value_of, tmp_path):
+    cfg = small_cfg(value_of=value_of, value_bins=21, value_on_imagined=value_of == "data")
+    torch.manual_seed(0)
+    model = WorldModel(cfg, 1)
+    trainer = WorldModelTrainer(model, torch.device("cpu"), "fp32", 3e-3, cfg.grad_clip)
+    batch = batch_for(cfg)
+    batch["reward"][:] = 1.0
+    first = trainer.update(batch)["loss/value"]
+    for _ in range(40):
+        last = trainer.update(batch)["loss/value"]
+    assert last < 0.6 * first
+    z = torch.randn(6, cfg.latent_dim)
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    again = WorldModel(cfg, 1)
+    again.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    torch.testing.assert_close(again.value(z), model.value(z))
+    assert torch.equal(again._value_support, two_hot_support(21))
 
 
 class LastInput(torch.nn.Module):
