@@ -51,7 +51,7 @@ from worldmodel.cli import parse_keys
 
 KEYS = {
     "tasks": (str, ",".join(dmc.short(t) for t in dmc.TASKS), "DeepMind Control tasks (<domain>-<task>), comma-separated"),
-    "seeds": (str, "0,1,2", "seeds, comma-separated"),
+    "seeds": (str, ",".join(map(str, dmc.SEEDS)), "seeds, comma-separated"),
     "variants": (str, "dmc", "presets, comma-separated; preset+key=value+... adds config overrides (e.g. dmc+augment=none)"),
     "only": (str, "", "run just this piece, as <task>:<variant>:<seed> (instead of tasks/variants/seeds)"),
     "steps": (int, dmc.FRAMES, "frames (environment steps, action repeats included) per run"),

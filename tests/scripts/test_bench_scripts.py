@@ -268,6 +268,8 @@ def test_dmc_summary_table_gives_the_default_per_task_with_every_seed_and_the_me
     assert cartpole["mean ± 95% CI"] == "101 ± 2" and cartpole["final agent, mean"] == "201"
     assert cartpole["DrQ"] == "759" and cartpole["CURL"] == "582" and cartpole["DreamerV3"] == "597"
     assert by["cheetah-run"]["mean ± 95% CI"] == "300"  # one seed: no interval, and the ablation's 999 left out
+    assert by["cheetah-run"]["eval return at 100k frames [seed: return]"] == (  # and the command for the others
+        "0: 300; seeds 1, 2 to run: `python scripts/bench_dmc.py tasks=cheetah-run`")
     mean = by["mean of the six (per-task means)"]
     assert mean["mean ± 95% CI"] == "350" and mean["DrQ"] == "688" and mean["CURL"] == "560"  # (101 + 200 + ... + 600) / 6
     assert cartpole["before: `dmc+old=1` (seeds: mean)"] == "–"  # the earlier default has no piece here

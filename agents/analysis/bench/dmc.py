@@ -38,6 +38,8 @@ TASKS = tuple(PLANET_ACTION_REPEAT)
 """The PlaNet benchmark's six tasks, in table order."""
 FRAMES = 100_000
 """The budget the published figures below are compared at."""
+SEEDS = (0, 1, 2)
+"""The seeds every (task, variant) of the benchmark is run at (`scripts/bench_dmc.py seeds=`)."""
 BENCH_KEYS = ("env", "seed", "steps", "run_dir", "resume", "preset", "exp")
 """Config keys the benchmark sets itself, which a variant's overrides may not."""
 THREAD_VARIABLES = results.THREAD_VARIABLES
@@ -531,7 +533,8 @@ def summary_table(groups: dict[tuple, list[dict]], variant: str = "dmc",
     """The README's short table: per task of the six, the `variant` (the default preset) at 100k frames,
     every seed's eval return, their mean ± 95% CI, the final agents' mean and the minutes per run; beside
     them the `previous` default's seeds and mean (per task, the first of those labels with pieces there),
-    and `SUMMARY_PEERS`. A task with no piece yet gives the command that fills it; last, the mean over
+    and `SUMMARY_PEERS`. A task with no piece yet, or without one of `SEEDS`, gives the command that fills
+    it (it skips the pieces that exist); last, the mean over
     the tasks of their per-task means, for each of the two that has pieces on all six."""
     named = " or ".join(f"`{label}`" for label in previous)
     columns = ["task", "action repeat", "seeds", "eval return at 100k frames [seed: return]", "mean ± 95% CI",
@@ -552,8 +555,11 @@ def summary_table(groups: dict[tuple, list[dict]], variant: str = "dmc",
         scored = [p["final_eval"]["return_mean"] for p in pieces if "final_eval" in p]
         means.append(statistics.mean(last))
         finals.append(statistics.mean(scored) if scored else None)
-        rows.append([short(task), PLANET_ACTION_REPEAT[task], len(pieces),
-                     ", ".join(f"{p['seed']}: {p['final_return']:.0f}" for p in pieces), results.mean_ci(last),
+        returns = ", ".join(f"{p['seed']}: {p['final_return']:.0f}" for p in pieces)
+        missing = [str(seed) for seed in SEEDS if seed not in {p["seed"] for p in pieces}]
+        if missing:
+            returns += f"; seed{'s' * (len(missing) > 1)} {', '.join(missing)} to run: {fill_command(task, variant)}"
+        rows.append([short(task), PLANET_ACTION_REPEAT[task], len(pieces), returns, results.mean_ci(last),
                      _mean_cell(scored), f"{statistics.mean(p['seconds'] for p in pieces) / 60:.0f}", old_cell,
                      *peers])
     whole, whole_before = len(means) == len(TASKS), all(b is not None for b in before)
