@@ -191,8 +191,8 @@ def relabelled_variant(piece: dict) -> str:
     """The label that names what `piece` ran under today's presets: its own label when that still does
     (`label_mismatch` empty) and none of its overrides is a key the preset sets for that task
     (`PRESET_TASKS`); else its label with `+key=<the value it ran>` appended for every key where they
-    differ, then without each override the preset now gives by itself (`dmc+updates_per_step=1` on cartpole-swingup reads `dmc` once that is
-    the preset's value there)."""
+    differ, then without each override the preset now gives by itself (`dmc+updates_per_step=1` on
+    cartpole-swingup reads `dmc` once that is the preset's value there)."""
     mismatch = label_mismatch(piece)
     preset, overrides = results.split_preset(piece["variant"])
     for_task = PRESET_TASKS.get(preset, {}).get(piece["task"], {})
