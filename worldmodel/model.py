@@ -67,7 +67,7 @@ from worldmodel.objectives import (
     rollout_positives,
     symexp,
     symlog,
-    two_hot,
+    two_hot_cross_entropy,
     two_hot_loss,
     two_hot_mean,
     two_hot_support,
@@ -491,7 +491,7 @@ class WorldModel(nn.Module):
         padded, valid = F.pad(targets, (0, 1)), F.pad(torch.ones_like(targets), (0, 1))
         out, target = self._value(imagined.detach()), symlog(_ahead(padded, horizon))  # (B, S, K, V), (B, S, K)
         if self.cfg.value_bins:
-            errors = -(two_hot(target, self.cfg.value_bins) * F.log_softmax(out.float(), dim=-1)).sum(-1)
+            errors = two_hot_cross_entropy(out, target)
         else:
             errors = (out.squeeze(-1).float() - target).square()
         errors = errors * _ahead(valid, horizon)

@@ -48,11 +48,16 @@ def two_hot(x: torch.Tensor, bins: int) -> torch.Tensor:
     return target.scatter(-1, below, 1.0 - upper_weight).scatter(-1, below + 1, upper_weight)
 
 
-def two_hot_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of class logits `(..., bins)` against the two-hot targets of symlog values x `(...)`:
-    `()`, in fp32."""
+def two_hot_cross_entropy(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of class logits `(..., bins)` against the two-hot targets of symlog values x `(...)`,
+    per element: `(...)`, in fp32."""
     target = two_hot(x, logits.shape[-1])
-    return -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
+    return -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1)
+
+
+def two_hot_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`two_hot_cross_entropy` averaged over every element: `()`."""
+    return two_hot_cross_entropy(logits, x).mean()
 
 
 def two_hot_mean(logits: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
