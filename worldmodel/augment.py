@@ -22,6 +22,13 @@ learning to predict noise. Also one draw per sequence, the same for all its fram
   contrast factor U(0.6, 1.4) about the frame's mean and a brightness offset U(-0.2, 0.2), clipped.
 - `conv`: a random 3x3 convolution, 3 -> 3 channels with N(0, 1/27) weights (random convolution,
   Lee et al. 2020, as SVEA uses), squashed back into range by a sigmoid; it changes textures too.
+
+`appearance_share` < 1 recolours only that share of each batch's sequences and leaves the rest
+clean, as SVEA trains on clean and augmented data together: the heads and the dynamics then also
+learn from the clean latents the planner reads at acting time, which an online view that is always
+recoloured never shows them.
+
+    online = appearance(online, "conv", share=0.5)   # half the sequences recoloured, half clean
 """
 
 from __future__ import annotations
@@ -110,11 +117,18 @@ def random_conv(x: torch.Tensor, generator: torch.Generator | None = None) -> to
 APPEARANCE = {"jitter": color_jitter, "conv": random_conv}
 
 
-def appearance(x: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """`x (B, S, 3, H, W)` float frames under appearance augmentation `kind` ('none', 'jitter', 'conv')."""
+def appearance(x: torch.Tensor, kind: str, generator: torch.Generator | None = None, share: float = 1.0
+               ) -> torch.Tensor:
+    """`x (B, S, 3, H, W)` float frames under appearance augmentation `kind` ('none', 'jitter', 'conv'),
+    applied to the first `round(share * B)` sequences, the rest left clean (SVEA's mix of clean and
+    augmented data; the replay samples a batch's sequences at random, so the first ones are a random
+    subset). `share=1` recolours every sequence."""
     if kind == "none":
         return x
-    return APPEARANCE[kind](x, generator)
+    k = round(share * x.shape[0])
+    if k >= x.shape[0]:
+        return APPEARANCE[kind](x, generator)
+    return torch.cat([APPEARANCE[kind](x[:k], generator), x[k:]]) if k else x
 
 
 __all__ = ["appearance", "color_jitter", "random_conv", "random_shift", "two_views"]

@@ -166,6 +166,9 @@ class Config:
     """Appearance augmentation of the online view only (SVEA-style; targets stay clean), for robustness to
     colour shifts: jitter (hue, channel gains, contrast, brightness per sequence) or conv (a random 3x3
     convolution per sequence); see worldmodel/augment.py. Combines with augment=shift."""
+    appearance_share: float = 1.0
+    """With appearance: the share of each update's sequences recoloured (the rest stay clean, SVEA's mix of
+    clean and augmented data, so the heads also learn from the clean latents the planner reads); 1: all."""
     shift_pad: int = 4
     """Largest shift in pixels of augment=shift (frames are edge-padded by it, then cropped back)."""
     latent_norm: Literal["layer", "simnorm"] = "layer"
@@ -670,6 +673,12 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("precision=fp16 needs CUDA; on CPU use precision=bf16 (fast on AMX) or fp32.")
     if not 0.0 < cfg.encoder_lr_scale <= 1.0:
         raise ConfigError(f"encoder_lr_scale={cfg.encoder_lr_scale} must be in (0, 1]; encoder_mode=frozen freezes it.")
+    if not 0.0 < cfg.appearance_share <= 1.0:
+        raise ConfigError(f"appearance_share={cfg.appearance_share} must be in (0, 1]: the share of each update's "
+                          "sequences recoloured (appearance=none recolours none).")
+    if cfg.appearance_share != 1.0 and cfg.appearance == "none":
+        raise ConfigError(f"appearance_share={cfg.appearance_share} sets how many sequences appearance augmentation "
+                          "recolours, but appearance=none: add appearance=jitter or appearance=conv, or drop it.")
     if cfg.encoder_frozen_layers < 0:
         raise ConfigError(f"encoder_frozen_layers={cfg.encoder_frozen_layers} must be at least 0.")
     if cfg.encoder_frozen_layers and (not cfg.encoder_from or cfg.encoder_mode == "frozen"):

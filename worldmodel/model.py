@@ -348,7 +348,8 @@ class WorldModel(nn.Module):
         else:
             x_target = x
         x_clean = x  # the masked objective's pixel targets: the online view before its recolouring
-        x = appearance(x, self.cfg.appearance)  # online view only; the target encoder sees x_target
+        # the online view only (the target encoder sees x_target), on appearance_share of the sequences
+        x = appearance(x, self.cfg.appearance, share=self.cfg.appearance_share)
         z = self._encode_windows(x)  # (B, T, D)
         y = self._encode_windows(x_target, target=True)  # (B, T, D), no gradient
         imagined, reward_logits, end_logits = self._rollout(z, actions)

@@ -91,6 +91,49 @@ def test_appearance_recolours_whole_sequences_in_range_and_none_is_the_identity(
     assert (color_jitter(grey, torch.Generator().manual_seed(0)).std(dim=2) < 0.25).all()
 
 
+def test_appearance_share_recolours_the_first_sequences_and_leaves_the_rest_clean():
+    torch.manual_seed(0)
+    x = torch.rand(4, 2, 3, 8, 8) - 0.5
+    for kind in ("jitter", "conv"):
+        half = appearance(x, kind, torch.Generator().manual_seed(1), share=0.5)
+        assert half.shape == x.shape
+        assert torch.equal(half[2:], x[2:])  # the clean half, untouched
+        assert all((half[i] - x[i]).abs().mean() > 0.02 for i in range(2)), kind
+        # the recoloured sequences are what augmenting those sequences alone gives
+        assert torch.equal(half[:2], appearance(x[:2], kind, torch.Generator().manual_seed(1)))
+        # share=1 recolours every sequence; a share too small for one sequence recolours none
+        assert torch.equal(appearance(x, kind, torch.Generator().manual_seed(1), share=1.0),
+                           appearance(x, kind, torch.Generator().manual_seed(1)))
+        assert appearance(x, kind, share=0.1) is x
+
+
+def test_appearance_share_trains_on_clean_and_recoloured_sequences():
+    base = Config.from_preset("debug", image_size=SIZE, appearance="conv")
+    batch = batch_for(base)
+    torch.manual_seed(0)
+    model = WorldModel(base, 1)
+    seen = []
+    encode = model._encode_windows
+
+    def spy_encode(x, target=False, **kw):
+        if not target:
+            seen.append(x)
+        return encode(x, target=target, **kw)
+
+    model._encode_windows = spy_encode
+    online = {}
+    for share in (1.0, 0.5, None):
+        model.cfg = base.replace(appearance_share=share) if share else base.replace(appearance="none")
+        torch.manual_seed(5)
+        seen.clear()
+        model.loss(batch)
+        online[share] = seen[0]  # the online encoder's first pass: the update's online view
+    b = online[1.0].shape[0]
+    assert torch.equal(online[0.5][b // 2:], online[None][b // 2:])  # share=0.5: the second half is clean
+    assert not torch.equal(online[0.5][:b // 2], online[None][:b // 2])  # and the first half recoloured
+    assert not torch.equal(online[1.0][b // 2:], online[None][b // 2:])
+
+
 def test_appearance_changes_only_the_online_view():
     base = Config.from_preset("debug", image_size=SIZE, objective="both", mask_target="pixel")
     batch = batch_for(base)
