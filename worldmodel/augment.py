@@ -10,7 +10,7 @@ frames (two views, as DrQ's target averaging and CURL's query/key pairs), so the
 consistency targets reward latents that do not move with a few pixels of shift; the masked
 objective predicts the pixels of the online view it was shown.
 
-Appearance augmentation (`appearance=jitter|conv`), for robustness to colour shifts (DMC-GB's
+Appearance augmentation (`appearance=jitter|conv|remap`), for robustness to colour shifts (DMC-GB's
 color_hard, `envs/dmc_colors.py`), is applied SVEA-style to the online view only: the online encoder sees recoloured
 frames while the target encoder and the masked objective's pixel targets stay clean, so the
 consistency, contrastive and masked terms all ask for latents that ignore the colours rather than
@@ -22,6 +22,10 @@ learning to predict noise. Also one draw per sequence, the same for all its fram
   contrast factor U(0.6, 1.4) about the frame's mean and a brightness offset U(-0.2, 0.2), clipped.
 - `conv`: a random 3x3 convolution, 3 -> 3 channels with N(0, 1/27) weights (random convolution,
   Lee et al. 2020, as SVEA uses), squashed back into range by a sigmoid; it changes textures too.
+- `remap`: a random smooth map of colour space onto itself (random sine features of each pixel's
+  colour, mixed and squashed): unlike the two above, which move every colour of the frame the same
+  way, distinct colours go to nearly independent new ones, which is what DMC-GB's color_hard does to
+  the sky, floor and body; nearby colours (a body's shading) stay nearby.
 
 `appearance_share` < 1 recolours only that share of each batch's sequences and leaves the rest
 clean, as SVEA trains on clean and augmented data together: the heads and the dynamics then also
@@ -114,12 +118,38 @@ def random_conv(x: torch.Tensor, generator: torch.Generator | None = None) -> to
     return torch.sigmoid(4 * rearrange(out, "s (b c) h w -> b s c h w", b=b)) - 0.5
 
 
-APPEARANCE = {"jitter": color_jitter, "conv": random_conv}
+def random_remap(x: torch.Tensor, generator: torch.Generator | None = None, features: int = 8,
+                 frequency: float = 4.0) -> torch.Tensor:
+    """`x (B, S, 3, H, W)` float in [-0.5, 0.5] through one random smooth colour map per sequence:
+    `sigmoid(A sin(W c + phase) + bias)` of each pixel's colour `c` in [0, 1]³, with `features` random
+    sine features of frequency about `frequency`. Colours that differ by more than about 1/frequency
+    land on nearly independent new colours, so the sky, the floor and the body are recoloured each
+    their own way, as DMC-GB's color_hard does, while a body's shading (nearby colours) stays smooth."""
+    b, dev = x.shape[0], x.device
+
+    def normal(*shape: int) -> torch.Tensor:
+        return torch.randn(b, *shape, generator=generator, device=generator.device if generator else None).to(dev)
+
+    w = frequency * normal(features, 3)  # (B, K, 3)
+    phase = 2 * math.pi * torch.rand(b, features, generator=generator,
+                                     device=generator.device if generator else None).to(dev)
+    mix = normal(3, features) * (3.0 / math.sqrt(features))  # (B, 3, K): outputs spread over most of (0, 1)
+    bias = 0.5 * normal(3)
+    s, _, h, wd = x.shape[1:]
+    u = rearrange(x + 0.5, "b s c h w -> b c (s h w)")  # each sequence's pixels as a batch of colours
+    feats = torch.sin(torch.baddbmm(phase[:, :, None], w, u))  # (B, K, S*H*W)
+    out = torch.baddbmm(bias[:, :, None], mix, feats)  # (B, 3, S*H*W)
+    out = rearrange(out, "b c (s h w) -> b s c h w", s=s, h=h, w=wd)
+    return torch.sigmoid(out) - 0.5
+
+
+APPEARANCE = {"jitter": color_jitter, "conv": random_conv, "remap": random_remap}
 
 
 def appearance(x: torch.Tensor, kind: str, generator: torch.Generator | None = None, share: float = 1.0
                ) -> torch.Tensor:
-    """`x (B, S, 3, H, W)` float frames under appearance augmentation `kind` ('none', 'jitter', 'conv'),
+    """`x (B, S, 3, H, W)` float frames under appearance augmentation `kind` ('none', 'jitter', 'conv',
+    'remap'),
     applied to the first `round(share * B)` sequences, the rest left clean (SVEA's mix of clean and
     augmented data; the replay samples a batch's sequences at random, so the first ones are a random
     subset). `share=1` recolours every sequence."""
@@ -131,4 +161,4 @@ def appearance(x: torch.Tensor, kind: str, generator: torch.Generator | None = N
     return torch.cat([APPEARANCE[kind](x[:k], generator), x[k:]]) if k else x
 
 
-__all__ = ["appearance", "color_jitter", "random_conv", "random_shift", "two_views"]
+__all__ = ["appearance", "color_jitter", "random_conv", "random_remap", "random_shift", "two_views"]

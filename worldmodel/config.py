@@ -162,10 +162,12 @@ class Config:
     """Augment the frames of each update: shift, a random shift of up to shift_pad pixels per sequence
     (DrQ, TD-MPC2), with independent shifts for the online and target encoders (the dmc preset's
     default); none."""
-    appearance: Literal["none", "jitter", "conv"] = "none"
+    appearance: Literal["none", "jitter", "conv", "remap"] = "none"
     """Appearance augmentation of the online view only (SVEA-style; targets stay clean), for robustness to
-    colour shifts: jitter (hue, channel gains, contrast, brightness per sequence) or conv (a random 3x3
-    convolution per sequence); see worldmodel/augment.py. Combines with augment=shift."""
+    colour shifts: jitter (hue, channel gains, contrast, brightness per sequence), conv (a random 3x3
+    convolution per sequence) or remap (a random smooth colour map per sequence: distinct colours move
+    independently, as DMC-GB's color_hard recolours sky, floor and body); see worldmodel/augment.py.
+    Combines with augment=shift."""
     appearance_share: float = 1.0
     """With appearance: the share of each update's sequences recoloured (the rest stay clean, SVEA's mix of
     clean and augmented data, so the heads also learn from the clean latents the planner reads); 1: all."""

@@ -77,7 +77,7 @@ def test_appearance_recolours_whole_sequences_in_range_and_none_is_the_identity(
     torch.manual_seed(0)
     x = torch.rand(5, 3, 3, 16, 16) - 0.5
     assert appearance(x, "none") is x
-    for kind in ("jitter", "conv"):
+    for kind in ("jitter", "conv", "remap"):
         y = appearance(x, kind, torch.Generator().manual_seed(3))
         assert y.shape == x.shape and y.min() >= -0.5 and y.max() <= 0.5
         assert (y - x).abs().mean() > 0.05, kind
@@ -91,10 +91,26 @@ def test_appearance_recolours_whole_sequences_in_range_and_none_is_the_identity(
     assert (color_jitter(grey, torch.Generator().manual_seed(0)).std(dim=2) < 0.25).all()
 
 
+def test_remap_moves_distinct_colours_independently_and_keeps_nearby_ones_nearby():
+    """DMC-GB's color_hard gives the sky, floor and body each its own colour: no one affine map of colour
+    space does that (it keeps a midpoint colour at the midpoint of the two it lies between); remap does
+    not keep it, while nearby colours (shading) stay close."""
+    from worldmodel.augment import random_remap
+
+    first, second = torch.tensor([0.1, 0.3, 0.9]), torch.tensor([0.9, 0.6, 0.1])
+    colours = torch.stack([first, second, (first + second) / 2, first + 0.01])  # (4, 3)
+    x = colours.T[None, None, :, :, None].expand(300, 1, 3, 4, 1) - 0.5  # 300 draws of a 4x1 frame
+    y = random_remap(x, torch.Generator().manual_seed(0))[:, 0, :, :, 0] + 0.5  # (300, 3, 4)
+    off_midpoint = (y[..., 2] - (y[..., 0] + y[..., 1]) / 2).abs().mean()
+    assert off_midpoint > 0.15  # an affine map of colour would give 0
+    assert (y[..., 3] - y[..., 0]).abs().mean() < 0.05  # a 0.01 step in colour stays a small step
+    assert (y[..., 0].std(dim=0) > 0.2).all()  # and each colour lands all over the cube across draws
+
+
 def test_appearance_share_recolours_the_first_sequences_and_leaves_the_rest_clean():
     torch.manual_seed(0)
     x = torch.rand(4, 2, 3, 8, 8) - 0.5
-    for kind in ("jitter", "conv"):
+    for kind in ("jitter", "conv", "remap"):
         half = appearance(x, kind, torch.Generator().manual_seed(1), share=0.5)
         assert half.shape == x.shape
         assert torch.equal(half[2:], x[2:])  # the clean half, untouched
