@@ -656,6 +656,12 @@ def transfer_variants(source: str, scratch: str) -> list[str]:
     return [f"{scratch}+encoder_from={SOURCE}{source}+encoder_mode={mode}" for mode in MODES]
 
 
+def _objective_of(variant: str) -> str:
+    """The self-supervised objective a variant trains with: its override, else its preset's."""
+    preset, overrides = results.split_preset(variant)
+    return overrides.get("objective") or PRESETS.get(preset, {}).get("objective", Config().objective)
+
+
 def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
     """One row per transfer variant (task, frames) with pieces, beside its scratch twin: probe R² of
     the encoder on the task before training; the eval return at the last evaluation; the speed-up
@@ -685,7 +691,8 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
             delta = f"{results.curve_auc(mine) - results.curve_auc(base):+.0f}"
             scratch_cell = _scratch_cell(scratch)
         _, overrides = results.split_preset(variant)
-        rows.append([short(task), overrides["encoder_from"], overrides.get("encoder_mode", "finetune"), variant,
+        objective = pieces[0].get("config", {}).get("objective") or _objective_of(variant)
+        rows.append([short(task), overrides["encoder_from"], overrides.get("encoder_mode", "finetune"), objective, variant,
                      f"{steps:,}", len(pieces), results.mean_ci(probes, 2), f"{results.mean_ci([p['final_return'] for p in pieces])} [{each}]",
                      scratch_cell, speedup, f"{results.curve_auc(mine):.0f}", delta])
     for source, target, scratch_variant in TRANSFER_PAIRS:
@@ -696,9 +703,11 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
             scratch = scratch_of_piece(task, variant, FRAMES)
             scratch_cell = (_scratch_cell(scratch) if scratch
                             else f"none yet: {fill_command(task, scratch_variant)}")
-            rows.append([target, f"{SOURCE}{source}", mode, variant, f"{FRAMES:,}", f"none yet: {fill_command(task, variant)}",
+            objective = _objective_of(variant)
+            rows.append([target, f"{SOURCE}{source}", mode, objective, variant, f"{FRAMES:,}",
+                         f"none yet: {fill_command(task, variant)}",
                          "–", "–", scratch_cell, "–", "–", "–"])
-    return {"columns": ["task", "encoder from", "mode", "variant", "frames", "seeds", "probe R² before training",
+    return {"columns": ["task", "encoder from", "mode", "objective", "variant", "frames", "seeds", "probe R² before training",
                         "eval return at those frames [seed: return]", "scratch twin's", "speed-up vs scratch",
                         "AUC (mean eval return)", "ΔAUC vs scratch"], "rows": rows}
 
