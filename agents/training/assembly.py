@@ -40,7 +40,7 @@ from worldmodel.actions import ActionSpec
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.cli import parse_cli, split_pairs
 from worldmodel.config import Config, ConfigError
-from worldmodel.model import WorldModel
+from worldmodel.model import ENCODER_KEYS, WorldModel
 from worldmodel.precision import replay_device, resolve_device, resolve_precision
 from worldmodel.replay import SequenceReplay
 from worldmodel.trainer import WorldModelTrainer
@@ -75,7 +75,13 @@ def resolve_config(argv: list[str], several_envs: bool = False) -> Config:
                 print(note, file=sys.stderr)
             cfg = cfg.replace(**protocol)
         if cfg.encoder_from:
-            cfg = adopt_encoder_config(cfg, load_pretrained_encoder(cfg.encoder_from), explicit)
+            adopted = adopt_encoder_config(cfg, load_pretrained_encoder(cfg.encoder_from), explicit)
+            moved = [f"{key}={getattr(adopted, key)} (the preset has {getattr(cfg, key)})" for key in ENCODER_KEYS
+                     if getattr(adopted, key) != getattr(cfg, key)]
+            if moved:  # e.g. an encoder of an older preset: say so rather than quietly train another shape
+                print(f"The encoder from {cfg.encoder_from} sets {', '.join(moved)}: its weights fix these keys.",
+                      file=sys.stderr)
+            cfg = adopted
         return cfg
     saved = RunDir.open(cfg.run_dir).config()
     given = split_pairs(argv)

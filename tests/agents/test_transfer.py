@@ -75,6 +75,20 @@ def _train(cfg: Config, pretrained, steps: int = 3):
     return model, trainer, before
 
 
+def test_a_run_says_which_shape_keys_its_encoder_sets(source, capsys):
+    from agents.training.assembly import resolve_config
+
+    _, root = source  # a debug-preset encoder: SMALL's shape
+    cfg = resolve_config(["preset=debug", "env=CartPole-v1", f"encoder_from={root / 'encoder.pt'}"])
+    assert (cfg.image_size, cfg.enc_depth) == (SIZE, 2)
+    err = capsys.readouterr().err
+    assert f"sets image_size={SIZE} (the preset has {Config.from_preset('debug').image_size})" in err
+    assert "enc_stem=2" in err and "enc_depth" not in err and "history" not in err  # only the keys that moved
+    resolve_config(["preset=debug", "env=CartPole-v1", f"encoder_from={root / 'encoder.pt'}", *(
+        f"{k}={v}" for k, v in SMALL.items() if k in ("image_size", "enc_stem", "enc_depth"))])
+    assert "sets" not in capsys.readouterr().err  # nothing to say when the keys already agree
+
+
 def test_frozen_encoder_stays_bit_identical(source):
     _, root = source
     pretrained = load_pretrained_encoder(root / "encoder.pt")
