@@ -27,12 +27,12 @@ learning to predict noise. Also one draw per sequence, the same for all its fram
   way, distinct colours go to nearly independent new ones, which is what DMC-GB's color_hard does to
   the sky, floor and body; nearby colours (a body's shading) stay nearby.
 
-`appearance_share` < 1 recolours only that share of each batch's sequences and leaves the rest
-clean, as SVEA trains on clean and augmented data together: the heads and the dynamics then also
+`appearance_share` < 1 recolours only that share of each batch's sequences (drawn at random) and
+leaves the rest clean, as SVEA trains on clean and augmented data together: the heads and the dynamics then also
 learn from the clean latents the planner reads at acting time, which an online view that is always
 recoloured never shows them.
 
-    online = appearance(online, "conv", share=0.5)   # half the sequences recoloured, half clean
+    online = appearance(online, "conv", share=0.5)   # half the sequences (at random) recoloured, half clean
 """
 
 from __future__ import annotations
@@ -119,28 +119,31 @@ def random_conv(x: torch.Tensor, generator: torch.Generator | None = None) -> to
 
 
 def random_remap(x: torch.Tensor, generator: torch.Generator | None = None, features: int = 8,
-                 frequency: float = 4.0) -> torch.Tensor:
+                 scale: float = 4.0) -> torch.Tensor:
     """`x (B, S, 3, H, W)` float in [-0.5, 0.5] through one random smooth colour map per sequence:
     `sigmoid(A sin(W c + phase) + bias)` of each pixel's colour `c` in [0, 1]³, with `features` random
-    sine features of frequency about `frequency`. Colours that differ by more than about 1/frequency
-    land on nearly independent new colours, so the sky, the floor and the body are recoloured each
-    their own way, as DMC-GB's color_hard does, while a body's shading (nearby colours) stays smooth."""
+    sine features whose angular frequencies are drawn N(0, scale²) per channel. Two colours a distance
+    `d` apart get features correlated by about exp(-(scale d)² / 2): beyond about 2 / scale (0.5 at the
+    default, a quarter of the colour cube's diagonal) they land on nearly independent new colours, so
+    the sky, the floor and the body are recoloured each their own way, as DMC-GB's color_hard does,
+    while a body's shading (nearby colours) stays smooth. Computed in fp32 whatever the autocast
+    (sines of arguments up to about ±20 in bf16 would band the colours); channels stay innermost."""
     b, dev = x.shape[0], x.device
 
     def normal(*shape: int) -> torch.Tensor:
         return torch.randn(b, *shape, generator=generator, device=generator.device if generator else None).to(dev)
 
-    w = frequency * normal(features, 3)  # (B, K, 3)
-    phase = 2 * math.pi * torch.rand(b, features, generator=generator,
+    w = scale * normal(3, features)  # (B, 3, K)
+    phase = 2 * math.pi * torch.rand(b, 1, features, generator=generator,
                                      device=generator.device if generator else None).to(dev)
-    mix = normal(3, features) * (3.0 / math.sqrt(features))  # (B, 3, K): outputs spread over most of (0, 1)
-    bias = 0.5 * normal(3)
+    mix = normal(features, 3) * (3.0 / math.sqrt(features))  # (B, K, 3): outputs spread over most of (0, 1)
+    bias = 0.5 * normal(1, 3)
     s, _, h, wd = x.shape[1:]
-    u = rearrange(x + 0.5, "b s c h w -> b c (s h w)")  # each sequence's pixels as a batch of colours
-    feats = torch.sin(torch.baddbmm(phase[:, :, None], w, u))  # (B, K, S*H*W)
-    out = torch.baddbmm(bias[:, :, None], mix, feats)  # (B, 3, S*H*W)
-    out = rearrange(out, "b c (s h w) -> b s c h w", s=s, h=h, w=wd)
-    return torch.sigmoid(out) - 0.5
+    with torch.autocast(dev.type, enabled=False):
+        u = rearrange(x.float() + 0.5, "b s c h w -> b (s h w) c")  # each sequence's pixels as a batch of colours
+        feats = torch.sin(torch.baddbmm(phase, u, w))  # (B, S*H*W, K)
+        out = torch.sigmoid(torch.baddbmm(bias, feats, mix)) - 0.5  # (B, S*H*W, 3)
+    return rearrange(out, "b (s h w) c -> b s c h w", s=s, h=h, w=wd).to(x.dtype)
 
 
 APPEARANCE = {"jitter": color_jitter, "conv": random_conv, "remap": random_remap}
@@ -149,16 +152,24 @@ APPEARANCE = {"jitter": color_jitter, "conv": random_conv, "remap": random_remap
 def appearance(x: torch.Tensor, kind: str, generator: torch.Generator | None = None, share: float = 1.0
                ) -> torch.Tensor:
     """`x (B, S, 3, H, W)` float frames under appearance augmentation `kind` ('none', 'jitter', 'conv',
-    'remap'),
-    applied to the first `round(share * B)` sequences, the rest left clean (SVEA's mix of clean and
-    augmented data; the replay samples a batch's sequences at random, so the first ones are a random
-    subset). `share=1` recolours every sequence."""
+    'remap'), applied to `round(share * B)` sequences (at least one) drawn at random, the rest left clean:
+    a mix of clean and augmented data in one batch, as SVEA trains on both (SVEA feeds a clean and an
+    augmented copy of every sample; this splits the batch instead, at no extra cost). `share=1`
+    recolours every sequence and draws nothing else."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share={share} must be in (0, 1].")
     if kind == "none":
         return x
-    k = round(share * x.shape[0])
-    if k >= x.shape[0]:
+    b = x.shape[0]
+    k = max(1, round(share * b))
+    if k >= b:
         return APPEARANCE[kind](x, generator)
-    return torch.cat([APPEARANCE[kind](x[:k], generator), x[k:]]) if k else x
+    # a random subset: a batch's sequences may come grouped (pretraining on several envs samples each
+    # env's share of the batch in turn), so the first k could all be one env's
+    chosen = torch.randperm(b, generator=generator, device=generator.device if generator else None)[:k].to(x.device)
+    out = x.clone()
+    out[chosen] = APPEARANCE[kind](x[chosen], generator)
+    return out
 
 
 __all__ = ["appearance", "color_jitter", "random_conv", "random_remap", "random_shift", "two_views"]

@@ -169,8 +169,9 @@ class Config:
     independently, as DMC-GB's color_hard recolours sky, floor and body); see worldmodel/augment.py.
     Combines with augment=shift."""
     appearance_share: float = 1.0
-    """With appearance: the share of each update's sequences recoloured (the rest stay clean, SVEA's mix of
-    clean and augmented data, so the heads also learn from the clean latents the planner reads); 1: all."""
+    """With appearance: the share of each update's sequences recoloured, drawn at random, at least one (the rest
+    stay clean, SVEA's mix of clean and augmented data, so the heads also learn from the clean latents the
+    planner reads); 1: all."""
     shift_pad: int = 4
     """Largest shift in pixels of augment=shift (frames are edge-padded by it, then cropped back)."""
     latent_norm: Literal["layer", "simnorm"] = "layer"
@@ -680,7 +681,7 @@ def _validate(cfg: Config) -> None:
                           "sequences recoloured (appearance=none recolours none).")
     if cfg.appearance_share != 1.0 and cfg.appearance == "none":
         raise ConfigError(f"appearance_share={cfg.appearance_share} sets how many sequences appearance augmentation "
-                          "recolours, but appearance=none: add appearance=jitter or appearance=conv, or drop it.")
+                          "recolours, but appearance=none: add appearance=jitter, conv or remap, or drop it.")
     if cfg.encoder_frozen_layers < 0:
         raise ConfigError(f"encoder_frozen_layers={cfg.encoder_frozen_layers} must be at least 0.")
     if cfg.encoder_frozen_layers and (not cfg.encoder_from or cfg.encoder_mode == "frozen"):

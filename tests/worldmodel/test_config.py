@@ -62,7 +62,7 @@ def test_config_is_frozen():
     (["value_bins=-3"], r"value_bins=-3 must be 0 \(regress the symlog value\) or at least 2"),
     (["reward_head=separate"], "choose one of shared, mlp"),
     (["appearance=conv", "appearance_share=0"], r"appearance_share=0.0 must be in \(0, 1\]"),
-    (["appearance_share=0.5"], "but appearance=none: add appearance=jitter or appearance=conv"),
+    (["appearance_share=0.5"], "but appearance=none: add appearance=jitter, conv or remap"),
 ])
 def test_bad_input_is_one_clear_error(args, match):
     with pytest.raises(ConfigError, match=match):
