@@ -5,7 +5,8 @@
     python scripts/transfer.py encoder=pretrained:dmc env=dm_control/hopper-stand-v0 mode=finetune
 
 A shipped encoder is an `encoder.pt` of scripts/pretrain.py (at most 2 MB) in worldmodel/weights/,
-with an entry in worldmodel/weights/index.json: its source envs, objective, image size, parameters,
+with an entry in worldmodel/weights/index.json: its source envs, objective, image size, the conv
+encoder's activation (a run that loads it takes its shape keys, this one included), parameters,
 the probe R² of its last pretraining probe, its SHA-256 and the two commands that regenerate it.
 `encoder_from=pretrained:<name>` (train.py) or `encoder=pretrained:<name>` (transfer.py) loads it
 with `weights_only=True` after checking the hash; a file that does not match is refused.
@@ -32,12 +33,13 @@ def listing() -> str:
     entries = shipped_encoders()
     if not entries:
         return f"no shipped encoders in {WEIGHTS}"
-    lines = ["| name | source envs | objective | image | params | KB | probe R² (last, mean) | regenerate |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| name | source envs | objective | image | conv activation | params | KB | probe R² (last, mean) "
+             "| regenerate |", "|---|---|---|---|---|---|---|---|---|"]
     for name, e in sorted(entries.items()):
         envs = ", ".join(env.removeprefix("dm_control/") for env in e.get("envs", []))
         r2 = e.get("probe_r2", {}).get("probe/r2")
         lines.append(f"| {SHIPPED}{name} | {envs} | {e.get('objective')} | {e.get('image_size')} | "
+                     f"{e.get('enc_act', '—')} | "
                      f"{e.get('parameters', 0):,} | {e.get('bytes', 0) / 1e3:.0f} | "
                      f"{'—' if r2 is None else f'{r2:.3f}'} | `{' && '.join(e.get('commands', []))}` |")
     return "\n".join(lines)

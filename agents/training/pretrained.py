@@ -160,16 +160,16 @@ def verified_shipped_file(name: str, entry: dict[str, Any], folder: Path | None 
 
 
 def pretrain_command(cfg: Config) -> str:
-    """The pretrain.py command line that rebuilds a run of config `cfg`: its preset and every key
-    whose value differs from that preset's (where it runs and what it logs left out)."""
-    skip = {"preset", "run_dir", "resume", "device", "replay_device", "tensorboard", "video", "compile"}
+    """The pretrain.py command line that rebuilds a run of config `cfg`: its preset, its env(s) and every
+    key whose value differs from that preset's for that env (where it runs and what it logs left out)."""
+    skip = {"preset", "env", "run_dir", "resume", "device", "replay_device", "tensorboard", "video", "compile"}
     base, mine = Config.from_preset(cfg.preset, env=cfg.env).to_dict(), cfg.to_dict()
 
     def text(value: Any) -> str:
         return str(value).lower() if isinstance(value, bool) else str(value)
 
     keys = [f"{k}={text(v)}" for k, v in mine.items() if k not in skip and v != base.get(k)]
-    return " ".join(["python scripts/pretrain.py", f"preset={cfg.preset}", *keys])
+    return " ".join(["python scripts/pretrain.py", f"preset={cfg.preset}", f"env={cfg.env}", *keys])
 
 
 def _commit() -> str:
@@ -205,7 +205,7 @@ def ship_encoder(run_dir: str | Path, name: str, folder: Path | None = None, not
     entry = {
         "file": f"{name}.pt", "sha256": sha256(source), "bytes": size,
         "envs": cfg.env.split(","), "objective": cfg.objective, "image_size": cfg.image_size,
-        "history": cfg.history, "latent_dim": cfg.latent_dim, "encoder": cfg.encoder,
+        "history": cfg.history, "latent_dim": cfg.latent_dim, "encoder": cfg.encoder, "enc_act": cfg.enc_act,
         "parameters": sum(v.numel() for v in data["state_dict"].values()),
         "pretrain_updates": int(state["trainer"]["steps"]),
         "collect_steps_per_env": cfg.collect_steps, "seed": cfg.seed,

@@ -14,7 +14,8 @@ from agents.training.pretrained import (
     shipped_encoders,
 )
 from worldmodel.checkpoint import CheckpointError
-from worldmodel.config import ConfigError
+from worldmodel.config import Config, ConfigError
+from worldmodel.model import ENCODER_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,8 @@ def test_a_shipped_encoder_is_listed_and_loads_by_name(pretrain_run, weights):
     assert shipped_encoders() == {"tiny": entry}
     assert entry["envs"] == ["Pendulum-v1"] and entry["objective"] == "both" and entry["pretrain_updates"] == 2
     assert "probe/r2" in entry["probe_r2"] and entry["bytes"] == (weights / "tiny.pt").stat().st_size
-    assert entry["commands"][0].startswith("python scripts/pretrain.py preset=debug ")
+    assert entry["commands"][0].startswith("python scripts/pretrain.py preset=debug env=Pendulum-v1 ")  # the env, always
+    assert entry["enc_act"] == Config.from_preset("debug").enc_act
     assert "pretrain_updates=2" in entry["commands"][0] and "run_dir" not in entry["commands"][0].replace("run_dir=<run>", "")
     torch.load(weights / "tiny.pt", weights_only=True)  # plain tensors and values: nothing pickled
     got = load_pretrained_encoder("pretrained:tiny")
@@ -84,6 +86,20 @@ def test_the_package_ships_encoders_that_load():
         assert entry["bytes"] <= shipped.MAX_SHIPPED_BYTES and len(entry["commands"]) == 2
         got = load_pretrained_encoder(f"pretrained:{name}")  # checks the SHA-256 and loads weights_only
         assert got.config["image_size"] == entry["image_size"] and got.env == ",".join(entry["envs"])
+        assert got.config["enc_act"] == entry["enc_act"]
+
+
+@pytest.mark.parametrize("name", ["dmc", "cartpole-balance"])
+def test_the_plain_names_fit_the_dmc_preset_as_it_stands(name):
+    """`encoder_from=pretrained:dmc` with `preset=dmc` must not quietly swap in an encoder of another
+    shape (a run adopts the encoder's shape keys): when the preset's encoder changes, new encoders take
+    the plain names and the old ones keep names that say what they are (`dmc-silu`)."""
+    preset = Config.from_preset("dmc")
+    got = load_pretrained_encoder(f"pretrained:{name}")
+    assert {k: got.config[k] for k in ENCODER_KEYS} == {k: getattr(preset, k) for k in ENCODER_KEYS}
+    entry = shipped_encoders()[name]
+    assert entry["objective"] == preset.objective  # pretrained as the preset trains: its objective, augmentation
+    assert not any(f" {key}=" in entry["commands"][0] for key in ("objective", "augment", "enc_act"))
 
 
 def test_the_listing_script_shows_each_encoder(pretrain_run, weights, capsys):
@@ -93,6 +109,7 @@ def test_the_listing_script_shows_each_encoder(pretrain_run, weights, capsys):
     assert module["main"]([]) == 0
     out = capsys.readouterr().out
     assert "pretrained:tiny" in out and "Pendulum-v1" in out and "python scripts/pretrain.py" in out
+    assert "| conv activation |" in out and f"| {Config.from_preset('debug').enc_act} |" in out
     assert json.loads((weights / "index.json").read_text())["tiny"]["file"] == "tiny.pt"
     shutil.rmtree(weights)
 

@@ -318,6 +318,7 @@ def test_dmc_reward_table_bins_pieces_by_their_reward_head_and_ranks_it_against_
 
 def test_dmc_transfer_table_sets_each_transfer_variant_beside_its_scratch_twin():
     from agents.analysis.bench import dmc
+    from agents.training.pretrained import shipped_encoders
 
     task = "dm_control/cartpole-swingup-v0"
     scratch, frozen = "dmc+augment=shift", "dmc+augment=shift+encoder_from=pretrained:dmc+encoder_mode=frozen"
@@ -329,10 +330,10 @@ def test_dmc_transfer_table_sets_each_transfer_variant_beside_its_scratch_twin()
     for p in groups[task, frozen, 100_000]:  # reaches scratch's final (405) at 50k: twice as fast
         p["curve"] = [[50_000, 1500.0, 410.0], [100_000, 3000.0, 500.0]]
     result = dmc.transfer_table(groups)
-    by = {r[4]: dict(zip(result["columns"], r)) for r in result["rows"] if isinstance(r[6], int)}
+    by = {r[5]: dict(zip(result["columns"], r)) for r in result["rows"] if isinstance(r[7], int)}
     assert set(by) == {frozen, "dmc+encoder_from=runs/x"}  # scratch variants have no row of their own here
     # Every within-domain pair without pieces is listed, frozen and fine-tuned, with the commands that fill it.
-    missing = [dict(zip(result["columns"], r)) for r in result["rows"] if not isinstance(r[6], int)]
+    missing = [dict(zip(result["columns"], r)) for r in result["rows"] if not isinstance(r[7], int)]
     assert len(missing) == 2 * len(dmc.TRANSFER_PAIRS)
     balance = next(r for r in missing if r["encoder from"] == "source:cartpole-balance" and r["mode"] == "frozen")
     assert balance["seeds"] == ("none yet: `python scripts/bench_dmc.py tasks=cartpole-swingup "
@@ -343,12 +344,15 @@ def test_dmc_transfer_table_sets_each_transfer_variant_beside_its_scratch_twin()
     for variant in {r["variant"] for r in missing}:
         dmc.check_variant(variant)  # each command would run
     with_twin = dmc.transfer_table({**groups, (task, "dmc", 100_000): [_dmc_piece(task, "dmc", 0, 300.0, None)]})
-    assert [r[9] for r in with_twin["rows"] if r[1] == "source:cartpole-balance"] == ["300 (1 seed)"] * 2
+    assert [r[10] for r in with_twin["rows"] if r[1] == "source:cartpole-balance"] == ["300 (1 seed)"] * 2
     row = by[frozen]
     assert (row["encoder from"], row["mode"], row["seeds"]) == ("pretrained:dmc", "frozen", 2)
-    assert row["objective"] == "contrastive"  # the dmc preset's, as the variant names no other
-    groups[task, frozen, 100_000][0]["config"] = {"objective": "masked"}  # a piece's own config wins
-    assert next(r for r in dmc.transfer_table(groups)["rows"] if r[4] == frozen)[3] == "masked"
+    assert row["run's objective"] == "contrastive"  # the dmc preset's, as the variant names no other
+    assert row["encoder's objective"] == shipped_encoders()["dmc"]["objective"]  # the shipped encoder's entry
+    assert by["dmc+encoder_from=runs/x"]["encoder's objective"] == "–"  # no such run folder to read
+    assert (balance["encoder's objective"], balance["run's objective"]) == ("contrastive", "contrastive")
+    groups[task, frozen, 100_000][0]["config"] = {"objective": "masked"}  # the pieces' own configs win
+    assert next(r for r in dmc.transfer_table(groups)["rows"] if r[5] == frozen)[4] == "masked"
     del groups[task, frozen, 100_000][0]["config"]
     assert row["probe R² before training"] == "0.55 ± 0.64" and row["scratch twin's"] == "405 ± 64 (2 seeds)"
     assert row["speed-up vs scratch"] == "2.00×"
@@ -357,7 +361,7 @@ def test_dmc_transfer_table_sets_each_transfer_variant_beside_its_scratch_twin()
     assert lone["scratch twin's"] == lone["speed-up vs scratch"] == "–"
     slow = dmc.transfer_table({(task, scratch, 100_000): groups[task, scratch, 100_000],
                                (task, frozen, 100_000): [_dmc_piece(task, frozen, 0, 300.0, None)]})["rows"][0]
-    assert slow[10] == "< 1× (never reaches 405)"
+    assert slow[11] == "< 1× (never reaches 405)"
     assert not any(r[2].startswith("dmc+encoder_from") for r in dmc.table(groups)["rows"] if "none yet" in str(r[4]))
 
 

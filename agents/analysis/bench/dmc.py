@@ -56,12 +56,12 @@ fine-tuned transfer (`transfer_variants`) and the command that fills a missing o
 runs at its suite's default repeat (2) unless its variant names its domain's PlaNet repeat (reacher: 4)."""
 MODES = ("frozen", "finetune")
 SOURCE_FRAMES, SOURCE_UPDATES = 20_000, 4_000
-"""A source run's random-action frames and pretraining updates (the shipped `pretrained:dmc` recipe,
-per domain)."""
+"""A source run's random-action frames and pretraining updates (the recipe of the shipped encoders, per
+domain: `pretrained:cartpole-balance` is exactly the encoder `source:cartpole-balance` makes)."""
 ABLATIONS = ("dmc+augment=none", "dmc+objective=masked", "dmc+objective=both")
 """Variants the table lists on every task beside `dmc`, with the command that fills a missing row: the
 ablations the benchmark asks for (augmentation, `dmc` training with shift; the objective: masked alone,
-contrastive alone, `dmc` being both). Any other variant (a tuning search) shows only the rows it has
+both, `dmc` being contrastive alone). Any other variant (a tuning search) shows only the rows it has
 pieces for."""
 BOOKKEEPING_KEYS = ("probe_episodes", "probe_online", "video", "tensorboard", "log_every", "checkpoint_every",
                     "keep_checkpoints", "device", "replay_device", "compile", "eval_envs", "eval_also")
@@ -656,14 +656,31 @@ def transfer_variants(source: str, scratch: str) -> list[str]:
     return [f"{scratch}+encoder_from={SOURCE}{source}+encoder_mode={mode}" for mode in MODES]
 
 
-def _objective_of(variant: str) -> str:
-    """The self-supervised objective a variant trains with: its override, else its preset's."""
+def _objective_of(task: str, variant: str) -> str:
+    """The self-supervised objective a variant trains with on `task`: its override, else its preset's."""
     preset, overrides = results.split_preset(variant)
-    return overrides.get("objective") or PRESETS.get(preset, {}).get("objective", Config().objective)
+    return overrides.get("objective") or Config.from_preset(preset, env=task).objective
+
+
+def _encoder_objective(variant: str, run_objective: str) -> str:
+    """The objective the variant's starting encoder was pretrained with: a shipped encoder's (its index
+    entry), a `source:` run's (the variant's own: the source pretrains with the variant's model keys),
+    a run folder's (its config.json), else `–`."""
+    from agents.training.pretrained import SHIPPED, shipped_encoders
+
+    source = results.split_preset(variant)[1]["encoder_from"]
+    if source.startswith(SOURCE):
+        return run_objective
+    if source.startswith(SHIPPED):
+        return shipped_encoders().get(source.removeprefix(SHIPPED), {}).get("objective", "–")
+    config = Path(source) / "config.json"
+    return json.loads(config.read_text()).get("objective", "–") if config.is_file() else "–"
 
 
 def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
-    """One row per transfer variant (task, frames) with pieces, beside its scratch twin: probe R² of
+    """One row per transfer variant (task, frames) with pieces, beside its scratch twin: the objective its
+    encoder was pretrained with and the one the run trains with (they differ for a shipped encoder of
+    another objective; a `source:` run pretrains with the variant's); probe R² of
     the encoder on the task before training; the eval return at the last evaluation; the speed-up
     (frames scratch's mean curve needs to reach scratch's own final score, divided by the frames the
     transfer's mean curve needs to reach it); the AUC (mean eval return over training) and ΔAUC. Then
@@ -691,8 +708,10 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
             delta = f"{results.curve_auc(mine) - results.curve_auc(base):+.0f}"
             scratch_cell = _scratch_cell(scratch)
         _, overrides = results.split_preset(variant)
-        objective = pieces[0].get("config", {}).get("objective") or _objective_of(variant)
-        rows.append([short(task), overrides["encoder_from"], overrides.get("encoder_mode", "finetune"), objective, variant,
+        ran = sorted({p["config"]["objective"] for p in pieces if p.get("config", {}).get("objective")})
+        objective = "/".join(ran) or _objective_of(task, variant)
+        rows.append([short(task), overrides["encoder_from"], overrides.get("encoder_mode", "finetune"),
+                     _encoder_objective(variant, objective), objective, variant,
                      f"{steps:,}", len(pieces), results.mean_ci(probes, 2), f"{results.mean_ci([p['final_return'] for p in pieces])} [{each}]",
                      scratch_cell, speedup, f"{results.curve_auc(mine):.0f}", delta])
     for source, target, scratch_variant in TRANSFER_PAIRS:
@@ -703,11 +722,12 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
             scratch = scratch_of_piece(task, variant, FRAMES)
             scratch_cell = (_scratch_cell(scratch) if scratch
                             else f"none yet: {fill_command(task, scratch_variant)}")
-            objective = _objective_of(variant)
-            rows.append([target, f"{SOURCE}{source}", mode, objective, variant, f"{FRAMES:,}",
+            objective = _objective_of(task, variant)
+            rows.append([target, f"{SOURCE}{source}", mode, objective, objective, variant, f"{FRAMES:,}",
                          f"none yet: {fill_command(task, variant)}",
                          "–", "–", scratch_cell, "–", "–", "–"])
-    return {"columns": ["task", "encoder from", "mode", "objective", "variant", "frames", "seeds", "probe R² before training",
+    return {"columns": ["task", "encoder from", "mode", "encoder's objective", "run's objective", "variant", "frames",
+                        "seeds", "probe R² before training",
                         "eval return at those frames [seed: return]", "scratch twin's", "speed-up vs scratch",
                         "AUC (mean eval return)", "ΔAUC vs scratch"], "rows": rows}
 
