@@ -493,8 +493,16 @@ def test_dmc_robustness_pieces_make_a_table_of_shares_of_the_clean_return(tmp_pa
     saved = json.loads((tmp_path / "robustness_dmc" / "cartpole-swingup__dmc+appearance=conv__0.json").read_text())
     assert saved["command"].startswith("OMP_NUM_THREADS=1 python ")  # the thread settings it ran with
     table = robustness.dmc_table()
-    row = dict(zip(table["columns"], table["rows"][0]))
-    assert (row["task"], row["variant"], row["seeds"]) == ("cartpole-swingup", "dmc+appearance=conv", 2)
+    rows = {(r[0], r[1]): dict(zip(table["columns"], r)) for r in table["rows"]}
+    row = rows["cartpole-swingup", "dmc+appearance=conv"]
+    run = ("python scripts/bench_dmc.py only=cartpole-swingup:dmc+appearance=conv:$s && python scripts/"
+           "bench_robustness.py run_dir=runs/bench_dmc/cartpole-swingup__dmc+appearance=conv__100000__$s piece=true")
+    assert row["seeds"] == f"2; seeds 2 to run: `for s in 2; do {run}; done`"  # the protocol's third seed
+    # every (task, variant) of the protocol is listed, a missing one with the commands that fill it
+    assert set(rows) == {(t, v) for t in robustness.PROTOCOL[0] for v in robustness.PROTOCOL[1]}
+    walker = rows["walker-walk", "dmc"]
+    assert walker["seeds"].startswith("none yet: `for s in 0 1 2; do python scripts/bench_dmc.py only=walker-walk:dmc:$s")
+    assert walker["clean return [seed: return]"] == "–" and walker["SVEA (conv) color_hard @500k frames"] == "760"
     assert row["clean return [seed: return]"] == "350 ± 636 [0: 400, 1: 300]"
     assert row["color_hard (share of clean)"] == "125 (38%)"  # (100/400 + 150/300) / 2
     assert row["color:3 (share of clean)"] == "175 (50%)"
@@ -584,4 +592,5 @@ def test_bench_robustness_table_rebuilds_the_dmc_table_from_saved_pieces(tmp_pat
     proc = run_script("bench_robustness", tmp_path, "table=true")
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = json.loads((tmp_path / "bench_robustness_dmc.json").read_text())
-    assert table["command"] == "python scripts/bench_robustness.py table=true" and len(table["table"]["rows"]) == 1
+    assert table["command"] == "python scripts/bench_robustness.py table=true"
+    assert len([r for r in table["table"]["rows"] if not str(r[2]).startswith("none yet")]) == 1

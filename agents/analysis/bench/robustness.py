@@ -24,6 +24,20 @@ Hansen et al. 2021, as our anchors file quotes them). SODA's and SGQN's color_ha
 the anchors (only SGQN's video_hard mean, 688) and are left out rather than quoted from memory."""
 
 
+PROTOCOL = (("cartpole-swingup", "walker-walk"), ("dmc", "dmc+appearance=conv"), (0, 1, 2))
+"""The robustness benchmark's (tasks, variants, seeds): DMC-GB's two colour tasks that every method reports,
+trained at the `dmc` protocol without and with appearance augmentation, three seeds. The table lists
+every (task, variant) here, with the commands that fill its missing seeds."""
+
+
+def fill_command(task: str, variant: str, seeds: list[int]) -> str:
+    """The shell line that trains the missing seeds of (task, variant) with bench_dmc.py and evaluates
+    each as a robustness piece (what `piece=true` saves)."""
+    one = (f"python scripts/bench_dmc.py only={task}:{variant}:$s && python scripts/bench_robustness.py "
+           f"run_dir=runs/bench_dmc/{task}__{variant.replace(':', '-')}__100000__$s piece=true")
+    return f"`for s in {' '.join(map(str, seeds))}; do {one}; done`"
+
+
 def _r2(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -77,9 +91,10 @@ def _share(piece: dict, condition: str) -> float | None:
 
 
 def dmc_table() -> dict:
-    """Per (task, variant): seeds; clean return (mean ± 95% CI, every seed); each condition's return
-    as a share of clean (mean over seeds); probe R² clean and under color_easy / color_hard; the
-    published color_hard returns."""
+    """Per (task, variant): seeds (with the command for the `PROTOCOL` seeds still missing); clean return
+    (mean ± 95% CI, every seed); each condition's return as a share of clean (mean over seeds); probe R²
+    clean and under color_easy / color_hard; the published color_hard returns. A `PROTOCOL` (task,
+    variant) with no piece yet gets a row with the command that fills it."""
     groups = results.load_pieces(PIECES, lambda p: (p["task"], p["variant"]))
     conditions = sorted({c for ps in groups.values() for p in ps for c in p["perturbations"]},
                         key=lambda c: (not c.startswith("color_"), c))
@@ -98,7 +113,18 @@ def dmc_table() -> dict:
             values = [v for v in values if v is not None]
             probes.append(results.mean_ci(values, 2))
         published = [str(figures.get(task, "–")) for figures in PUBLISHED_COLOR_HARD.values()]
-        rows.append([task, variant, len(pieces), f"{results.mean_ci(clean)} [{each}]", *shares, *probes, *published])
+        seeds: int | str = len(pieces)
+        missing = [seed for seed in PROTOCOL[2] if seed not in {p["seed"] for p in pieces}]
+        if task in PROTOCOL[0] and variant in PROTOCOL[1] and missing:
+            seeds = f"{len(pieces)}; seeds {', '.join(map(str, missing))} to run: {fill_command(task, variant, missing)}"
+        rows.append([task, variant, seeds, f"{results.mean_ci(clean)} [{each}]", *shares, *probes, *published])
+    for task in PROTOCOL[0]:
+        for variant in PROTOCOL[1]:
+            if (task, variant) not in groups:
+                published = [str(figures.get(task, "–")) for figures in PUBLISHED_COLOR_HARD.values()]
+                rows.append([task, variant, f"none yet: {fill_command(task, variant, list(PROTOCOL[2]))}", "–",
+                             *(["–"] * len(conditions)), "–", "–", "–", *published])
+    rows.sort(key=lambda r: (r[0], r[1]))
     return {"columns": ["task", "variant", "seeds", "clean return [seed: return]",
                         *(f"{c} (share of clean)" for c in conditions),
                         "probe R² clean", "probe R² color_easy", "probe R² color_hard",
