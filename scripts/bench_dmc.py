@@ -8,6 +8,7 @@
     python scripts/bench_dmc.py relabel="the dmc preset makes ... since ..."  # after a preset default changed
     python scripts/bench_dmc.py only=cartpole-swingup:dmc+encoder_from=source:cartpole-balance:0  # transfer
     python scripts/bench_dmc.py only=cartpole-swingup:dmc:1 eval_also=dm_control/cartpole-balance-v0,color_hard
+    python scripts/bench_dmc.py tasks=walker-walk variants=dmc+appearance=conv robustness=true  # + robustness pieces
 
 Each (task, variant, seed) is one `scripts/train.py env=dm_control/<task>-v0 preset=<variant>
 seed=<seed>` run into runs/bench_dmc/...; a run stopped midway resumes from its checkpoint the
@@ -60,6 +61,8 @@ KEYS = {
     "runs": (str, "runs/bench_dmc", "folder for the pieces' run folders"),
     "source_frames": (int, dmc.SOURCE_FRAMES, "random-action frames of a source run (variants with encoder_from=source:<task>)"),
     "source_updates": (int, dmc.SOURCE_UPDATES, "pretraining updates of a source run"),
+    "robustness": (bool, False, "also evaluate each finished piece under the colour shifts and perturbations "
+                                "(scripts/bench_robustness.py piece=true on its run folder), unless that is saved"),
     "eval_also": (str, "", "conditions every evaluation of the pieces trained now also plays (train.py's eval_also, e.g. "
                            "color_hard or dm_control/cartpole-balance-v0); saved as curves in each piece, not in its label"),
     "speed": (bool, False, "measure where a run's time goes instead (env step, act, update per task and variant) "
@@ -174,6 +177,8 @@ def main(argv: list[str]) -> None:
         if dmc.fill_piece(task, variant, seed, args["steps"], args["final_episodes"], args["threads"], runs,
                           (args["source_frames"], args["source_updates"]), args["eval_also"]):
             dmc.save_table()
+        if args["robustness"]:
+            dmc.fill_robustness(task, variant, seed, args["steps"], args["threads"], runs)
     dmc.save_table()  # also when every piece already existed (e.g. pieces copied in from another checkout)
 
 

@@ -495,13 +495,12 @@ def test_dmc_robustness_pieces_make_a_table_of_shares_of_the_clean_return(tmp_pa
     table = robustness.dmc_table()
     rows = {(r[0], r[1]): dict(zip(table["columns"], r)) for r in table["rows"]}
     row = rows["cartpole-swingup", "dmc+appearance=conv"]
-    run = ("python scripts/bench_dmc.py only=cartpole-swingup:dmc+appearance=conv:$s && python scripts/"
-           "bench_robustness.py run_dir=runs/bench_dmc/cartpole-swingup__dmc+appearance=conv__100000__$s piece=true")
-    assert row["seeds"] == f"2; seeds 2 to run: `for s in 2; do {run}; done`"  # the protocol's third seed
+    assert row["seeds"] == ("2; seeds 2 to run: `python scripts/bench_dmc.py tasks=cartpole-swingup "
+                            "variants=dmc+appearance=conv seeds=2 robustness=true`")  # the protocol's third seed
     # every (task, variant) of the protocol is listed, a missing one with the commands that fill it
     assert set(rows) == {(t, v) for t in robustness.PROTOCOL[0] for v in robustness.PROTOCOL[1]}
     walker = rows["walker-walk", "dmc"]
-    assert walker["seeds"].startswith("none yet: `for s in 0 1 2; do python scripts/bench_dmc.py only=walker-walk:dmc:$s")
+    assert walker["seeds"] == "none yet: `python scripts/bench_dmc.py tasks=walker-walk variants=dmc seeds=0,1,2 robustness=true`"
     assert walker["clean return [seed: return]"] == "–" and walker["SVEA (conv) color_hard @500k frames"] == "760"
     assert row["clean return [seed: return]"] == "350 ± 636 [0: 400, 1: 300]"
     assert row["color_hard (share of clean)"] == "125 (38%)"  # (100/400 + 150/300) / 2
@@ -510,6 +509,28 @@ def test_dmc_robustness_pieces_make_a_table_of_shares_of_the_clean_return(tmp_pa
     assert row["SVEA (conv) color_hard @500k frames"] == "837"
     with pytest.raises(ValueError, match="piece=true takes a DeepMind Control run of bench_dmc.py"):
         robustness.piece_key("runs/main_cpu_pendulum", "Pendulum-v1")
+
+
+def test_bench_dmc_robustness_evaluates_each_finished_run_once(tmp_path, monkeypatch, capsys):
+    from agents.analysis.bench import dmc, robustness
+
+    monkeypatch.setattr(robustness, "PIECES", tmp_path / "robustness_dmc")
+    calls = []
+    monkeypatch.setattr(dmc.results, "run_script", lambda name, *args: calls.append((name, *args)))
+    done = set()
+    monkeypatch.setattr(dmc, "finished", lambda run_dir, steps: run_dir.name in done)
+    task, variant, runs = "dm_control/cartpole-swingup-v0", "dmc+encoder_from=pretrained:dmc", tmp_path / "runs"
+    name = dmc.run_name(task, variant, 100_000, 1)
+    assert not dmc.fill_robustness(task, variant, 1, 100_000, 1, runs) and not calls  # no finished run to evaluate
+    assert "does not hold the finished run" in capsys.readouterr().out
+    done.add(name)
+    assert dmc.fill_robustness(task, variant, 1, 100_000, 1, runs)
+    assert calls == [("bench_robustness", f"run_dir={runs / name}", "piece=true")]
+    # what bench_robustness.py would save there (its folder-name key), and then nothing runs again
+    key = robustness.piece_key(runs / name, task)
+    robustness.piece_path(*key).parent.mkdir(parents=True)
+    robustness.piece_path(*key).write_text("{}")
+    assert not dmc.fill_robustness(task, variant, 1, 100_000, 1, runs) and len(calls) == 1
 
 
 def test_every_saved_dmc_piece_is_labelled_by_what_it_ran():

@@ -434,6 +434,25 @@ def fill_piece(task: str, variant: str, seed: int, steps: int, final_episodes: i
     return True
 
 
+def fill_robustness(task: str, variant: str, seed: int, steps: int, threads: int, runs: Path) -> bool:
+    """Make sure the piece's robustness piece exists (`scripts/bench_robustness.py piece=true` on its run
+    folder: clean, color_easy, color_hard and the image-level perturbations); evaluated only while the
+    folder holds the finished run. Whether it was made now."""
+    from agents.analysis.bench import robustness
+
+    path = robustness.piece_path(short(task), variant.replace(":", "-"), seed)
+    run_dir = runs / run_name(task, variant, steps, seed)
+    if path.exists():
+        return False
+    if not finished(run_dir, steps):
+        print(f"{path.name}: no robustness piece, and {run_dir} does not hold the finished run; train the piece "
+              "again (delete its DMC piece) to evaluate it.")
+        return False
+    with thread_limit(threads):
+        results.run_script("bench_robustness", f"run_dir={run_dir}", "piece=true")
+    return True
+
+
 def _final_evals(piece: dict, episodes: int, threads: int) -> None:
     """The piece's final agent, noise-free and with training's noise (whichever it lacks)."""
     with thread_limit(threads):

@@ -31,11 +31,10 @@ every (task, variant) here, with the commands that fill its missing seeds."""
 
 
 def fill_command(task: str, variant: str, seeds: list[int]) -> str:
-    """The shell line that trains the missing seeds of (task, variant) with bench_dmc.py and evaluates
-    each as a robustness piece (what `piece=true` saves)."""
-    one = (f"python scripts/bench_dmc.py only={task}:{variant}:$s && python scripts/bench_robustness.py "
-           f"run_dir=runs/bench_dmc/{task}__{variant.replace(':', '-')}__100000__$s piece=true")
-    return f"`for s in {' '.join(map(str, seeds))}; do {one}; done`"
+    """The command that trains the missing seeds of (task, variant) with bench_dmc.py and evaluates each
+    as a robustness piece (`robustness=true`: bench_robustness.py's `piece=true` on each run folder)."""
+    return (f"`python scripts/bench_dmc.py tasks={task} variants={variant} seeds={','.join(map(str, seeds))} "
+            "robustness=true`")
 
 
 def _r2(value: float | None) -> str:
