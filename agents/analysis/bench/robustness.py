@@ -24,10 +24,12 @@ Hansen et al. 2021, as our anchors file quotes them). SODA's and SGQN's color_ha
 the anchors (only SGQN's video_hard mean, 688) and are left out rather than quoted from memory."""
 
 
-PROTOCOL = (("cartpole-swingup", "walker-walk"), ("dmc", "dmc+appearance=conv"), (0, 1, 2))
+PROTOCOL = (("cartpole-swingup", "walker-walk"),
+            ("dmc", "dmc+appearance=conv", "dmc+appearance=remap+appearance_share=0.5"), (0, 1, 2))
 """The robustness benchmark's (tasks, variants, seeds): DMC-GB's two colour tasks that every method reports,
-trained at the `dmc` protocol without and with appearance augmentation, three seeds. The table lists
-every (task, variant) here, with the commands that fill its missing seeds."""
+trained at the `dmc` protocol without appearance augmentation, with SVEA's random convolution, and with
+our colour remap on half of each batch (the best color_hard share of the first seeds, 2026-12-07), three
+seeds. The table lists every (task, variant) here, with the commands that fill its missing seeds."""
 
 
 def fill_command(task: str, variant: str, seeds: list[int]) -> str:
