@@ -75,7 +75,7 @@ def readout(args: dict) -> None:
             except (ConfigError, EnvError, ValueError) as e:
                 raise results.bad_argument(f"readout of {env} by {variant}: {e}") from None
             threads = torch.get_num_threads()
-            results.write_piece(path, {**piece, "command": results.command_line(), "threads": threads,
+            results.write_piece(path, {**piece, "command": results.command_line(with_threads=True), "threads": threads,
                                        "machine": {**results.machine(), "threads": threads}})
             print(f"{variant} seed {seed}: read-out R² {piece['r2']:.3f} ("
                   + " / ".join(f"{v:.2f}" for v in piece["r2_per_dim"]) + f") in {piece['seconds']:.0f} s", flush=True)
@@ -99,7 +99,7 @@ def probe_transfer(args: dict) -> None:
                 except (CheckpointError, ConfigError, EnvError, ValueError) as e:
                     raise results.bad_argument(f"{encoder} on {target}: {e}") from None
                 threads = torch.get_num_threads()
-                results.write_piece(path, {**piece, "command": results.command_line(), "threads": threads,
+                results.write_piece(path, {**piece, "command": results.command_line(with_threads=True), "threads": threads,
                                            "machine": {**results.machine(), "threads": threads}})
                 print(f"{encoder} on {target} seed {seed}: probe R² {piece['r2_transferred']:.3f} "
                       f"(fresh encoder {piece['r2_fresh']:.3f})", flush=True)
