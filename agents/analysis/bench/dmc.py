@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from agents.analysis import results
+from agents.analysis.bench import robustness
 from agents.analysis.bench.sample_efficiency import final_eval, finished
 from agents.analysis.metrics import read_metrics
 from agents.analysis.plots import pyplot, save_figure
@@ -215,8 +216,6 @@ def relabel(why: str, on: str) -> list[tuple[str, str]]:
     robustness piece of the same run (task, old label, seed) follows it. Returns (old name, new name) of
     each piece file renamed. Nothing is written if two pieces would land on one name, or on a piece
     that stays."""
-    from agents.analysis.bench import robustness
-
     renames: list[tuple[Path, Path, dict]] = []
     moved: dict[tuple[str, str, int], str] = {}  # (short task, old label, seed) -> new label
     for path in sorted(PIECES.glob("*.json")):
@@ -438,8 +437,6 @@ def fill_robustness(task: str, variant: str, seed: int, steps: int, threads: int
     """Make sure the piece's robustness piece exists (`scripts/bench_robustness.py piece=true` on its run
     folder: clean, color_easy, color_hard and the image-level perturbations); evaluated only while the
     folder holds the finished run. Whether it was made now."""
-    from agents.analysis.bench import robustness
-
     path = robustness.piece_path(short(task), variant.replace(":", "-"), seed)
     run_dir = runs / run_name(task, variant, steps, seed)
     if path.exists():

@@ -39,6 +39,11 @@ def fill_command(task: str, variant: str, seeds: list[int]) -> str:
             "robustness=true`")
 
 
+def _published(task: str) -> list[str]:
+    """The published color_hard returns on `task`, one per method (`–` where it has none)."""
+    return [str(figures.get(task, "–")) for figures in PUBLISHED_COLOR_HARD.values()]
+
+
 def _r2(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -113,7 +118,7 @@ def dmc_table() -> dict:
             values = [(p["clean"] if c == "clean" else p["perturbations"].get(c, {})).get("probe_r2") for p in pieces]
             values = [v for v in values if v is not None]
             probes.append(results.mean_ci(values, 2))
-        published = [str(figures.get(task, "–")) for figures in PUBLISHED_COLOR_HARD.values()]
+        published = _published(task)
         seeds: int | str = len(pieces)
         missing = [seed for seed in PROTOCOL[2] if seed not in {p["seed"] for p in pieces}]
         if task in PROTOCOL[0] and variant in PROTOCOL[1] and missing:
@@ -122,9 +127,8 @@ def dmc_table() -> dict:
     for task in PROTOCOL[0]:
         for variant in PROTOCOL[1]:
             if (task, variant) not in groups:
-                published = [str(figures.get(task, "–")) for figures in PUBLISHED_COLOR_HARD.values()]
                 rows.append([task, variant, f"none yet: {fill_command(task, variant, list(PROTOCOL[2]))}", "–",
-                             *(["–"] * len(conditions)), "–", "–", "–", *published])
+                             *(["–"] * len(conditions)), "–", "–", "–", *_published(task)])
     rows.sort(key=lambda r: (r[0], r[1]))
     return {"columns": ["task", "variant", "seeds", "clean return [seed: return]",
                         *(f"{c} (share of clean)" for c in conditions),
