@@ -28,7 +28,9 @@ per run, frames/s and updates/s, and beside them the published figures (DrQ, CUR
 DreamerV3 on the PlaNet benchmark at 100k frames; DrQ-v2 and MR.Q at action repeat 2, 100k frames;
 TD-MPC2 at 200k frames, its "100k steps"); each task lists `dmc` and the ablations (`dmc.ABLATIONS`),
 a missing one with the command that fills it, other variants only where they have pieces,
-and a mean-over-the-six row appears once all six have results. Plot: docs/results/dmc.png.
+and a mean-over-the-six row appears once all six have results. Plots: docs/results/dmc.png (per task,
+`dmc` and the preset before its last change there, beside the published figures) and
+docs/results/dmc_transfer.png (each transfer variant beside its scratch twin).
 A variant with `encoder_from=` starts from a pretrained encoder and gets its own table beside its
 scratch twin (the variant without the encoder keys): a run folder, a shipped `pretrained:<name>`, or
 `source:<task>`, a `scripts/pretrain.py` run on another task made first (once, under `runs`, then

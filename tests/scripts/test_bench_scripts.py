@@ -251,6 +251,12 @@ def test_dmc_table_lists_every_seed_the_published_figures_and_the_commands_still
                                      for v in ("dmc", *sorted(dmc.ABLATIONS))]
     assert dmc.plot(groups, tmp_path / "dmc.png").stat().st_size > 0
     assert dmc.plot({}, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+    # The plot draws what the short table reads: `dmc` and the preset before its last change, not the search.
+    before = ("dm_control/cheetah-run-v0", "dmc+enc_act=silu", 100_000)
+    panels = dmc.summary_panels({**groups, before: groups[shifted]})
+    assert list(panels) == list(dmc.TASKS) and panels["dm_control/cheetah-run-v0"] == [
+        ("dm_control/cheetah-run-v0", "dmc", 100_000), before]
+    assert all(keys == [(t, "dmc", 100_000)] for t, keys in panels.items() if t != before[0])
 
 
 def test_dmc_summary_table_gives_the_default_per_task_with_every_seed_and_the_mean_once_all_six_have_one():
@@ -316,7 +322,7 @@ def test_dmc_reward_table_bins_pieces_by_their_reward_head_and_ranks_it_against_
     assert [r[1] for r in dmc.reward_table({})["rows"]] == [0, 0, 0, 0]  # nothing to rank
 
 
-def test_dmc_transfer_table_sets_each_transfer_variant_beside_its_scratch_twin():
+def test_dmc_transfer_table_and_plot_set_each_transfer_variant_beside_its_scratch_twin(tmp_path):
     from agents.analysis.bench import dmc
     from agents.training.pretrained import shipped_encoders
 
@@ -363,6 +369,13 @@ def test_dmc_transfer_table_sets_each_transfer_variant_beside_its_scratch_twin()
                                (task, frozen, 100_000): [_dmc_piece(task, frozen, 0, 300.0, None)]})["rows"][0]
     assert slow[11] == "< 1× (never reaches 405)"
     assert not any(r[2].startswith("dmc+encoder_from") for r in dmc.table(groups)["rows"] if "none yet" in str(r[4]))
+    # The transfer plot: on the one task, each transfer variant after its scratch twin (where it has one).
+    assert dmc.transfer_panels(groups) == {task: [(task, scratch, 100_000), (task, frozen, 100_000),
+                                                  (task, "dmc+encoder_from=runs/x", 100_000)]}
+    assert dmc.plot_transfer(groups, tmp_path / "transfer.png").stat().st_size > 0
+    no_transfer = {(task, scratch, 100_000): groups[task, scratch, 100_000]}
+    assert dmc.transfer_panels(no_transfer) == {} and dmc.plot_transfer(no_transfer, tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_dmc_probe_table_reads_both_probes_of_each_piece_per_state_dim():

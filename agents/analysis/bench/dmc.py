@@ -3,7 +3,7 @@ pixels, per task, variant and seed, piece by piece, beside the published figures
 
     fill_piece("dm_control/cartpole-swingup-v0", "dmc", seed=0, steps=100_000, final_episodes=10,
                threads=1, runs=Path("runs/bench_dmc"))
-    save_table()                      # the table and docs/results/dmc.png, from every piece
+    save_table()                      # the tables, docs/results/dmc.png and dmc_transfer.png, from every piece
 
 A piece is one `scripts/train.py env=<task> preset=<variant> seed=<seed>` run (a stopped one resumes),
 saved as its own JSON under `PIECES` once it reaches its frames, with a final evaluation of its last
@@ -35,6 +35,7 @@ from worldmodel.model import ENCODER_KEYS
 PIECES = results.RESULTS / "dmc"
 """Where each finished piece is saved."""
 PLOT = results.RESULTS / "dmc.png"
+TRANSFER_PLOT = results.RESULTS / "dmc_transfer.png"
 TASKS = tuple(PLANET_ACTION_REPEAT)
 """The PlaNet benchmark's six tasks, in table order."""
 FRAMES = 100_000
@@ -587,24 +588,74 @@ def summary_table(groups: dict[tuple, list[dict]], variant: str = "dmc",
     return {"columns": columns, "rows": rows}
 
 
-def plot(groups: dict[tuple, list[dict]], path: Path = PLOT) -> Path | None:
-    """Eval return vs frames, one panel per task (the six, then any other with pieces): each seed
-    faint, the mean over seeds bold (one colour per variant), the final agents' mean ± 95% CI as a
-    diamond at the end, the published figures as hollow black markers at the frames they are
-    reported at (one legend for them under the panels). None (nothing written) when there are no pieces."""
+def plot(groups: dict[tuple, list[dict]], path: Path = PLOT,
+         previous: tuple[str, ...] = PREVIOUS_DEFAULT) -> Path | None:
+    """The README's picture, eval return vs frames, one panel per task of the six (`summary_panels`):
+    each seed faint, the mean over seeds bold, the final agents' mean ± 95% CI as a diamond at the end,
+    the published figures as hollow black markers at the frames they are reported at (one legend for
+    them under the panels). Every other variant is in the full table, not here: two dozen curves in one
+    panel cannot be read. None (nothing written) when there are no pieces."""
     if not groups:
         return None
+    return _curves(groups, summary_panels(groups, previous), path, published=True,
+                   note=f"`dmc` and the preset before its last change per task ({' or '.join(previous)})")
+
+
+def summary_panels(groups: dict[tuple, list[dict]],
+                   previous: tuple[str, ...] = PREVIOUS_DEFAULT) -> dict[str, list[tuple]]:
+    """Per task of the six, the keys the short table reads: the default (`dmc`) and the preset before
+    its last change there (the first of `previous` with pieces), those with pieces."""
+    panels = {}
+    for task in TASKS:
+        before = next((label for label in previous if groups.get((task, label, FRAMES))), None)
+        panels[task] = [key for key in ((task, "dmc", FRAMES), (task, before, FRAMES)) if key in groups]
+    return panels
+
+
+def plot_transfer(groups: dict[tuple, list[dict]], path: Path = TRANSFER_PLOT) -> Path | None:
+    """Eval return vs frames on each task a transfer variant has pieces on (`transfer_panels`): each
+    seed faint, the mean bold, the final agents as diamonds. None (nothing written) when no transfer
+    variant has pieces."""
+    panels = transfer_panels(groups)
+    if not panels:
+        return None
+    return _curves(groups, panels, path, published=False, note="transfer variants beside their scratch twins")
+
+
+def transfer_panels(groups: dict[tuple, list[dict]]) -> dict[str, list[tuple]]:
+    """Per task with a transfer variant's pieces: each such variant, after its scratch twin where the
+    twin has pieces (at the same frames), each key once."""
+    panels: dict[str, list[tuple]] = {}
+    for key in sorted(groups, key=_order):
+        task, variant, steps = key
+        twin = scratch_of(variant)
+        if twin is None:
+            continue
+        scratch = next((k for k in sorted(groups, key=_order)
+                        if k[0] == task and k[2] == steps and results.split_preset(k[1]) == twin), None)
+        keys = panels.setdefault(task, [])
+        keys.extend(k for k in (scratch, key) if k is not None and k not in keys)
+    return panels
+
+
+def _curves(groups: dict[tuple, list[dict]], panels: dict[str, list[tuple]], path: Path, published: bool,
+            note: str) -> Path:
+    """Draw `panels` (task -> the group keys to draw there, in order) three to a row and save to `path`;
+    each panel's legend sits inside it when its labels are short, under it when they are long (transfer
+    variants' names run to a hundred characters)."""
     plt = pyplot()
-    tasks = [*TASKS, *sorted({key[0] for key in groups} - set(TASKS))]
-    lines = sorted(groups, key=_order)
-    colours = {variant: f"C{i}" for i, variant in enumerate(dict.fromkeys(key[1] for key in lines))}
-    cols = 3
-    rows = -(-len(tasks) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows + 0.8), squeeze=False)
-    for ax in axes.flat[len(tasks):]:
+    variants = dict.fromkeys(key[1] for keys in panels.values() for key in keys)
+    colours = {variant: f"C{i % 10}" for i, variant in enumerate(variants)}
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    below = max((len(key[1]) for keys in panels.values() for key in keys), default=0) > 40
+    legend_rows = max((len(keys) for keys in panels.values()), default=0) if below else 0
+    fig, axes = plt.subplots(rows, cols, figsize=(max(5.5 * cols, 11), (3.8 + 0.16 * legend_rows) * rows + 1.0),
+                             squeeze=False)
+    for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
-    for ax, task in zip(axes.flat, tasks):
-        for key in (k for k in lines if k[0] == task):
+    for ax, (task, keys) in zip(axes.flat, panels.items()):
+        for key in keys:
             pieces, colour = groups[key], colours[key[1]]
             for p in pieces:
                 ax.plot([c[0] / 1000 for c in p["curve"]], [c[2] for c in p["curve"]], color=colour, alpha=0.3,
@@ -613,32 +664,36 @@ def plot(groups: dict[tuple, list[dict]], path: Path = PLOT) -> Path | None:
             xs = [pieces[0]["curve"][i][0] / 1000 for i in range(shared)]
             ys = [statistics.mean(p["curve"][i][2] for p in pieces) for i in range(shared)]
             label = key[1] + ("" if key[2] == FRAMES else f", {key[2]:,} frames")
-            ax.plot(xs, ys, color=colour, linewidth=2, label=f"{label} (mean of {len(pieces)})")
+            ax.plot(xs, ys, color=colour, linewidth=2, label=f"{label} ({len(pieces)} seed{'s' * (len(pieces) > 1)})")
             scored = [p["final_eval"]["return_mean"] for p in pieces if "final_eval" in p]
             if scored:
                 ax.errorbar(xs[-1], statistics.mean(scored), yerr=results.ci95(scored), color=colour, marker="D",
                             markersize=5, capsize=3)
-        for name, p in PUBLISHED.items():
+        for name, p in PUBLISHED.items() if published else ():
             if task in p.returns:
                 ax.plot(p.frames / 1000, p.returns[task], color="black", marker=MARKERS[name], linestyle="none",
                         markersize=6, fillstyle="none")
         repeat = PLANET_ACTION_REPEAT.get(task)
-        ax.set_title(short(task) + (f" (action repeat {repeat})" if repeat else "")
-                     + ("" if any(k[0] == task for k in lines) else ": no runs yet"))
-        ax.set_xlabel("thousand frames (environment steps, repeats included)")
+        ax.set_title(short(task) + (f" (action repeat {repeat})" if repeat else "") + ("" if keys else ": no runs yet"),
+                     fontsize=10)
+        ax.set_xlabel("thousand frames (repeats included)")
         ax.set_ylabel("eval return")
         ax.set_xlim(left=0)
         ax.set_ylim(0, 1000)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="upper left")
-    from matplotlib.lines import Line2D
+        if keys and below:
+            ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0, -0.2), frameon=False)
+        elif keys:
+            ax.legend(fontsize=6.5, loc="upper left", framealpha=0.6)
+    if published:
+        from matplotlib.lines import Line2D
 
-    fig.legend(handles=[Line2D([], [], color="black", marker=MARKERS[name], linestyle="none", fillstyle="none",
-                               label=f"{name} @{p.frames // 1000}k frames ({p.convention})")
-                        for name, p in PUBLISHED.items()], loc="lower center", ncol=4, fontsize=7, frameon=False)
-    fig.suptitle("lines: evaluations during training (each seed faint, mean bold); diamonds: final agents "
-                 "(mean ± 95% CI over seeds); hollow black: published figures", fontsize=8)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+        fig.legend(handles=[Line2D([], [], color="black", marker=MARKERS[name], linestyle="none", fillstyle="none",
+                                   label=f"{name} @{p.frames // 1000}k frames ({p.convention})")
+                            for name, p in PUBLISHED.items()], loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.suptitle(f"{note}.\nLines: evaluations during training (each seed faint, mean bold); diamonds: final "
+                 "agents (mean ± 95% CI over seeds)" + ("; hollow black: published figures" if published else ""),
+                 fontsize=8)
+    fig.tight_layout(rect=(0, 0.07 if published else 0, 1, 0.95))
     return save_figure(fig, path, dpi=90)
 
 
@@ -865,10 +920,11 @@ def reward_table(groups: dict[tuple, list[dict]]) -> dict:
 
 
 def save_table() -> None:
-    """Rebuild the plot, docs/results/bench_dmc.json, bench_dmc_summary.json (the README's short table),
+    """Rebuild the plots (dmc.png, dmc_transfer.png), docs/results/bench_dmc.json, bench_dmc_summary.json (the README's short table),
     bench_dmc_transfer.json, bench_dmc_probe.json and bench_dmc_reward.json (and the docs' tables) from every piece there is."""
     groups = load_groups()
     plot(groups)
+    plot_transfer(groups)
     results.save("bench_dmc_transfer", transfer_table(groups), results.piece_names(PIECES), results.command_line(),
                  readme=False)
     results.save("bench_dmc_probe", probe_table(groups), results.piece_names(PIECES), results.command_line(),
