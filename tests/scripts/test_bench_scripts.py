@@ -340,7 +340,17 @@ def test_dmc_transfer_table_and_plot_set_each_transfer_variant_beside_its_scratc
     assert set(by) == {frozen, "dmc+encoder_from=runs/x"}  # scratch variants have no row of their own here
     # Every within-domain pair without pieces is listed, frozen and fine-tuned, with the commands that fill it.
     missing = [dict(zip(result["columns"], r)) for r in result["rows"] if not isinstance(r[7], int)]
-    assert len(missing) == 2 * len(dmc.TRANSFER_PAIRS)
+    assert len(missing) == 2 * len(dmc.TRANSFER_PAIRS) + len(dmc.TRANSFER_LEVERS)
+    levers = {r["variant"]: r for r in missing[-len(dmc.TRANSFER_LEVERS):]}
+    assert list(levers) == [variant for _, variant in dmc.TRANSFER_LEVERS]
+    partial = levers["dmc+encoder_from=source:cartpole-balance+encoder_mode=finetune+encoder_frozen_layers=2"]
+    assert partial["scratch twin's"] == "none yet: `python scripts/bench_dmc.py tasks=cartpole-swingup`"  # `dmc`
+    unshifted = levers["dmc+augment=none+encoder_from=pretrained:cartpole-balance+encoder_mode=finetune"]
+    assert unshifted["scratch twin's"] == ("none yet: `python scripts/bench_dmc.py tasks=cartpole-swingup "
+                                           "variants=dmc+augment=none`")
+    assert unshifted["encoder's objective"] == shipped_encoders()["cartpole-balance"]["objective"]
+    masked = levers["dmc+objective=masked+encoder_from=source:cartpole-balance+encoder_mode=finetune"]
+    assert masked["encoder's objective"] == masked["run's objective"] == "masked"
     balance = next(r for r in missing if r["encoder from"] == "source:cartpole-balance" and r["mode"] == "frozen")
     assert balance["seeds"] == ("none yet: `python scripts/bench_dmc.py tasks=cartpole-swingup "
                                 "variants=dmc+encoder_from=source:cartpole-balance+encoder_mode=frozen`")
@@ -350,7 +360,10 @@ def test_dmc_transfer_table_and_plot_set_each_transfer_variant_beside_its_scratc
     for variant in {r["variant"] for r in missing}:
         dmc.check_variant(variant)  # each command would run
     with_twin = dmc.transfer_table({**groups, (task, "dmc", 100_000): [_dmc_piece(task, "dmc", 0, 300.0, None)]})
-    assert [r[10] for r in with_twin["rows"] if r[1] == "source:cartpole-balance"] == ["300 (1 seed)"] * 2
+    twins = {r[5]: r[10] for r in with_twin["rows"] if r[1] == "source:cartpole-balance"}
+    assert [twins[v] for v in dmc.transfer_variants("cartpole-balance", "dmc")] == ["300 (1 seed)"] * 2
+    assert twins[partial["variant"]] == "300 (1 seed)"  # partial fine-tuning's twin is `dmc` too
+    assert twins[masked["variant"]].startswith("none yet")  # its twin is `dmc+objective=masked`
     row = by[frozen]
     assert (row["encoder from"], row["mode"], row["seeds"]) == ("pretrained:dmc", "frozen", 2)
     assert row["run's objective"] == "contrastive"  # the dmc preset's, as the variant names no other

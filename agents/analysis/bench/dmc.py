@@ -57,6 +57,21 @@ TRANSFER_PAIRS = (("cartpole-balance", "cartpole-swingup", "dmc"), ("walker-stan
 fine-tuned transfer (`transfer_variants`) and the command that fills a missing one. A target outside the six
 runs at its suite's default repeat (2) unless its variant names its domain's PlaNet repeat (reacher: 4)."""
 MODES = ("frozen", "finetune")
+TRANSFER_LEVERS = (
+    ("cartpole-swingup", "dmc+encoder_from=source:cartpole-balance+encoder_mode=finetune+encoder_frozen_layers=2"),
+    ("cartpole-swingup", "dmc+encoder_from=source:cartpole-balance+encoder_mode=init"),
+    ("cartpole-swingup", "dmc+augment=none+encoder_from=pretrained:cartpole-balance+encoder_mode=finetune"),
+    ("cartpole-swingup", "dmc+objective=masked+encoder_from=source:cartpole-balance+encoder_mode=finetune"),
+    ("cartpole-swingup", "dmc+objective=both+encoder_from=source:cartpole-balance+encoder_mode=finetune"),
+)
+"""The levers the literature names for where reuse does not pay, on the first within-domain pair, each
+against the fine-tuned transfer (`encoder_mode=finetune`: every conv layer trained, the encoder at 0.1×
+the learning rate, random shift on): partial fine-tuning (the first two conv layers frozen), the
+encoder's learning rate (`init`: at the full rate), augmentation during fine-tuning (none; from the
+shipped `pretrained:cartpole-balance`, the same encoder `source:cartpole-balance` makes, so that only
+the fine-tuning loses its shift: a `source:` run would pretrain without it too) and the pretraining
+objective (a `source:` run pretrains with the variant's: masked, both). The transfer table lists each
+without pieces, with the command that fills it."""
 SOURCE_FRAMES, SOURCE_UPDATES = 20_000, 4_000
 """A source run's random-action frames and pretraining updates (the recipe of the shipped encoders, per
 domain: `pretrained:cartpole-balance` is exactly the encoder `source:cartpole-balance` makes)."""
@@ -698,7 +713,7 @@ def _curves(groups: dict[tuple, list[dict]], panels: dict[str, list[tuple]], pat
 
 
 # --- transfer: a variant that starts from a pretrained encoder, against its scratch twin ---------
-TRANSFER_KEYS = ("encoder_from", "encoder_mode", "encoder_lr_scale")
+TRANSFER_KEYS = ("encoder_from", "encoder_mode", "encoder_lr_scale", "encoder_frozen_layers")
 """A variant's overrides that make it a transfer run; without them it is its scratch twin."""
 
 
@@ -755,7 +770,8 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
     the encoder on the task before training; the eval return at the last evaluation; the speed-up
     (frames scratch's mean curve needs to reach scratch's own final score, divided by the frames the
     transfer's mean curve needs to reach it); the AUC (mean eval return over training) and ΔAUC. Then
-    each `TRANSFER_PAIRS` variant with no piece yet, with the command that fills it (and its twin's)."""
+    each `TRANSFER_PAIRS` and `TRANSFER_LEVERS` variant with no piece yet, with the command that fills it
+    (and its twin's)."""
     rows = []
 
     def scratch_of_piece(task: str, variant: str, steps: int) -> list[dict]:
@@ -785,18 +801,21 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
                      _encoder_objective(variant, objective), objective, variant,
                      f"{steps:,}", len(pieces), results.mean_ci(probes, 2), f"{results.mean_ci([p['final_return'] for p in pieces])} [{each}]",
                      scratch_cell, speedup, f"{results.curve_auc(mine):.0f}", delta])
-    for source, target, scratch_variant in TRANSFER_PAIRS:
+    planned = [(target, variant) for source, target, scratch_variant in TRANSFER_PAIRS
+               for variant in transfer_variants(source, scratch_variant)]
+    for target, variant in [*planned, *TRANSFER_LEVERS]:
         task = task_id(target)
-        for variant, mode in zip(transfer_variants(source, scratch_variant), MODES):
-            if any(t == task and results.split_preset(v) == results.split_preset(variant) for t, v, _ in groups):
-                continue
-            scratch = scratch_of_piece(task, variant, FRAMES)
-            scratch_cell = (_scratch_cell(scratch) if scratch
-                            else f"none yet: {fill_command(task, scratch_variant)}")
-            objective = _objective_of(task, variant)
-            rows.append([target, f"{SOURCE}{source}", mode, objective, objective, variant, f"{FRAMES:,}",
-                         f"none yet: {fill_command(task, variant)}",
-                         "–", "–", scratch_cell, "–", "–", "–"])
+        if any(t == task and results.split_preset(v) == results.split_preset(variant) for t, v, _ in groups):
+            continue
+        preset, overrides = scratch_of(variant)
+        twin = "+".join([preset, *(f"{k}={v}" for k, v in overrides.items())])
+        scratch = scratch_of_piece(task, variant, FRAMES)
+        scratch_cell = _scratch_cell(scratch) if scratch else f"none yet: {fill_command(task, twin)}"
+        objective = _objective_of(task, variant)
+        transfer = results.split_preset(variant)[1]
+        rows.append([target, transfer["encoder_from"], transfer.get("encoder_mode", "finetune"),
+                     _encoder_objective(variant, objective), objective, variant, f"{FRAMES:,}",
+                     f"none yet: {fill_command(task, variant)}", "–", "–", scratch_cell, "–", "–", "–"])
     return {"columns": ["task", "encoder from", "mode", "encoder's objective", "run's objective", "variant", "frames",
                         "seeds", "probe R² before training",
                         "eval return at those frames [seed: return]", "scratch twin's", "speed-up vs scratch",
