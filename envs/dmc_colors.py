@@ -5,16 +5,27 @@ afterwards as `envs.perturb`'s image-level `color` does.
     env = make_env("dm_control/walker-walk-v0", perturb="color_hard")
     obs, info = env.reset(seed=3)          # the same seed gives the same colours
 
-What changes, as in the DMControl Generalization Benchmark (Hansen & Wang, SODA, 2021): the floor's
-checker texture (`grid` rgb1, rgb2, markrgb), the agent's `self` material, and the skybox gradient
-(rgb1, rgb2, markrgb). The modified materials and skybox are written into the domain's XML assets and
-the physics is reloaded from them before the episode resets, which is what DMC-GB does too.
+Two pairs of modes:
 
-Ranges (ours; DMC-GB samples 100 colour sets once and ships them as `color_easy.pt` / `color_hard.pt`,
-which cannot be fetched here, so the draws below follow its description rather than its files):
+- `color_easy`, `color_hard`: DMC-GB's own. DMC-GB samples 100 colour sets once and ships them as
+  `color_easy.pt` / `color_hard.pt` (in its repository, `src/env/data/`). We do not ship or load those
+  files; we read them once (2026-12-07, from a copy of nicklashansen/dmcontrol-generalization-benchmark)
+  to learn how they were drawn, and draw the same way: four colours change, the floor's first checker
+  colour (`grid` rgb1), the agent's `self` material and the sky's first gradient colour (`skybox` rgb1),
+  each channel moved from its default by a normal draw, sd 0.1 (easy) or 0.2 (hard), clipped to
+  [0, 1]; the floor's second checker colour keeps its default offset from the first (+0.1 per channel
+  in the suite). What their files show: per-channel deviations with sd 0.099 (easy) and 0.181 (hard,
+  among the values the clipping left alone: a clipped sd-0.2 normal), kurtosis 3.05 and 3.02 (a
+  normal's 3), channels and colours uncorrelated (|r| ≤ 0.2), grid rgb2 − rgb1 exactly 0.1 in all 200
+  sets, and the checker's marks, the sky's second colour and its stars untouched. Our colours are drawn
+  per episode seed, not picked from 100 fixed sets.
+- `color_all_easy`, `color_all_hard`: ours, harder, and what `color_easy` / `color_hard` meant here
+  before 2026-12-07: all seven colours (the checker's two and its marks, `self`, the sky's two and its
+  stars) move, by U(-0.2, 0.2) per channel (easy) or anywhere in [0, 1]^3 (hard), so the sky's two
+  colours and the floor's two part ways, which DMC-GB's never do.
 
-- `color_hard`: every colour uniform in [0, 1]^3.
-- `color_easy`: every colour moves from its default by U(-0.2, 0.2) per channel, clipped to [0, 1].
+The modified materials and skybox are written into the domain's XML assets and the physics is
+reloaded from them before the episode resets, which is what DMC-GB does too.
 
 Determinism: the colours are a pure function of the episode seed. `reset(seed=s)` draws them from
 `default_rng([s, salt])` and reseeds the wrapper's generator with `s`; a reset without a seed takes the
@@ -32,10 +43,15 @@ import numpy as np
 
 from envs.errors import EnvError
 
-MODES = ("color_easy", "color_hard")
-"""Physics-level colour modes, usable as `perturb=` specs without a severity."""
+MODES = ("color_easy", "color_hard", "color_all_easy", "color_all_hard")
+"""Physics-level colour modes, usable as `perturb=` specs without a severity: DMC-GB's two, then ours."""
 
+DMCGB_SD = {"color_easy": 0.1, "color_hard": 0.2}
+"""DMC-GB's per-channel spread (a normal's sd) around each default colour, as its shipped sets show."""
+DMCGB_KEYS = ("grid_rgb1", "self_rgb", "skybox_rgb")
+"""The colours DMC-GB draws; `grid_rgb2` follows `grid_rgb1` at its default offset, the rest keep theirs."""
 EASY_SPREAD = 0.2
+"""`color_all_easy`: each channel of every colour moves by U(-EASY_SPREAD, EASY_SPREAD)."""
 _SALT = 17
 # (asset file, XML tag, element name, attribute) of each colour DMC-GB changes.
 _TARGETS = {
@@ -87,9 +103,15 @@ def default_colors(assets: dict) -> dict[str, np.ndarray]:
 def draw_colors(mode: str, seed: int, defaults: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The colours of the episode with seed `seed` under `mode`, `{key: (3,) float in [0, 1]}`."""
     rng = np.random.default_rng([int(seed), _SALT])
-    if mode == "color_hard":
+    if mode in DMCGB_SD:
+        colors = {key: np.asarray(defaults[key], dtype=float) for key in _TARGETS}
+        for key in DMCGB_KEYS:
+            colors[key] = np.clip(defaults[key] + rng.normal(0.0, DMCGB_SD[mode], 3), 0.0, 1.0)
+        colors["grid_rgb2"] = np.clip(colors["grid_rgb1"] + defaults["grid_rgb2"] - defaults["grid_rgb1"], 0.0, 1.0)
+        return colors
+    if mode == "color_all_hard":
         return {key: rng.uniform(0.0, 1.0, 3) for key in _TARGETS}
-    if mode == "color_easy":
+    if mode == "color_all_easy":
         return {key: np.clip(defaults[key] + rng.uniform(-EASY_SPREAD, EASY_SPREAD, 3), 0.0, 1.0) for key in _TARGETS}
     raise ColorModeError(f"Unknown colour mode {mode!r}: choose one of {', '.join(MODES)}.")
 

@@ -163,8 +163,9 @@ def make_env(
         action_repeat: simulator steps per agent step (rewards summed), in [1, 1000].
         seed: seeds the first reset and the action space.
         perturb: `"name:severity"` (e.g. `"color:3"`, see `envs.perturb`): perturb the observations,
-            outermost, after frame stacking; `"color_easy"` / `"color_hard"` (DeepMind Control only, see
-            `envs.dmc_colors`): recolour the simulated scene at each reset; None for clean frames.
+            outermost, after frame stacking; `"color_easy"` / `"color_hard"` / `"color_all_easy"` /
+            `"color_all_hard"` (DeepMind Control only, see `envs.dmc_colors`): recolour the simulated
+            scene at each reset; None for clean frames.
         suite_render: DeepMind Control only: render with shimmy's own renderer (a new camera per frame,
             the model's 2048² shadow map: the suite's exact pixels, 1.1-1.9x slower in software GL)
             instead of `DmcRender`.

@@ -19,7 +19,8 @@ Each perturbation takes a severity 1..5 (u = severity / 5 scales it linearly):
   over the frame, each gliding at a fixed speed (3% of the side per step) and bouncing off the edges.
   They may occlude the object.
 
-Physics-level colour shifts (`color_easy`, `color_hard`, DeepMind Control only, no severity) live in
+Physics-level colour shifts (`color_easy`, `color_hard`, `color_all_easy`, `color_all_hard`; DeepMind Control
+only, no severity) live in
 `envs.dmc_colors`: `make_env(..., perturb="color_hard")` recolours the simulated scene at each reset
 instead of the rendered image. `parse_perturbation` accepts them; `perturb_frames` cannot apply them.
 

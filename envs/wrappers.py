@@ -2,7 +2,7 @@
 
 The stack built by `envs.make_env`, innermost first:
 
-    base env (TimeLimit included) -> DmcRender (DeepMind Control only) -> DmcColors (`perturb=color_easy|hard`)
+    base env (TimeLimit included) -> DmcRender (DeepMind Control only) -> DmcColors (`perturb=color_easy|hard`, `color_all_easy|hard`)
     -> RescaleAction([-1, 1]) -> clip to [-1, 1]   (Box actions only)
     -> ActionRepeat -> PixelObservation -> FrameStack -> Perturb (`perturb=`, envs/perturb.py)
 

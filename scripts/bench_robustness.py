@@ -6,8 +6,10 @@ perturbation of `envs/perturb.py` at severities 1, 3 and 5, next to the clean nu
 
 The same evaluation as `scripts/evaluate.py perturb=...` (`agents.analysis.robustness.robustness`): paired
 seeds for clean and perturbed episodes, and the probe scored on the same held-out episodes with and
-without the perturbation. A DeepMind Control run also gets DMC-GB's physics-level `color_easy` and
-`color_hard` (`envs/dmc_colors.py`), its probe episodes played again in the recoloured scene. Saves docs/results/bench_robustness.json and rebuilds the README table.
+without the perturbation. A DeepMind Control run also gets the physics-level colour modes
+(`envs/dmc_colors.py`: DMC-GB's `color_easy` and `color_hard`, and our harder `color_all_easy` and
+`color_all_hard`), its probe episodes played again in the recoloured scene. Saves
+docs/results/bench_robustness.json and rebuilds the README table.
 
     python scripts/bench_robustness.py run_dir=runs/bench_dmc/<task>__<variant>__100000__<seed> piece=true
     python scripts/bench_robustness.py table=true      # rebuild that table from the saved pieces
@@ -17,7 +19,8 @@ robustness benchmark instead, docs/results/robustness_dmc/<task>__<variant>__<se
 variant and seed read from the bench_dmc run folder's name), at severity 3 unless `severities=`
 says otherwise, and rebuilds its table `bench_robustness_dmc`: per task and variant, over seeds,
 the clean return and each condition's return as a share of it, and the probe R² clean and under
-each colour mode, beside SVEA/SODA/SGQN's published color_hard returns.
+each colour mode, beside DrQ's, SODA's and SVEA's published color_hard returns (SGQN publishes
+none: its table is DMC-GB's video modes).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("pass at least one severity, episodes >= 1 and probe_episodes >= 2.")
         loaded = load_run(args["run_dir"], args["checkpoint"], seed=args["seed"])
         piece = dmc_robustness.piece_key(args["run_dir"], loaded.cfg.env) if args["piece"] else None
-        if loaded.cfg.env.startswith("dm_control/"):  # DMC-GB's physics-level colour shifts too
+        if loaded.cfg.env.startswith("dm_control/"):  # the physics-level colour shifts too
             perturbations += [(mode, 0) for mode in COLOR_MODES]
         report = robustness(loaded.agent, perturbations, args["episodes"], args["seed"], args["probe_episodes"])
     except (ConfigError, EnvError, CheckpointError, ValueError) as e:

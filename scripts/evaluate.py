@@ -48,7 +48,8 @@ frames, from `probe_episodes` random-action episodes) and `perturbations` (per s
 probe R² under the perturbation, and their change from clean). Clean and perturbed episodes share
 their seeds, and the probe is scored on the same held-out episodes with and without the
 perturbation, so only the visual shift differs (see `agents/analysis/robustness.py`). On DeepMind
-Control, `perturb=color_easy,color_hard` recolours the simulated scene itself (`envs/dmc_colors.py`).
+Control, `perturb=color_easy,color_hard` (DMC-GB's; `color_all_easy`, `color_all_hard`: ours, harder) recolours
+the simulated scene itself (`envs/dmc_colors.py`).
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ KEYS = {
                            "reward, value and the return that followed (not with perturb=)"),
     "fps": (int, 15, "video frame rate"),
     "perturb": (str, "", "also evaluate under name:severity perturbations, comma-separated (e.g. color:3,noise:2); "
-                       "on DeepMind Control also color_easy / color_hard (scene recoloured, no severity)"),
+                       "on DeepMind Control also color_easy / color_hard / color_all_easy / color_all_hard "
+                       "(scene recoloured, no severity)"),
     "probe_episodes": (int, 8, "random-action episodes for the probe R² (3/4 fit, 1/4 scored); with perturb= only"),
     "acting": (str, "eval", "eval (noise-free, as every evaluation) or training (the plan's exploration noise on, as "
                             "in training)"),

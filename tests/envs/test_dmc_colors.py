@@ -1,4 +1,5 @@
-"""Physics-level colour shifts (DMC-GB's color_easy / color_hard) of `envs.dmc_colors`."""
+"""Physics-level colour shifts (DMC-GB's color_easy / color_hard, our color_all_easy / color_all_hard) of
+`envs.dmc_colors`."""
 
 import subprocess
 import sys
@@ -14,10 +15,13 @@ from envs import (
     parse_perturbation,
     perturb_frames,
 )
-from envs.dmc_colors import EASY_SPREAD, draw_colors
+from envs.dmc_colors import DMCGB_KEYS, DMCGB_SD, EASY_SPREAD, draw_colors
 
 DEFAULTS = {key: np.full(3, 0.5) for key in ("grid_rgb1", "grid_rgb2", "grid_markrgb", "self_rgb",
                                               "skybox_rgb", "skybox_rgb2", "skybox_markrgb")}
+SUITE = {**DEFAULTS, "grid_rgb1": np.array([0.1, 0.2, 0.3]), "grid_rgb2": np.array([0.2, 0.3, 0.4]),
+         "self_rgb": np.array([0.7, 0.5, 0.3]), "skybox_rgb": np.array([0.4, 0.6, 0.8])}
+"""The suite's colours where DMC-GB changes them (common/materials.xml, common/skybox.xml)."""
 
 
 def test_draws_are_a_function_of_the_seed_within_their_range():
@@ -26,10 +30,29 @@ def test_draws_are_a_function_of_the_seed_within_their_range():
         assert a.keys() == DEFAULTS.keys()
         assert all(np.array_equal(a[k], b[k]) for k in a)
         assert any(not np.array_equal(a[k], c[k]) for k in a)
-    hard = np.stack([v for s in range(50) for v in draw_colors("color_hard", s, DEFAULTS).values()])
-    easy = np.stack([v for s in range(50) for v in draw_colors("color_easy", s, DEFAULTS).values()])
+    hard = np.stack([v for s in range(50) for v in draw_colors("color_all_hard", s, DEFAULTS).values()])
+    easy = np.stack([v for s in range(50) for v in draw_colors("color_all_easy", s, DEFAULTS).values()])
     assert hard.min() >= 0 and hard.max() <= 1 and hard.std() > 0.25      # the whole cube
     assert np.abs(easy - 0.5).max() <= EASY_SPREAD and easy.std() > 0.05  # near the defaults
+
+
+@pytest.mark.parametrize("mode", ["color_easy", "color_hard"])
+def test_dmcgb_modes_draw_as_its_shipped_sets_do(mode):
+    """Only the floor's first checker colour, the body and the sky's first colour are drawn (normal around
+    the default, DMC-GB's sd, clipped); the second checker colour keeps its offset; the rest stay."""
+    draws = [draw_colors(mode, s, SUITE) for s in range(2000)]
+    for key in set(SUITE) - {*DMCGB_KEYS, "grid_rgb2"}:
+        assert all(np.array_equal(d[key], SUITE[key]) for d in draws), key
+    for key in DMCGB_KEYS:
+        values = np.stack([d[key] for d in draws])
+        assert values.min() >= 0 and values.max() <= 1 and (values != SUITE[key]).all()
+    for key, channel in (("self_rgb", 1), ("skybox_rgb", 0), ("skybox_rgb", 1)):  # defaults 0.4-0.6: hardly clipped
+        moved = np.stack([d[key][channel] for d in draws]) - SUITE[key][channel]
+        assert abs(moved.mean()) < 0.02 and abs(moved.std() / DMCGB_SD[mode] - 1) < 0.1
+    rgb1, rgb2 = (np.stack([d[k] for d in draws]) for k in ("grid_rgb1", "grid_rgb2"))
+    assert np.allclose(rgb2, np.clip(rgb1 + 0.1, 0, 1))
+    body = np.stack([d["self_rgb"] for d in draws]) - SUITE["self_rgb"]
+    assert np.abs(np.corrcoef(body.T) - np.eye(3)).max() < 0.1  # channels drawn independently
 
 
 def test_specs_and_refusals():
@@ -74,6 +97,8 @@ def test_colours_change_the_rendered_scene_deterministically_and_leave_the_dynam
     diffs = {line.split()[0]: [float(x) for x in line.split()[1:]] for line in proc.stdout.splitlines()}
     assert set(diffs) == set(COLOR_MODES)
     # mean absolute pixel change vs clean and between two episode seeds, on a 0..255 scale
-    assert diffs["color_hard"][0] > 20 and diffs["color_hard"][1] > 20
-    assert diffs["color_easy"][0] > 3 and diffs["color_easy"][1] > 3
-    assert diffs["color_hard"][0] > diffs["color_easy"][0]
+    assert diffs["color_all_hard"][0] > 20 and diffs["color_all_hard"][1] > 20
+    assert diffs["color_all_easy"][0] > 3 and diffs["color_all_easy"][1] > 3
+    assert diffs["color_hard"][0] > 5 and diffs["color_hard"][1] > 5
+    assert diffs["color_easy"][0] > 2 and diffs["color_easy"][1] > 2
+    assert diffs["color_all_hard"][0] > diffs["color_hard"][0] > diffs["color_easy"][0]

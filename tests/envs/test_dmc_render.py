@@ -42,7 +42,7 @@ print("copies", int(not np.shares_memory(first, env.render())))
 env.close(); ref.close()
 
 # 2. recoloured at every reset (the physics is reloaded): the persistent camera must show the new colours
-env = envs.make_env("dm_control/cartpole-swingup-v0", image_size=48, perturb="color_hard")
+env = envs.make_env("dm_control/cartpole-swingup-v0", image_size=48, perturb="color_all_hard")
 seen = []
 for seed in (3, 4):
     obs, _ = env.reset(seed=seed)

@@ -527,12 +527,22 @@ def test_dmc_robustness_pieces_make_a_table_of_shares_of_the_clean_return(tmp_pa
     assert set(rows) == {(t, v) for t in robustness.PROTOCOL[0] for v in robustness.PROTOCOL[1]}
     walker = rows["walker-walk", "dmc"]
     assert walker["seeds"] == "none yet: `python scripts/bench_dmc.py tasks=walker-walk variants=dmc seeds=0,1,2 robustness=true`"
-    assert walker["clean return [seed: return]"] == "–" and walker["SVEA (conv) color_hard @500k frames"] == "760"
+    published = robustness.PUBLISHED_COLUMN
+    assert published == "color_hard @500k frames, published (DrQ · SODA (conv) · SODA (overlay) · SVEA (conv) · SVEA (overlay))"
+    assert walker["clean return [seed: return]"] == "–" and walker[published] == "520 · 697 · 692 · 760 · 749"
     assert row["clean return [seed: return]"] == "350 ± 636 [0: 400, 1: 300]"
     assert row["color_hard (share of clean)"] == "125 (38%)"  # (100/400 + 150/300) / 2
     assert row["color:3 (share of clean)"] == "175 (50%)"
-    assert row["probe R² color_hard"] == "-0.50 ± 6.36" and row["probe R² color_easy"] == "–"
-    assert row["SVEA (conv) color_hard @500k frames"] == "837"
+    assert row["probe R² color_hard"] == "-0.50 ± 6.36"
+    assert "probe R² color_easy" not in row  # a probe column per colour mode the pieces have
+    assert row[published] == "586 · 831 · 805 · 837 · 832"
+    # Colour modes first, DMC-GB's before ours, then the image-level ones.
+    key = robustness.piece_key("runs/bench_dmc/walker-walk__dmc__100000__0", "dm_control/walker-walk-v0")
+    robustness.save_piece(key, {"clean": {"return_mean": 100.0, "probe_r2": 0.5}, "seed": 1, "perturbations": {
+        c: {"return_mean": 50.0, "probe_r2": 0.1} for c in ("noise:3", "color_all_hard", "color_easy", "color_hard")}})
+    columns = robustness.dmc_table()["columns"]
+    assert columns[4:9] == [f"{c} (share of clean)" for c in ("color_easy", "color_hard", "color_all_hard", "color:3", "noise:3")]
+    assert columns[9:13] == ["probe R² clean", "probe R² color_easy", "probe R² color_hard", "probe R² color_all_hard"]
     with pytest.raises(ValueError, match="piece=true takes a DeepMind Control run of bench_dmc.py"):
         robustness.piece_key("runs/main_cpu_pendulum", "Pendulum-v1")
 

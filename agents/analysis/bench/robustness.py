@@ -13,15 +13,28 @@ import statistics
 from pathlib import Path
 
 from agents.analysis import results
+from envs import COLOR_MODES
 
 PIECES = results.RESULTS / "robustness_dmc"
 """Where each DMC robustness piece (one trained run's report) is saved."""
 PUBLISHED_COLOR_HARD = {
-    "SVEA (conv)": {"walker-walk": 760, "cartpole-swingup": 837, "ball_in_cup-catch": 961, "finger-spin": 977},
+    "DrQ": {"walker-walk": 520, "walker-stand": 770, "cartpole-swingup": 586, "ball_in_cup-catch": 365,
+            "finger-spin": 776},
+    "SODA (conv)": {"walker-walk": 697, "walker-stand": 930, "cartpole-swingup": 831, "ball_in_cup-catch": 892,
+                    "finger-spin": 901},
+    "SODA (overlay)": {"walker-walk": 692, "walker-stand": 893, "cartpole-swingup": 805, "ball_in_cup-catch": 949,
+                       "finger-spin": 793},
+    "SVEA (conv)": {"walker-walk": 760, "walker-stand": 942, "cartpole-swingup": 837, "ball_in_cup-catch": 961,
+                    "finger-spin": 977},
+    "SVEA (overlay)": {"walker-walk": 749, "walker-stand": 933, "cartpole-swingup": 832, "ball_in_cup-catch": 959,
+                       "finger-spin": 972},
 }
-"""Published DMC-GB color_hard returns after 500k frames of training (SVEA with conv augmentation,
-Hansen et al. 2021, as our anchors file quotes them). SODA's and SGQN's color_hard figures are not in
-the anchors (only SGQN's video_hard mean, 688) and are left out rather than quoted from memory."""
+"""Published DMC-GB color_hard returns after 500k frames of training, mean over seeds: the results table
+of the DMC-GB repository's README (nicklashansen/dmcontrol-generalization-benchmark, figures/
+results_table.png, "random colors"; SVEA's paper, Hansen et al. 2021), which our anchors file quotes for
+SVEA (conv). DrQ there is trained without appearance augmentation, as our `dmc` is. SGQN publishes no
+color_hard figures: its table (SuReLI/SGQN, DMC/figures/sgqn_perf.png) is video_easy / video_hard
+(video_hard mean 688), a mode we cannot build here."""
 
 
 PROTOCOL = (("cartpole-swingup", "walker-walk"),
@@ -39,9 +52,13 @@ def fill_command(task: str, variant: str, seeds: list[int]) -> str:
             "robustness=true`")
 
 
-def _published(task: str) -> list[str]:
-    """The published color_hard returns on `task`, one per method (`–` where it has none)."""
-    return [str(figures.get(task, "–")) for figures in PUBLISHED_COLOR_HARD.values()]
+PUBLISHED_COLUMN = f"color_hard @500k frames, published ({' · '.join(PUBLISHED_COLOR_HARD)})"
+
+
+def _published(task: str) -> str:
+    """The published color_hard returns on `task`, one per method, in one cell: `586 · 831 · ...` (`–`
+    where a method has none)."""
+    return " · ".join(str(figures.get(task, "–")) for figures in PUBLISHED_COLOR_HARD.values())
 
 
 def _r2(value: float | None) -> str:
@@ -99,11 +116,12 @@ def _share(piece: dict, condition: str) -> float | None:
 def dmc_table() -> dict:
     """Per (task, variant): seeds (with the command for the `PROTOCOL` seeds still missing); clean return
     (mean ± 95% CI, every seed); each condition's return as a share of clean (mean over seeds); probe R²
-    clean and under color_easy / color_hard; the published color_hard returns. A `PROTOCOL` (task,
+    clean and under each colour mode the pieces have; the published color_hard returns. A `PROTOCOL` (task,
     variant) with no piece yet gets a row with the command that fills it."""
     groups = results.load_pieces(PIECES, lambda p: (p["task"], p["variant"]))
     conditions = sorted({c for ps in groups.values() for p in ps for c in p["perturbations"]},
-                        key=lambda c: (not c.startswith("color_"), c))
+                        key=lambda c: (COLOR_MODES.index(c) if c in COLOR_MODES else len(COLOR_MODES), c))
+    colours = [c for c in COLOR_MODES if c in conditions] or list(COLOR_MODES[:2])
     rows = []
     for (task, variant), pieces in sorted(groups.items()):
         clean = [p["clean"]["return_mean"] for p in pieces]
@@ -114,7 +132,7 @@ def dmc_table() -> dict:
             means = [p["perturbations"][c]["return_mean"] for p in pieces if c in p["perturbations"]]
             shares.append(f"{statistics.mean(means):.0f} ({100 * statistics.mean(known):.0f}%)" if known else "–")
         probes = []
-        for c in ("clean", "color_easy", "color_hard"):
+        for c in ("clean", *colours):
             values = [(p["clean"] if c == "clean" else p["perturbations"].get(c, {})).get("probe_r2") for p in pieces]
             values = [v for v in values if v is not None]
             probes.append(results.mean_ci(values, 2))
@@ -123,17 +141,16 @@ def dmc_table() -> dict:
         missing = [seed for seed in PROTOCOL[2] if seed not in {p["seed"] for p in pieces}]
         if task in PROTOCOL[0] and variant in PROTOCOL[1] and missing:
             seeds = f"{len(pieces)}; seeds {', '.join(map(str, missing))} to run: {fill_command(task, variant, missing)}"
-        rows.append([task, variant, seeds, f"{results.mean_ci(clean)} [{each}]", *shares, *probes, *published])
+        rows.append([task, variant, seeds, f"{results.mean_ci(clean)} [{each}]", *shares, *probes, published])
     for task in PROTOCOL[0]:
         for variant in PROTOCOL[1]:
             if (task, variant) not in groups:
                 rows.append([task, variant, f"none yet: {fill_command(task, variant, list(PROTOCOL[2]))}", "–",
-                             *(["–"] * len(conditions)), "–", "–", "–", *_published(task)])
+                             *(["–"] * (len(conditions) + 1 + len(colours))), _published(task)])
     rows.sort(key=lambda r: (r[0], r[1]))
     return {"columns": ["task", "variant", "seeds", "clean return [seed: return]",
                         *(f"{c} (share of clean)" for c in conditions),
-                        "probe R² clean", "probe R² color_easy", "probe R² color_hard",
-                        *(f"{name} color_hard @500k frames" for name in PUBLISHED_COLOR_HARD)], "rows": rows}
+                        "probe R² clean", *(f"probe R² {c}" for c in colours), PUBLISHED_COLUMN], "rows": rows}
 
 
 def save_dmc_table() -> None:
