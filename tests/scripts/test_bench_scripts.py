@@ -340,8 +340,13 @@ def test_dmc_transfer_table_and_plot_set_each_transfer_variant_beside_its_scratc
     assert set(by) == {frozen, "dmc+encoder_from=runs/x"}  # scratch variants have no row of their own here
     # Every within-domain pair without pieces is listed, frozen and fine-tuned, with the commands that fill it.
     missing = [dict(zip(result["columns"], r)) for r in result["rows"] if not isinstance(r[7], int)]
-    assert len(missing) == 2 * len(dmc.TRANSFER_PAIRS) + len(dmc.TRANSFER_LEVERS)
-    levers = {r["variant"]: r for r in missing[-len(dmc.TRANSFER_LEVERS):]}
+    assert len(missing) == 2 * len(dmc.TRANSFER_PAIRS) + len(dmc.TRANSFER_LEVERS) + len(dmc.MULTI_DOMAIN_TARGETS)
+    assert [dmc.short(t) for t in dmc.TASKS] == list(dmc.MULTI_DOMAIN_TARGETS[:6])  # every PlaNet task, then unseen
+    multi = missing[-len(dmc.MULTI_DOMAIN_TARGETS):]
+    assert [r["task"] for r in multi] == list(dmc.MULTI_DOMAIN_TARGETS)
+    assert all(r["encoder from"] == "pretrained:dmc" and r["variant"] == dmc.MULTI_DOMAIN for r in multi)
+    assert multi[-1]["seeds"] == f"none yet: `python scripts/bench_dmc.py tasks=hopper-stand variants={dmc.MULTI_DOMAIN}`"
+    levers = {r["variant"]: r for r in missing[-len(dmc.TRANSFER_LEVERS) - len(multi):-len(multi)]}
     assert list(levers) == [variant for _, variant in dmc.TRANSFER_LEVERS]
     partial = levers["dmc+encoder_from=source:cartpole-balance+encoder_mode=finetune+encoder_frozen_layers=2"]
     assert partial["scratch twin's"] == "none yet: `python scripts/bench_dmc.py tasks=cartpole-swingup`"  # `dmc`

@@ -72,6 +72,12 @@ shipped `pretrained:cartpole-balance`, the same encoder `source:cartpole-balance
 the fine-tuning loses its shift: a `source:` run would pretrain without it too) and the pretraining
 objective (a `source:` run pretrains with the variant's: masked, both). The transfer table lists each
 without pieces, with the command that fills it."""
+MULTI_DOMAIN = "dmc+encoder_from=pretrained:dmc+encoder_mode=finetune"
+MULTI_DOMAIN_TARGETS = ("cartpole-swingup", "reacher-easy", "cheetah-run", "finger-spin", "ball_in_cup-catch",
+                        "walker-walk", "hopper-stand")
+"""The shipped multi-domain encoder (`pretrained:dmc`, random-action frames of the six PlaNet domains),
+fine-tuned on each PlaNet task and on hopper-stand, a domain it never saw: the transfer table lists each
+target without pieces, with its command."""
 SOURCE_FRAMES, SOURCE_UPDATES = 20_000, 4_000
 """A source run's random-action frames and pretraining updates (the recipe of the shipped encoders, per
 domain: `pretrained:cartpole-balance` is exactly the encoder `source:cartpole-balance` makes)."""
@@ -770,8 +776,8 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
     the encoder on the task before training; the eval return at the last evaluation; the speed-up
     (frames scratch's mean curve needs to reach scratch's own final score, divided by the frames the
     transfer's mean curve needs to reach it); the AUC (mean eval return over training) and ΔAUC. Then
-    each `TRANSFER_PAIRS` and `TRANSFER_LEVERS` variant with no piece yet, with the command that fills it
-    (and its twin's)."""
+    each `TRANSFER_PAIRS`, `TRANSFER_LEVERS` and `MULTI_DOMAIN_TARGETS` variant with no piece yet, with the
+    command that fills it (and its twin's)."""
     rows = []
 
     def scratch_of_piece(task: str, variant: str, steps: int) -> list[dict]:
@@ -803,7 +809,8 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
                      scratch_cell, speedup, f"{results.curve_auc(mine):.0f}", delta])
     planned = [(target, variant) for source, target, scratch_variant in TRANSFER_PAIRS
                for variant in transfer_variants(source, scratch_variant)]
-    for target, variant in [*planned, *TRANSFER_LEVERS]:
+    multi = [(target, MULTI_DOMAIN) for target in MULTI_DOMAIN_TARGETS]
+    for target, variant in [*planned, *TRANSFER_LEVERS, *multi]:
         task = task_id(target)
         if any(t == task and results.split_preset(v) == results.split_preset(variant) for t, v, _ in groups):
             continue
