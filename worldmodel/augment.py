@@ -24,8 +24,8 @@ learning to predict noise. Also one draw per sequence, the same for all its fram
   Lee et al. 2020, as SVEA uses), squashed back into range by a sigmoid; it changes textures too.
 - `remap`: a random smooth map of colour space onto itself (random sine features of each pixel's
   colour, mixed and squashed): unlike the two above, which move every colour of the frame the same
-  way, distinct colours go to nearly independent new ones, which is what DMC-GB's color_hard does to
-  the sky, floor and body; nearby colours (a body's shading) stay nearby.
+  way, distinct colours go to nearly independent new ones, as the hard colour modes move the sky, floor
+  and body each its own way (DMC-GB's color_hard by independent offsets, our color_all_hard anywhere); nearby colours (a body's shading) stay nearby.
 
 `appearance_share` < 1 recolours only that share of each batch's sequences (drawn at random) and
 leaves the rest clean, as SVEA trains on clean and augmented data together: the heads and the dynamics then also
@@ -125,7 +125,7 @@ def random_remap(x: torch.Tensor, generator: torch.Generator | None = None, feat
     sine features whose angular frequencies are drawn N(0, scale²) per channel. Two colours a distance
     `d` apart get features correlated by about exp(-(scale d)² / 2): beyond about 2 / scale (0.5 at the
     default, a quarter of the colour cube's diagonal) they land on nearly independent new colours, so
-    the sky, the floor and the body are recoloured each their own way, as DMC-GB's color_hard does,
+    the sky, the floor and the body are recoloured each their own way, as the hard colour modes do,
     while a body's shading (nearby colours) stays smooth. Computed in fp32 whatever the autocast
     (sines of arguments up to about ±20 in bf16 would band the colours); channels stay innermost."""
     b, dev = x.shape[0], x.device

@@ -166,7 +166,7 @@ class Config:
     """Appearance augmentation of the online view only (SVEA-style; targets stay clean), for robustness to
     colour shifts: jitter (hue, channel gains, contrast, brightness per sequence), conv (a random 3x3
     convolution per sequence) or remap (a random smooth colour map per sequence: distinct colours move
-    independently, as DMC-GB's color_hard recolours sky, floor and body); see worldmodel/augment.py.
+    independently, as the hard colour modes move sky, floor and body each its own way); see worldmodel/augment.py.
     Combines with augment=shift."""
     appearance_share: float = 1.0
     """With appearance: the share of each update's sequences recoloured, drawn at random, at least one (the rest

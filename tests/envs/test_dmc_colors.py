@@ -15,7 +15,7 @@ from envs import (
     parse_perturbation,
     perturb_frames,
 )
-from envs.dmc_colors import DMCGB_KEYS, DMCGB_SD, EASY_SPREAD, draw_colors
+from envs.dmc_colors import ALL_EASY_SPREAD, DMCGB_KEYS, DMCGB_SD, colour_set_stats, draw_colors
 
 DEFAULTS = {key: np.full(3, 0.5) for key in ("grid_rgb1", "grid_rgb2", "grid_markrgb", "self_rgb",
                                               "skybox_rgb", "skybox_rgb2", "skybox_markrgb")}
@@ -33,7 +33,15 @@ def test_draws_are_a_function_of_the_seed_within_their_range():
     hard = np.stack([v for s in range(50) for v in draw_colors("color_all_hard", s, DEFAULTS).values()])
     easy = np.stack([v for s in range(50) for v in draw_colors("color_all_easy", s, DEFAULTS).values()])
     assert hard.min() >= 0 and hard.max() <= 1 and hard.std() > 0.25      # the whole cube
-    assert np.abs(easy - 0.5).max() <= EASY_SPREAD and easy.std() > 0.05  # near the defaults
+    assert np.abs(easy - 0.5).max() <= ALL_EASY_SPREAD and easy.std() > 0.05  # near the defaults
+
+
+def test_the_all_colour_modes_draw_exactly_what_color_easy_and_color_hard_drew_before_2026_12_07():
+    """The robustness pieces relabelled to color_all_easy / color_all_hard stay reproducible: pinned draws."""
+    assert np.round(draw_colors("color_all_easy", 0, DEFAULTS)["grid_rgb1"], 6).tolist() == [0.444288, 0.650666, 0.622877]
+    assert np.round(draw_colors("color_all_easy", 0, DEFAULTS)["grid_rgb2"], 6).tolist() == [0.365889, 0.601528, 0.478317]
+    assert np.round(draw_colors("color_all_hard", 0, DEFAULTS)["grid_rgb1"], 6).tolist() == [0.36072, 0.876665, 0.807192]
+    assert np.round(draw_colors("color_all_hard", 0, DEFAULTS)["grid_rgb2"], 6).tolist() == [0.164723, 0.75382, 0.445792]
 
 
 @pytest.mark.parametrize("mode", ["color_easy", "color_hard"])
@@ -53,6 +61,12 @@ def test_dmcgb_modes_draw_as_its_shipped_sets_do(mode):
     assert np.allclose(rgb2, np.clip(rgb1 + 0.1, 0, 1))
     body = np.stack([d["self_rgb"] for d in draws]) - SUITE["self_rgb"]
     assert np.abs(np.corrcoef(body.T) - np.eye(3)).max() < 0.1  # channels drawn independently
+    # The statistics scripts/dmcgb_colors.py reads off DMC-GB's files, here of our draws: what we fitted.
+    stats = colour_set_stats(draws, SUITE)
+    assert stats["changed"] == ["grid_rgb1", "grid_rgb2", "self_rgb", "skybox_rgb"]
+    assert abs(stats["sd"] / DMCGB_SD[mode] - 1) < 0.15 and abs(stats["kurtosis"] - 3) < 0.3
+    assert stats["largest_correlation"] < 0.1 and stats["grid_offset"][1] == pytest.approx(0.1)
+    assert colour_set_stats([SUITE] * 3, SUITE)["changed"] == []  # nothing moved
 
 
 def test_specs_and_refusals():

@@ -539,7 +539,8 @@ def test_dmc_robustness_pieces_make_a_table_of_shares_of_the_clean_return(tmp_pa
     assert row["color_hard (share of clean)"] == "125 (38%)"  # (100/400 + 150/300) / 2
     assert row["color:3 (share of clean)"] == "175 (50%)"
     assert row["probe R² color_hard"] == "-0.50 ± 6.36"
-    assert "probe R² color_easy" not in row  # a probe column per colour mode the pieces have
+    assert row["probe R² color_easy"] == row["color_easy (share of clean)"] == "–"  # DMC-GB's modes always listed
+    assert saved["colour_modes"] == robustness.COLOUR_MODES_VERSION  # what its color_hard means
     assert row[published] == "586 · 831 · 805 · 837 · 832"
     # Colour modes first, DMC-GB's before ours, then the image-level ones.
     key = robustness.piece_key("runs/bench_dmc/walker-walk__dmc__100000__0", "dm_control/walker-walk-v0")
@@ -548,6 +549,11 @@ def test_dmc_robustness_pieces_make_a_table_of_shares_of_the_clean_return(tmp_pa
     columns = robustness.dmc_table()["columns"]
     assert columns[4:9] == [f"{c} (share of clean)" for c in ("color_easy", "color_hard", "color_all_hard", "color:3", "noise:3")]
     assert columns[9:13] == ["probe R² clean", "probe R² color_easy", "probe R² color_hard", "probe R² color_all_hard"]
+    # A piece with color_hard but no colour_modes was evaluated under the earlier, harder modes: refused.
+    old = tmp_path / "robustness_dmc" / "walker-walk__dmc__0.json"
+    old.write_text(json.dumps({k: v for k, v in json.loads(old.read_text()).items() if k != "colour_modes"}))
+    with pytest.raises(ValueError, match="no colour_modes entry.*color_all_easy / color_all_hard"):
+        robustness.dmc_table()
     with pytest.raises(ValueError, match="piece=true takes a DeepMind Control run of bench_dmc.py"):
         robustness.piece_key("runs/main_cpu_pendulum", "Pendulum-v1")
 
@@ -656,3 +662,36 @@ def test_bench_robustness_table_rebuilds_the_dmc_table_from_saved_pieces(tmp_pat
     table = json.loads((tmp_path / "bench_robustness_dmc.json").read_text())
     assert table["command"] == "python scripts/bench_robustness.py table=true"
     assert len([r for r in table["table"]["rows"] if not str(r[2]).startswith("none yet")]) == 1
+
+
+def test_dmcgb_colors_reads_colour_sets_with_weights_only_and_refuses_a_corrupt_file(tmp_path):
+    """scripts/dmcgb_colors.py on sets saved as DMC-GB saves them (a list of dicts of float64 arrays),
+    here our own color_hard draws: their statistics come back; a corrupt file is refused by name."""
+    pytest.importorskip("dm_control")
+    import numpy as np
+    import torch
+
+    from envs.dmc_colors import draw_colors
+
+    defaults = {k: np.array(v) for k, v in {"grid_rgb1": (.1, .2, .3), "grid_rgb2": (.2, .3, .4), "grid_markrgb": (.8, .8, .8),
+                                            "self_rgb": (.7, .5, .3), "skybox_rgb": (.4, .6, .8), "skybox_rgb2": (0, 0, 0),
+                                            "skybox_markrgb": (1, 1, 1)}.items()}
+    data = tmp_path / "data"
+    data.mkdir()
+    for mode in ("color_easy", "color_hard"):
+        sets = [{k: v for k, v in draw_colors(mode, 1000 + s, defaults).items()
+                 if k in ("grid_rgb1", "grid_rgb2", "self_rgb", "skybox_rgb")} for s in range(100)]
+        torch.save(sets, data / f"{mode}.pt")
+    proc = run_script("dmcgb_colors", tmp_path, f"dir={data}", "draws=200")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "dmcgb_colors.json").read_text())
+    for mode, sd in (("color_easy", 0.1), ("color_hard", 0.2)):
+        shipped = report[mode]["dmcgb"]
+        assert shipped["sets"] == 100 and shipped["changed"] == ["grid_rgb1", "grid_rgb2", "self_rgb", "skybox_rgb"]
+        assert abs(shipped["sd"] / sd - 1) < 0.2 and report[mode]["ours"]["sets"] == 200
+    (data / "color_hard.pt").write_bytes(b"not a pickle")
+    proc = run_script("dmcgb_colors", tmp_path, f"dir={data}")
+    assert proc.returncode == 2 and "color_hard.pt is not a list of colour sets" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    proc = run_script("dmcgb_colors", tmp_path, f"dir={tmp_path / 'nowhere'}")
+    assert proc.returncode == 2 and "pass dir=" in proc.stderr

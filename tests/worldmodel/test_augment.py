@@ -93,7 +93,7 @@ def test_appearance_recolours_whole_sequences_in_range_and_none_is_the_identity(
 
 
 def test_remap_moves_distinct_colours_independently_and_keeps_nearby_ones_nearby():
-    """DMC-GB's color_hard gives the sky, floor and body each its own colour: no one affine map of colour
+    """The hard colour modes move the sky, floor and body each its own way: no one affine map of colour
     space does that (it keeps a midpoint colour at the midpoint of the two it lies between); remap does
     not keep it, while nearby colours (shading) stay close."""
     from worldmodel.augment import random_remap

@@ -64,9 +64,11 @@ TRANSFER_LEVERS = (
     ("cartpole-swingup", "dmc+objective=masked+encoder_from=source:cartpole-balance+encoder_mode=finetune"),
     ("cartpole-swingup", "dmc+objective=both+encoder_from=source:cartpole-balance+encoder_mode=finetune"),
 )
-"""The levers the literature names for where reuse does not pay, on the first within-domain pair, each
-against the fine-tuned transfer (`encoder_mode=finetune`: every conv layer trained, the encoder at 0.1×
-the learning rate, random shift on): partial fine-tuning (the first two conv layers frozen), the
+"""The levers the literature names for where reuse does not pay, on the first within-domain pair, each to
+read against the fine-tuned transfer's row (`encoder_mode=finetune`: every conv layer trained, the encoder
+at 0.1× the learning rate, random shift on; the table's own speed-up and ΔAUC compare each with its
+scratch twin, which for the augmentation and objective levers is `dmc+augment=none` or
+`dmc+objective=...`): partial fine-tuning (the first two conv layers frozen), the
 encoder's learning rate (`init`: at the full rate), augmentation during fine-tuning (none; from the
 shipped `pretrained:cartpole-balance`, the same encoder `source:cartpole-balance` makes, so that only
 the fine-tuning loses its shift: a `source:` run would pretrain without it too) and the pretraining
@@ -457,7 +459,7 @@ def fill_piece(task: str, variant: str, seed: int, steps: int, final_episodes: i
 
 def fill_robustness(task: str, variant: str, seed: int, steps: int, threads: int, runs: Path) -> bool:
     """Make sure the piece's robustness piece exists (`scripts/bench_robustness.py piece=true` on its run
-    folder: clean, color_easy, color_hard and the image-level perturbations); evaluated only while the
+    folder: clean, the four colour modes and the image-level perturbations); evaluated only while the
     folder holds the finished run. Whether it was made now."""
     path = robustness.piece_path(short(task), variant.replace(":", "-"), seed)
     run_dir = runs / run_name(task, variant, steps, seed)
@@ -619,7 +621,7 @@ def plot(groups: dict[tuple, list[dict]], path: Path = PLOT,
     if not groups:
         return None
     return _curves(groups, summary_panels(groups, previous), path, published=True,
-                   note=f"`dmc` and the preset before its last change per task ({' or '.join(previous)})")
+                   note=f"dmc and the preset before its last change per task ({' or '.join(previous)})")
 
 
 def summary_panels(groups: dict[tuple, list[dict]],
@@ -648,14 +650,10 @@ def transfer_panels(groups: dict[tuple, list[dict]]) -> dict[str, list[tuple]]:
     twin has pieces (at the same frames), each key once."""
     panels: dict[str, list[tuple]] = {}
     for key in sorted(groups, key=_order):
-        task, variant, steps = key
-        twin = scratch_of(variant)
-        if twin is None:
+        if scratch_of(key[1]) is None:
             continue
-        scratch = next((k for k in sorted(groups, key=_order)
-                        if k[0] == task and k[2] == steps and results.split_preset(k[1]) == twin), None)
-        keys = panels.setdefault(task, [])
-        keys.extend(k for k in (scratch, key) if k is not None and k not in keys)
+        keys = panels.setdefault(key[0], [])
+        keys.extend(k for k in (twin_key(groups, *key), key) if k is not None and k not in keys)
     return panels
 
 
@@ -665,8 +663,7 @@ def _curves(groups: dict[tuple, list[dict]], panels: dict[str, list[tuple]], pat
     each panel's legend sits inside it when its labels are short, under it when they are long (transfer
     variants' names run to a hundred characters)."""
     plt = pyplot()
-    variants = dict.fromkeys(key[1] for keys in panels.values() for key in keys)
-    colours = {variant: f"C{i % 10}" for i, variant in enumerate(variants)}
+    cmap = plt.get_cmap("tab20")
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
     below = max((len(key[1]) for keys in panels.values() for key in keys), default=0) > 40
@@ -676,8 +673,8 @@ def _curves(groups: dict[tuple, list[dict]], panels: dict[str, list[tuple]], pat
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     for ax, (task, keys) in zip(axes.flat, panels.items()):
-        for key in keys:
-            pieces, colour = groups[key], colours[key[1]]
+        for i, key in enumerate(keys):  # colours by place in the panel: the default / scratch twin first, C0
+            pieces, colour = groups[key], (f"C{i}" if len(keys) <= 10 else cmap(i % 20))
             for p in pieces:
                 ax.plot([c[0] / 1000 for c in p["curve"]], [c[2] for c in p["curve"]], color=colour, alpha=0.3,
                         linewidth=0.8)
@@ -732,6 +729,14 @@ def scratch_of(variant: str) -> tuple[str, dict[str, str]] | None:
     return preset, {k: v for k, v in overrides.items() if k not in TRANSFER_KEYS}
 
 
+def twin_key(groups: dict[tuple, list[dict]], task: str, variant: str, steps: int) -> tuple | None:
+    """The group key of a transfer variant's scratch twin on `task` at `steps` (its label may spell the
+    overrides in another order), None when the twin has no pieces there or `variant` transfers nothing."""
+    twin = scratch_of(variant)
+    return next((k for k in sorted(groups, key=_order) if twin is not None and k[0] == task and k[2] == steps
+                 and results.split_preset(k[1]) == twin), None)
+
+
 def mean_curve(pieces: list[dict]) -> list[tuple[int, float]]:
     """`[(frames, mean eval return over the pieces)]` at the evaluations every piece has."""
     shared = min(len(p["curve"]) for p in pieces)
@@ -781,9 +786,8 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
     rows = []
 
     def scratch_of_piece(task: str, variant: str, steps: int) -> list[dict]:
-        twin = scratch_of(variant)
-        return next((ps for (t, v, s), ps in groups.items() if t == task and s == steps
-                     and results.split_preset(v) == twin), [])
+        key = twin_key(groups, task, variant, steps)
+        return groups[key] if key else []
 
     for (task, variant, steps), pieces in sorted(groups.items(), key=lambda kv: _order(kv[0])):
         if scratch_of(variant) is None:
@@ -803,7 +807,7 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
         _, overrides = results.split_preset(variant)
         ran = sorted({p["config"]["objective"] for p in pieces if p.get("config", {}).get("objective")})
         objective = "/".join(ran) or _objective_of(task, variant)
-        rows.append([short(task), overrides["encoder_from"], overrides.get("encoder_mode", "finetune"),
+        rows.append([short(task), overrides["encoder_from"], _mode_cell(overrides),
                      _encoder_objective(variant, objective), objective, variant,
                      f"{steps:,}", len(pieces), results.mean_ci(probes, 2), f"{results.mean_ci([p['final_return'] for p in pieces])} [{each}]",
                      scratch_cell, speedup, f"{results.curve_auc(mine):.0f}", delta])
@@ -814,19 +818,29 @@ def transfer_table(groups: dict[tuple, list[dict]]) -> dict:
         task = task_id(target)
         if any(t == task and results.split_preset(v) == results.split_preset(variant) for t, v, _ in groups):
             continue
-        preset, overrides = scratch_of(variant)
-        twin = "+".join([preset, *(f"{k}={v}" for k, v in overrides.items())])
+        twin = _join(*scratch_of(variant))
         scratch = scratch_of_piece(task, variant, FRAMES)
         scratch_cell = _scratch_cell(scratch) if scratch else f"none yet: {fill_command(task, twin)}"
         objective = _objective_of(task, variant)
         transfer = results.split_preset(variant)[1]
-        rows.append([target, transfer["encoder_from"], transfer.get("encoder_mode", "finetune"),
+        rows.append([target, transfer["encoder_from"], _mode_cell(transfer),
                      _encoder_objective(variant, objective), objective, variant, f"{FRAMES:,}",
                      f"none yet: {fill_command(task, variant)}", "–", "–", scratch_cell, "–", "–", "–"])
     return {"columns": ["task", "encoder from", "mode", "encoder's objective", "run's objective", "variant", "frames",
                         "seeds", "probe R² before training",
                         "eval return at those frames [seed: return]", "scratch twin's", "speed-up vs scratch",
                         "AUC (mean eval return)", "ΔAUC vs scratch"], "rows": rows}
+
+
+def _mode_cell(overrides: dict[str, str]) -> str:
+    """How a transfer variant treats its encoder: `frozen`, `finetune`, `init`, with the layers it keeps
+    frozen (`finetune, first 2 layers frozen`) and a learning-rate scale other than the default."""
+    cell = overrides.get("encoder_mode", "finetune")
+    if int(overrides.get("encoder_frozen_layers", 0)):
+        cell += f", first {overrides['encoder_frozen_layers']} layers frozen"
+    if "encoder_lr_scale" in overrides:
+        cell += f", encoder lr × {overrides['encoder_lr_scale']}"
+    return cell
 
 
 def _probe_cell(values: list[float], dims: list[list[float]]) -> str:

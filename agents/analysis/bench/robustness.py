@@ -41,8 +41,24 @@ PROTOCOL = (("cartpole-swingup", "walker-walk"),
             ("dmc", "dmc+appearance=conv", "dmc+appearance=remap+appearance_share=0.5"), (0, 1, 2))
 """The robustness benchmark's (tasks, variants, seeds): DMC-GB's two colour tasks that every method reports,
 trained at the `dmc` protocol without appearance augmentation, with SVEA's random convolution, and with
-our colour remap on half of each batch (the best color_hard share of the first seeds, 2026-12-07), three
+our colour remap on half of each batch (the best color_all_hard share of the first seeds, 2026-12-07), three
 seeds. The table lists every (task, variant) here, with the commands that fill its missing seeds."""
+
+
+DMCGB_MODES = ("color_easy", "color_hard")
+COLOUR_MODES_VERSION = "dmcgb-sets"
+"""What a piece's `color_easy` / `color_hard` mean, recorded in each piece saved since 2026-12-07's fifteenth
+session: drawn as DMC-GB's shipped sets (`envs/dmc_colors.py`). A piece without it that has those keys was
+evaluated under the earlier modes (now `color_all_easy` / `color_all_hard`) and is refused."""
+
+
+def _check_colour_modes(piece: dict) -> None:
+    """Refuse a piece whose `color_easy` / `color_hard` may be the earlier, harder modes."""
+    if piece.get("colour_modes") != COLOUR_MODES_VERSION and any(c in piece["perturbations"] for c in DMCGB_MODES):
+        raise ValueError(f"the robustness piece of {piece['task']} {piece['variant']} seed {piece['seed']} has "
+                         "color_easy / color_hard but no colour_modes entry: it was evaluated under the earlier modes "
+                         "(now color_all_easy / color_all_hard). Rename its keys to those, or evaluate the run again "
+                         "with bench_robustness.py piece=true.")
 
 
 def fill_command(task: str, variant: str, seeds: list[int]) -> str:
@@ -101,6 +117,7 @@ def save_piece(key: tuple[str, str, int], raw: dict) -> Path:
 
     threads = torch.get_num_threads()
     results.write_piece(path, {**raw, "eval_seed": raw.get("seed"), "task": task, "variant": variant, "seed": seed,
+                               "colour_modes": COLOUR_MODES_VERSION,
                                "command": results.command_line(with_threads=True), "threads": threads,
                                "machine": {**results.machine(), "threads": threads}})
     save_dmc_table()
@@ -119,9 +136,13 @@ def dmc_table() -> dict:
     clean and under each colour mode the pieces have; the published color_hard returns. A `PROTOCOL` (task,
     variant) with no piece yet gets a row with the command that fills it."""
     groups = results.load_pieces(PIECES, lambda p: (p["task"], p["variant"]))
-    conditions = sorted({c for ps in groups.values() for p in ps for c in p["perturbations"]},
+    for pieces in groups.values():
+        for p in pieces:
+            _check_colour_modes(p)
+    # DMC-GB's two modes always have columns (the published figures are of its color_hard), ours where measured.
+    conditions = sorted({*DMCGB_MODES, *(c for ps in groups.values() for p in ps for c in p["perturbations"])},
                         key=lambda c: (COLOR_MODES.index(c) if c in COLOR_MODES else len(COLOR_MODES), c))
-    colours = [c for c in COLOR_MODES if c in conditions] or list(COLOR_MODES[:2])
+    colours = [c for c in COLOR_MODES if c in conditions]
     rows = []
     for (task, variant), pieces in sorted(groups.items()):
         clean = [p["clean"]["return_mean"] for p in pieces]
