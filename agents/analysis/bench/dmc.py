@@ -733,8 +733,9 @@ def twin_key(groups: dict[tuple, list[dict]], task: str, variant: str, steps: in
     """The group key of a transfer variant's scratch twin on `task` at `steps` (its label may spell the
     overrides in another order), None when the twin has no pieces there or `variant` transfers nothing."""
     twin = scratch_of(variant)
-    return next((k for k in sorted(groups, key=_order) if twin is not None and k[0] == task and k[2] == steps
-                 and results.split_preset(k[1]) == twin), None)
+    if twin is None:
+        return None
+    return next((k for k in groups if k[0] == task and k[2] == steps and results.split_preset(k[1]) == twin), None)
 
 
 def mean_curve(pieces: list[dict]) -> list[tuple[int, float]]:
