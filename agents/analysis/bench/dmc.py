@@ -189,14 +189,17 @@ def label_mismatch(piece: dict) -> dict[str, tuple]:
 
     preset, overrides = results.split_preset(piece["variant"])
     ran = Config.from_saved(piece["config"])
+    # The transfer keys are checked against the label directly: without encoder_from (a path resolved at
+    # run time) the config would refuse e.g. encoder_frozen_layers.
     args = [f"env={piece['task']}", f"preset={preset}", *(f"{k}={v}" for k, v in overrides.items()
-                                                         if k != "encoder_from")]
+                                                         if k not in TRANSFER_KEYS)]
     labelled = resolve_config(args)
+    expected = {k: getattr(labelled, k) for k in ran.to_dict()}
+    expected.update({k: type(expected[k])(v) for k, v in overrides.items() if k in TRANSFER_KEYS[1:]})
     skip = {*BENCH_KEYS, *BOOKKEEPING_KEYS}
     if "encoder_from" in overrides:  # its path (source:<task> becomes a run folder) and shape keys come from the encoder
         skip |= {"encoder_from", *ENCODER_KEYS}
-    return {k: (getattr(ran, k), getattr(labelled, k)) for k in ran.to_dict()
-            if k not in skip and getattr(ran, k) != getattr(labelled, k)}
+    return {k: (getattr(ran, k), expected[k]) for k in ran.to_dict() if k not in skip and getattr(ran, k) != expected[k]}
 
 
 def _label_value(value: object) -> str:
