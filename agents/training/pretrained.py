@@ -141,6 +141,20 @@ def shipped_entry(name: str, folder: Path | None = None) -> dict[str, Any]:
     return entries[name]
 
 
+def encoder_objective(source: str | Path) -> str:
+    """The self-supervised objective the encoder `source` was pretrained with, read without loading it:
+    a shipped encoder's index entry, a run folder's config.json; `–` when neither says (a bare file)."""
+    if str(source).startswith(SHIPPED):
+        return shipped_encoders().get(str(source)[len(SHIPPED):], {}).get("objective", "–")
+    config = Path(source) / "config.json"
+    if config.is_file():
+        try:
+            return json.loads(config.read_text()).get("objective", "–")
+        except ValueError:
+            return "–"
+    return "–"
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -260,4 +274,5 @@ def transfer_into(model, pretrained: PretrainedEncoder) -> None:
 
 
 __all__ = ["MAX_SHIPPED_BYTES", "SHIPPED", "WEIGHTS", "PretrainedEncoder", "adopt_encoder_config", "encoder_lr",
+           "encoder_objective",
            "load_pretrained_encoder", "pretrain_command", "ship_encoder", "shipped_encoders", "transfer_into"]

@@ -9,6 +9,7 @@ import torch
 from agents.training import pretrained as shipped
 from agents.training.pretrain import run_pretraining
 from agents.training.pretrained import (
+    encoder_objective,
     load_pretrained_encoder,
     ship_encoder,
     shipped_encoders,
@@ -62,6 +63,17 @@ def test_a_corrupted_or_missing_shipped_file_is_refused_with_the_fix(pretrain_ru
     (weights / "index.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="index .* is damaged"):
         load_pretrained_encoder("pretrained:tiny")
+
+
+def test_an_encoders_objective_is_read_from_its_index_entry_or_run_config(pretrain_run, weights, tmp_path):
+    ship_encoder(pretrain_run, "tiny", note="test")
+    objective = json.loads((pretrain_run / "config.json").read_text())["objective"]
+    assert encoder_objective("pretrained:tiny") == objective == encoder_objective(pretrain_run)
+    assert encoder_objective(pretrain_run / "encoder.pt") == "–"  # a bare file does not say
+    assert encoder_objective("pretrained:nope") == "–"
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
+    assert encoder_objective(tmp_path / "broken") == "–"
 
 
 def test_an_unknown_name_lists_what_is_shipped(pretrain_run, weights):

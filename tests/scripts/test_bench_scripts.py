@@ -477,6 +477,7 @@ def test_bench_probe_probes_a_pretrained_encoder_on_other_envs_beside_a_fresh_on
     table = json.loads((out / "bench_probe_transfer.json").read_text())["table"]
     row = dict(zip(table["columns"], table["rows"][0]))
     assert (row["encoder"], row["target"], row["target among its envs"], row["seeds"]) == (str(encoder), "Pendulum-v1", "no", 1)
+    assert row["encoder's objective"] == "–"  # a bare encoder file does not say what it learned by
     assert len(row["per state dim (transferred)"].split(" / ")) == 3  # cos θ, sin θ, θ̇
     piece = json.loads(next((out / "probe_transfer").glob("*.json")).read_text())
     assert piece["r2_transferred"] != piece["r2_fresh"] and piece["image_size"] == 64

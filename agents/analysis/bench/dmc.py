@@ -767,15 +767,10 @@ def _encoder_objective(variant: str, run_objective: str) -> str:
     """The objective the variant's starting encoder was pretrained with: a shipped encoder's (its index
     entry), a `source:` run's (the variant's own: the source pretrains with the variant's model keys),
     a run folder's (its config.json), else `–`."""
-    from agents.training.pretrained import SHIPPED, shipped_encoders
+    from agents.training.pretrained import encoder_objective
 
     source = results.split_preset(variant)[1]["encoder_from"]
-    if source.startswith(SOURCE):
-        return run_objective
-    if source.startswith(SHIPPED):
-        return shipped_encoders().get(source.removeprefix(SHIPPED), {}).get("objective", "–")
-    config = Path(source) / "config.json"
-    return json.loads(config.read_text()).get("objective", "–") if config.is_file() else "–"
+    return run_objective if source.startswith(SOURCE) else encoder_objective(source)
 
 
 def transfer_table(groups: dict[tuple, list[dict]]) -> dict:

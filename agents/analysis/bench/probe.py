@@ -94,7 +94,7 @@ def probe_encoder_on(encoder: str, target: str, episodes: int, seed: int, preset
 
     from agents.analysis.probe import probe_episodes
     from agents.training.assembly import build_model, resolve_config
-    from agents.training.pretrained import load_pretrained_encoder
+    from agents.training.pretrained import encoder_objective, load_pretrained_encoder
     from worldmodel.probe import cross_validated_probe
 
     pretrained = load_pretrained_encoder(encoder)
@@ -104,7 +104,7 @@ def probe_encoder_on(encoder: str, target: str, episodes: int, seed: int, preset
     if "state" not in recorded[0].keys():
         raise ValueError(f"{target} gives no low-dimensional state to probe against.")
     out = {"encoder": encoder, "target": target, "episodes": episodes, "seed": seed, "preset": preset,
-           "encoder_envs": pretrained.env, "image_size": cfg.image_size}
+           "encoder_envs": pretrained.env, "encoder_objective": encoder_objective(encoder), "image_size": cfg.image_size}
     device = torch.device("cpu")
     for label, source in (("transferred", pretrained), ("fresh", None)):
         torch.manual_seed(seed)
@@ -117,17 +117,21 @@ def probe_encoder_on(encoder: str, target: str, episodes: int, seed: int, preset
 
 def transfer_table() -> dict:
     """Per (encoder, target, episodes): probe R² of the encoder and of a fresh one, mean ± 95% CI over seeds."""
+    from agents.training.pretrained import encoder_objective
+
     groups = results.load_pieces(TRANSFER_PIECES, lambda r: (r["encoder"], r["target"], r["episodes"]))
     rows = []
     for (encoder, target, episodes), pieces in sorted(groups.items()):
+        # pieces saved before 2026-12-08 lack `encoder_objective`; all of them probed shipped encoders
+        objective = pieces[0].get("encoder_objective") or encoder_objective(encoder)
         mine = [p["r2_transferred"] for p in pieces]
         fresh = [p["r2_fresh"] for p in pieces]
         dims = [statistics.mean(d) for d in zip(*(p["r2_transferred_per_dim"] for p in pieces))]
         seen = target in str(pieces[0].get("encoder_envs", "")).split(",")
-        rows.append([encoder, target.removeprefix("dm_control/"), "yes" if seen else "no", episodes, len(pieces),
+        rows.append([encoder, objective, target.removeprefix("dm_control/"), "yes" if seen else "no", episodes, len(pieces),
                      results.mean_ci(mine, 3), results.mean_ci(fresh, 3),
                      f"{statistics.mean(mine) - statistics.mean(fresh):+.3f}", " / ".join(f"{d:.2f}" for d in dims)])
-    return {"columns": ["encoder", "target", "target among its envs", "probe episodes", "seeds",
+    return {"columns": ["encoder", "encoder's objective", "target", "target among its envs", "probe episodes", "seeds",
                         "probe R² (transferred)", "probe R² (fresh encoder)", "difference",
                         "per state dim (transferred)"], "rows": rows}
 
