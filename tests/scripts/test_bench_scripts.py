@@ -322,6 +322,17 @@ def test_dmc_reward_table_bins_pieces_by_their_reward_head_and_ranks_it_against_
     assert [r[1] for r in dmc.reward_table({})["rows"]] == [0, 0, 0, 0]  # nothing to rank
 
 
+def test_a_source_run_pretrains_at_its_targets_action_repeat_whichever_way_the_task_is_named(tmp_path):
+    from agents.analysis.bench import dmc
+
+    variant = "dmc+objective=masked+encoder_from=source:cartpole-balance+encoder_mode=finetune"
+    short, full = (dmc.source_run(task, variant, tmp_path) for task in ("cartpole-swingup", "dm_control/cartpole-swingup-v0"))
+    assert short == full
+    run_dir, args = full
+    assert "action_repeat=8" in args and "env=dm_control/cartpole-balance-v0" in args and "objective=masked" in args
+    assert run_dir.name == "source__cartpole-balance__dmc+objective=masked+action_repeat=8__20000x4000"
+
+
 def test_dmc_transfer_table_and_plot_set_each_transfer_variant_beside_its_scratch_twin(tmp_path):
     from agents.analysis.bench import dmc
     from agents.training.pretrained import shipped_encoders

@@ -371,7 +371,9 @@ def source_run(task: str, variant: str, runs: Path, recipe: tuple[int, int] = (S
     its folder under `runs` and the pretrain.py arguments that make it. It pretrains on `recipe[0]`
     random-action frames of the source task at `task`'s own action repeat (so the stacked frames move
     as they will on the target), for `recipe[1]` updates, seed 0, with the variant's preset and
-    model keys (its objective, say): the encoder the variant's pieces then start from."""
+    model keys (its objective, say): the encoder the variant's pieces then start from. `task` may be
+    short (`cartpole-swingup`) or a full id."""
+    task = task_id(task)  # a short name would miss PLANET_ACTION_REPEAT and pretrain at the preset's repeat
     preset, overrides = results.split_preset(variant)
     source = task_id(overrides["encoder_from"].removeprefix(SOURCE))
     keys = {k: v for k, v in sorted(overrides.items()) if not k.startswith("encoder_") and k not in PRETRAIN_ONLY_KEYS}
